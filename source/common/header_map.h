@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace gw {
+
+// An ordered list of HTTP header fields. Names are stored lower-cased (the codec lower-cases them
+// once on input), so lookups compare bytes. A flat vector beats a map for the ~10-30 headers of a
+// typical request: no per-node allocation, cache-friendly scans.
+class HeaderMap {
+public:
+  using Entry = std::pair<std::string, std::string>;
+
+  // `name` must already be lower-case.
+  void add(absl::string_view name, absl::string_view value) {
+    entries_.emplace_back(std::string(name), std::string(value));
+  }
+  // Replaces every existing value of `name` with one value.
+  void set(absl::string_view name, absl::string_view value);
+  // Removes every field named `name`; returns how many were removed.
+  size_t remove(absl::string_view name);
+  // First value of `name`, or nullptr.
+  const std::string* get(absl::string_view name) const;
+  // Number of fields named `name`.
+  size_t count(absl::string_view name) const;
+  bool has(absl::string_view name) const { return get(name) != nullptr; }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::vector<Entry>& entries() { return entries_; }
+  size_t size() const { return entries_.size(); }
+  void clear() { entries_.clear(); }
+
+private:
+  std::vector<Entry> entries_;
+};
+
+// Lower-cases ASCII in place.
+void toLowerAscii(std::string& s);
+
+} // namespace gw

@@ -1,0 +1,56 @@
+#include "source/exe/example_config.h"
+
+namespace gw {
+
+const char* const kExampleConfig = R"yaml(# The demo: four services, two instances each (tools/demo starts them).
+version: example-1
+listeners:
+  - name: public
+    address: 127.0.0.1:8080
+    limits:
+      request_headers_timeout: 10s
+      idle_timeout: 60s
+      max_request_body_bytes: 10485760
+    post_filters:
+      - name: headers
+        config:
+          response_set:
+            - {name: x-gateway-route, value: "%ROUTE_NAME%"}
+            - {name: x-gateway-upstream, value: "%UPSTREAM_HOST%"}
+    virtual_hosts:
+      - name: demo
+        domains: ["*"]
+        routes:
+          - name: users
+            match: {path_template: "/api/users/**"}
+            route_filter: {name: router, config: {cluster: user-service}}
+          - name: orders
+            match: {prefix: /api/orders/}
+            route_filter: {name: router, config: {cluster: order-service}}
+          - name: payments
+            match: {prefix: /api/payments/, methods: [GET, POST]}
+            timeout: 5s
+            route_filter: {name: router, config: {cluster: payment-service}}
+          - name: products
+            match: {prefix: /api/products/}
+            route_filter: {name: router, config: {cluster: product-service}}
+          - name: health
+            match: {path: /healthz}
+            route_filter: {name: direct_response, config: {status: 200, body: "ok\n"}}
+clusters:
+  - name: user-service
+    lb_policy: ROUND_ROBIN
+    endpoints: [{address: "127.0.0.1:9101"}, {address: "127.0.0.1:9102"}]
+  - name: order-service
+    lb_policy: LEAST_REQUEST
+    endpoints: [{address: "127.0.0.1:9201"}, {address: "127.0.0.1:9202"}]
+  - name: payment-service
+    lb_policy: RING_HASH
+    hash_policy: {header: x-user-id}
+    endpoints: [{address: "127.0.0.1:9301"}, {address: "127.0.0.1:9302"}]
+  - name: product-service
+    lb_policy: RANDOM
+    endpoints: [{address: "127.0.0.1:9401", weight: 3}, {address: "127.0.0.1:9402", weight: 1}]
+)yaml";
+
+} // namespace gw

@@ -1,0 +1,715 @@
+#include "source/http/http1_codec.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "llhttp.h"
+
+namespace gw::http {
+
+namespace {
+
+constexpr uint32_t kMaxTrailerBytes = 16 * 1024;
+
+bool isTchar(unsigned char c) {
+  static const bool* table = [] {
+    static bool t[256] = {};
+    for (int c = '0'; c <= '9'; c++) t[c] = true;
+    for (int c = 'a'; c <= 'z'; c++) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; c++) t[c] = true;
+    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) t[static_cast<unsigned char>(*p)] = true;
+    return t;
+  }();
+  return table[c];
+}
+
+absl::string_view trimOws(absl::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+} // namespace
+
+bool isTokenChar(unsigned char c) { return isTchar(c); }
+
+bool isValidFieldValue(absl::string_view v) {
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Validates the raw header block byte by byte before llhttp sees it, closing llhttp 8.1's gaps:
+// every line ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace
+// between a field name and its colon. Finds the end of the head (the empty line).
+class HeadScanner {
+public:
+  enum class Result { NeedMore, Done, Error };
+
+  void reset() { *this = HeadScanner(); }
+
+  // Scans up to `len` bytes; `*used` gets the bytes belonging to the head.
+  Result scan(const char* data, size_t len, size_t* used, uint32_t max_bytes, CodecError* err) {
+    size_t i = 0;
+    for (; i < len; i++) {
+      const unsigned char c = static_cast<unsigned char>(data[i]);
+      if (++total_ > max_bytes) {
+        *used = i;
+        *err = {431, "headers_too_large", "request header block exceeds the limit"};
+        return Result::Error;
+      }
+      if (c == 0) {
+        return fail(used, i, err, "NUL byte in header block");
+      }
+      if (after_cr_) {
+        if (c != '\n') {
+          return fail(used, i, err, "bare CR in header block");
+        }
+        after_cr_ = false;
+        if (line_len_ == 0) {
+          if (lines_ == 0) {
+            continue;  // tolerated empty line before the start line (RFC 9112 2.2)
+          }
+          *used = i + 1;
+          return Result::Done;
+        }
+        lines_++;
+        line_len_ = 0;
+        colon_seen_ = false;
+        continue;
+      }
+      if (c == '\r') {
+        after_cr_ = true;
+        continue;
+      }
+      if (c == '\n') {
+        return fail(used, i, err, "bare LF in header block");
+      }
+      if (line_len_ == 0 && lines_ > 0 && (c == ' ' || c == '\t')) {
+        return fail(used, i, err, "obsolete line folding in header block");
+      }
+      if (lines_ > 0 && !colon_seen_) {
+        if (c == ':') {
+          if (line_len_ == 0 || prev_ == ' ' || prev_ == '\t') {
+            return fail(used, i, err, "whitespace or empty name before ':'");
+          }
+          colon_seen_ = true;
+        } else if (!isTchar(c)) {
+          // llhttp as built here (loose mode) accepts a space inside a field name.
+          return fail(used, i, err, "invalid character in header field name");
+        }
+      }
+      prev_ = c;
+      line_len_++;
+    }
+    *used = i;
+    return Result::NeedMore;
+  }
+
+private:
+  Result fail(size_t* used, size_t i, CodecError* err, const char* msg) {
+    *used = i;
+    *err = {400, "bad_request", msg};
+    return Result::Error;
+  }
+
+  uint32_t total_ = 0;
+  uint32_t lines_ = 0;
+  uint32_t line_len_ = 0;
+  unsigned char prev_ = 0;
+  bool after_cr_ = false;
+  bool colon_seen_ = false;
+};
+
+// Chunked body framing (RFC 9112 7.1), strict: hex size (at most 15 digits), optional extensions
+// made of token / quoted-string characters, CRLF after the size line and after the data, trailer
+// fields with the same rules as header lines.
+class ChunkDecoder {
+public:
+  enum class Result { NeedMore, Done, Error };
+
+  template <class OnData>
+  Result decode(const char* data, size_t len, size_t* used, OnData&& on_data, std::string* trailers,
+                CodecError* err) {
+    size_t i = 0;
+    while (i < len) {
+      const unsigned char c = static_cast<unsigned char>(data[i]);
+      switch (state_) {
+      case S::Size:
+        if (std::isxdigit(c)) {
+          if (++digits_ > 15) {
+            return fail(used, i, err, "chunk size too large");
+          }
+          size_ = size_ * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+          i++;
+        } else if (digits_ == 0) {
+          return fail(used, i, err, "malformed chunk size");
+        } else if (c == ';') {
+          state_ = S::Ext;
+          i++;
+        } else if (c == '\r') {
+          state_ = S::SizeLf;
+          i++;
+        } else {
+          return fail(used, i, err, "malformed chunk size");
+        }
+        break;
+      case S::Ext:
+        if (c == '\r') {
+          state_ = S::SizeLf;
+        } else if (c == '"') {
+          state_ = S::ExtQuoted;
+        } else if (!(isTchar(c) || c == ';' || c == '=' || c == ' ' || c == '\t')) {
+          return fail(used, i, err, "malformed chunk extension");
+        }
+        if (++ext_len_ > 1024) {
+          return fail(used, i, err, "chunk extension too long");
+        }
+        i++;
+        break;
+      case S::ExtQuoted:
+        if (c == '"') {
+          state_ = S::Ext;
+        } else if (c == '\r' || c == '\n' || c == 0 || c == 0x7f) {
+          return fail(used, i, err, "malformed chunk extension");
+        }
+        if (++ext_len_ > 1024) {
+          return fail(used, i, err, "chunk extension too long");
+        }
+        i++;
+        break;
+      case S::SizeLf:
+        if (c != '\n') {
+          return fail(used, i, err, "chunk size line not ended by CRLF");
+        }
+        i++;
+        digits_ = 0;
+        ext_len_ = 0;
+        if (size_ == 0) {
+          state_ = S::TrailerLineStart;
+        } else {
+          state_ = S::Data;
+        }
+        break;
+      case S::Data: {
+        const size_t n = std::min<uint64_t>(size_, len - i);
+        on_data(absl::string_view(data + i, n));
+        size_ -= n;
+        i += n;
+        if (size_ == 0) {
+          state_ = S::DataCr;
+        }
+        break;
+      }
+      case S::DataCr:
+        if (c != '\r') {
+          return fail(used, i, err, "chunk data not followed by CRLF");
+        }
+        state_ = S::DataLf;
+        i++;
+        break;
+      case S::DataLf:
+        if (c != '\n') {
+          return fail(used, i, err, "chunk data not followed by CRLF");
+        }
+        state_ = S::Size;
+        i++;
+        break;
+      case S::TrailerLineStart:
+        if (c == '\r') {
+          state_ = S::FinalLf;
+          i++;
+          break;
+        }
+        if (c == ' ' || c == '\t') {
+          return fail(used, i, err, "obsolete line folding in trailers");
+        }
+        state_ = S::TrailerLine;
+        break;
+      case S::TrailerLine:
+        if (c == '\r') {
+          state_ = S::TrailerLf;
+        } else if (c == '\n' || c == 0) {
+          return fail(used, i, err, "malformed trailer line");
+        } else {
+          trailers->push_back(static_cast<char>(c));
+        }
+        if (++trailer_bytes_ > kMaxTrailerBytes) {
+          *used = i;
+          *err = {431, "headers_too_large", "trailers exceed the limit"};
+          return Result::Error;
+        }
+        i++;
+        break;
+      case S::TrailerLf:
+        if (c != '\n') {
+          return fail(used, i, err, "bare CR in trailers");
+        }
+        trailers->push_back('\n');
+        state_ = S::TrailerLineStart;
+        i++;
+        break;
+      case S::FinalLf:
+        if (c != '\n') {
+          return fail(used, i, err, "last chunk not ended by CRLF");
+        }
+        *used = i + 1;
+        return Result::Done;
+      }
+    }
+    *used = i;
+    return Result::NeedMore;
+  }
+
+  void reset() { *this = ChunkDecoder(); }
+
+private:
+  Result fail(size_t* used, size_t i, CodecError* err, const char* msg) {
+    *used = i;
+    *err = {400, "bad_request", msg};
+    return Result::Error;
+  }
+
+  enum class S { Size, Ext, ExtQuoted, SizeLf, Data, DataCr, DataLf, TrailerLineStart,
+                 TrailerLine, TrailerLf, FinalLf };
+  S state_ = S::Size;
+  uint64_t size_ = 0;
+  uint32_t digits_ = 0;
+  uint32_t ext_len_ = 0;
+  uint32_t trailer_bytes_ = 0;
+};
+
+struct Http1Parser::Impl {
+  Http1Parser& self;
+  Http1ParserCallbacks& cb;
+  CodecLimits limits;
+  llhttp_t parser;
+  llhttp_settings_t settings;
+  HeadScanner scanner;
+  ChunkDecoder chunks;
+  RequestHead req;
+  ResponseHead resp;
+  std::string field;
+  std::string value;
+  bool in_value = false;
+  bool head_done = false;
+  uint32_t header_count = 0;
+  uint64_t remaining = 0;
+  std::string trailer_block;
+  CodecError cb_error;
+
+  Impl(Http1Parser& s, Http1ParserCallbacks& c, CodecLimits l) : self(s), cb(c), limits(l) {
+    llhttp_settings_init(&settings);
+    settings.on_url = [](llhttp_t* p, const char* at, size_t len) {
+      impl(p)->req.target.append(at, len);
+      return 0;
+    };
+    settings.on_status = [](llhttp_t* p, const char* at, size_t len) {
+      impl(p)->resp.reason.append(at, len);
+      return 0;
+    };
+    settings.on_header_field = [](llhttp_t* p, const char* at, size_t len) {
+      auto* i = impl(p);
+      if (i->in_value) {
+        i->commitHeader();
+      }
+      i->field.append(at, len);
+      return 0;
+    };
+    settings.on_header_value = [](llhttp_t* p, const char* at, size_t len) {
+      auto* i = impl(p);
+      i->in_value = true;
+      i->value.append(at, len);
+      return 0;
+    };
+    settings.on_header_field_complete = [](llhttp_t* p) {
+      auto* i = impl(p);
+      if (++i->header_count > i->limits.max_headers) {
+        i->cb_error = {431, "too_many_headers", "too many request headers"};
+        return static_cast<int>(HPE_USER);
+      }
+      i->in_value = true;  // an empty value produces no on_header_value call
+      return 0;
+    };
+    settings.on_headers_complete = [](llhttp_t* p) {
+      auto* i = impl(p);
+      if (i->in_value) {
+        i->commitHeader();
+      }
+      i->head_done = true;
+      return static_cast<int>(HPE_PAUSED);
+    };
+    llhttp_init(&parser, self.kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+    parser.data = this;
+  }
+
+  static Impl* impl(llhttp_t* p) { return static_cast<Impl*>(p->data); }
+
+  void commitHeader() {
+    toLowerAscii(field);
+    absl::string_view v = trimOws(value);
+    auto& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
+    headers.entries().emplace_back(std::move(field), std::string(v));
+    field.clear();
+    value.clear();
+    in_value = false;
+  }
+
+  void restart() {
+    llhttp_init(&parser, self.kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+    parser.data = this;
+    scanner.reset();
+    chunks.reset();
+    req = RequestHead();
+    resp = ResponseHead();
+    field.clear();
+    value.clear();
+    in_value = false;
+    head_done = false;
+    header_count = 0;
+    remaining = 0;
+    trailer_block.clear();
+    cb_error = {};
+  }
+
+  bool fail(int status, const char* code, std::string msg) {
+    self.error_ = {status, code, std::move(msg)};
+    self.state_ = State::Error;
+    return false;
+  }
+
+  // Decides the framing from the header list (RFC 9112 6), rejecting anything ambiguous.
+  bool onHead() {
+    const bool is_request = self.kind_ == Kind::Request;
+    HeaderMap& headers = is_request ? req.headers : resp.headers;
+    const int minor = parser.http_minor;
+    if (parser.http_major != 1 || minor > 1) {
+      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported");
+    }
+    for (const auto& [name, val] : headers.entries()) {
+      if (!isValidFieldValue(val)) {
+        return fail(400, "bad_request", "invalid character in header '" + name + "'");
+      }
+    }
+    size_t te_count = 0;
+    size_t cl_count = 0;
+    bool chunked = false;
+    uint64_t cl = 0;
+    for (const auto& [name, val] : headers.entries()) {
+      if (name == "transfer-encoding") {
+        te_count++;
+        chunked = absl::EqualsIgnoreCase(val, "chunked");
+        if (!chunked) {
+          return fail(is_request ? 501 : 502, "unsupported_transfer_encoding",
+                      "Transfer-Encoding other than 'chunked' is not supported");
+        }
+      } else if (name == "content-length") {
+        cl_count++;
+        if (val.empty() || val.size() > 18 ||
+            val.find_first_not_of("0123456789") != std::string::npos) {
+          return fail(400, "bad_request", "malformed Content-Length");
+        }
+        uint64_t v = 0;
+        absl::SimpleAtoi(val, &v);
+        cl = v;
+      }
+    }
+    if (te_count > 1) {
+      return fail(400, "bad_request", "more than one Transfer-Encoding header");
+    }
+    if (cl_count > 1) {
+      return fail(400, "bad_request", "more than one Content-Length header");
+    }
+    if (te_count == 1 && cl_count == 1) {
+      return fail(400, "bad_request", "both Content-Length and Transfer-Encoding present");
+    }
+    if (te_count == 1 && minor == 0) {
+      return fail(400, "bad_request", "Transfer-Encoding in an HTTP/1.0 message");
+    }
+    self.chunked_ = chunked;
+    self.has_content_length_ = cl_count == 1;
+    self.content_length_ = cl;
+    self.keep_alive_ = llhttp_should_keep_alive(&parser) != 0;
+    self.read_until_close_ = false;
+    self.informational_ = false;
+    if (is_request) {
+      req.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
+      req.version_minor = minor;
+      if (const std::string* e = headers.get("expect")) {
+        self.expect_continue_ = absl::EqualsIgnoreCase(*e, "100-continue");
+      } else {
+        self.expect_continue_ = false;
+      }
+      remaining = self.chunked_ ? 0 : cl;
+      cb.onRequestHead(std::move(req));
+    } else {
+      resp.status = parser.status_code;
+      resp.version_minor = minor;
+      const int s = resp.status;
+      bool no_body = self.request_head_ || (s >= 100 && s < 200) || s == 204 || s == 304;
+      self.informational_ = s >= 100 && s < 200;
+      if (no_body) {
+        self.chunked_ = false;
+        remaining = 0;
+      } else if (self.chunked_) {
+        remaining = 0;
+      } else if (self.has_content_length_) {
+        remaining = cl;
+      } else {
+        self.read_until_close_ = true;
+        self.keep_alive_ = false;
+      }
+      if (no_body) {
+        self.has_content_length_ = false;
+        self.read_until_close_ = false;
+      }
+      cb.onResponseHead(std::move(resp));
+    }
+    return true;
+  }
+
+  bool parseTrailers() {
+    HeaderMap trailers;
+    for (absl::string_view line : absl::StrSplit(trailer_block, '\n', absl::SkipEmpty())) {
+      const size_t colon = line.find(':');
+      if (colon == 0 || colon == absl::string_view::npos) {
+        return fail(400, "bad_request", "malformed trailer field");
+      }
+      std::string name(line.substr(0, colon));
+      for (unsigned char c : name) {
+        if (!isTchar(c)) {
+          return fail(400, "bad_request", "malformed trailer field name");
+        }
+      }
+      toLowerAscii(name);
+      absl::string_view v = trimOws(line.substr(colon + 1));
+      if (!isValidFieldValue(v)) {
+        return fail(400, "bad_request", "invalid character in trailer");
+      }
+      trailers.add(name, v);
+    }
+    if (trailers.size() > 0) {
+      cb.onTrailers(std::move(trailers));
+    }
+    return true;
+  }
+};
+
+Http1Parser::Http1Parser(Kind kind, Http1ParserCallbacks& callbacks, CodecLimits limits)
+    : kind_(kind) {
+  impl_ = std::make_unique<Impl>(*this, callbacks, limits);
+}
+
+Http1Parser::~Http1Parser() = default;
+
+void Http1Parser::reset() {
+  impl_->restart();
+  state_ = State::Head;
+  error_ = {};
+  chunked_ = false;
+  has_content_length_ = false;
+  content_length_ = 0;
+  keep_alive_ = true;
+  expect_continue_ = false;
+  informational_ = false;
+  read_until_close_ = false;
+}
+
+size_t Http1Parser::feed(const char* data, size_t len) {
+  Impl& im = *impl_;
+  size_t pos = 0;
+  if (state_ == State::Head) {
+    size_t used = 0;
+    const auto r = im.scanner.scan(data, len, &used, im.limits.max_header_bytes, &error_);
+    if (r == HeadScanner::Result::Error) {
+      state_ = State::Error;
+      return used;
+    }
+    if (used > 0) {
+      const llhttp_errno_t e = llhttp_execute(&im.parser, data, used);
+      if (e != HPE_OK && !(e == HPE_PAUSED && im.head_done)) {
+        // A callback that fails is reported as HPE_CB_<name>, not HPE_USER.
+        if (!im.cb_error.code.empty()) {
+          error_ = im.cb_error;
+        } else {
+          error_ = {400, "bad_request", llhttp_get_error_reason(&im.parser)
+                                             ? llhttp_get_error_reason(&im.parser)
+                                             : llhttp_errno_name(e)};
+        }
+        state_ = State::Error;
+        return used;
+      }
+    }
+    pos = used;
+    if (r == HeadScanner::Result::NeedMore) {
+      return pos;
+    }
+    if (!im.head_done) {
+      error_ = {400, "bad_request", "incomplete request head"};
+      state_ = State::Error;
+      return pos;
+    }
+    if (!im.onHead()) {
+      return pos;
+    }
+    if (state_ == State::Error) {
+      return pos;
+    }
+    const bool has_body = chunked_ || im.remaining > 0 || read_until_close_;
+    if (!has_body) {
+      state_ = State::Complete;
+      im.cb.onMessageComplete();
+      return pos;
+    }
+    state_ = State::Body;
+    return pos;  // the caller decides when to take the body
+  }
+  if (state_ != State::Body) {
+    return 0;
+  }
+  if (read_until_close_) {
+    if (len > 0) {
+      im.cb.onBody(absl::string_view(data, len));
+    }
+    return len;
+  }
+  if (!chunked_) {
+    const size_t n = std::min<uint64_t>(im.remaining, len);
+    if (n > 0) {
+      im.cb.onBody(absl::string_view(data, n));
+    }
+    im.remaining -= n;
+    if (im.remaining == 0) {
+      state_ = State::Complete;
+      im.cb.onMessageComplete();
+    }
+    return n;
+  }
+  size_t used = 0;
+  const auto r = im.chunks.decode(
+      data, len, &used, [&](absl::string_view d) { im.cb.onBody(d); }, &im.trailer_block, &error_);
+  if (r == ChunkDecoder::Result::Error) {
+    state_ = State::Error;
+    return used;
+  }
+  if (r == ChunkDecoder::Result::Done) {
+    if (!im.parseTrailers()) {
+      return used;
+    }
+    state_ = State::Complete;
+    im.cb.onMessageComplete();
+  }
+  return used;
+}
+
+bool Http1Parser::finishOnEof() {
+  if (state_ == State::Body && read_until_close_) {
+    state_ = State::Complete;
+    impl_->cb.onMessageComplete();
+    return true;
+  }
+  return state_ == State::Complete;
+}
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 103: return "Early Hints";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 417: return "Expectation Failed";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}
+
+namespace {
+void appendHeaders(const HeaderMap& headers, std::string& out) {
+  for (const auto& [name, value] : headers.entries()) {
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+} // namespace
+
+void serializeRequestHead(const RequestHead& head, absl::string_view path_and_query,
+                          std::string& out) {
+  out.append(head.method);
+  out.push_back(' ');
+  out.append(path_and_query.data(), path_and_query.size());
+  out.append(" HTTP/1.1\r\n");
+  appendHeaders(head.headers, out);
+}
+
+void serializeResponseHead(const ResponseHead& head, std::string& out) {
+  char status[48];
+  int n = snprintf(status, sizeof(status), "HTTP/1.1 %d ", head.status);
+  out.append(status, n);
+  out.append(head.reason.empty() ? reasonPhrase(head.status) : head.reason);
+  out.append("\r\n");
+  appendHeaders(head.headers, out);
+}
+
+void appendChunk(absl::string_view data, std::string& out) {
+  if (data.empty()) {
+    return;
+  }
+  char size[24];
+  int n = snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  out.append(size, n);
+  out.append(data.data(), data.size());
+  out.append("\r\n");
+}
+
+void appendLastChunk(const HeaderMap* trailers, std::string& out) {
+  out.append("0\r\n");
+  if (trailers != nullptr) {
+    for (const auto& [name, value] : trailers->entries()) {
+      out.append(name);
+      out.append(": ");
+      out.append(value);
+      out.append("\r\n");
+    }
+  }
+  out.append("\r\n");
+}
+
+} // namespace gw::http

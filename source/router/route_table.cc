@@ -1,0 +1,756 @@
+#include "source/router/route_table.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "re2/re2.h"
+
+namespace gw::router {
+namespace {
+
+using gateway::v1::Route;
+using gateway::v1::RouteMatch;
+using gateway::v1::StringMatcher;
+
+constexpr std::chrono::milliseconds kDefaultRouteTimeout{15000};
+
+re2::StringPiece toPiece(absl::string_view s) { return re2::StringPiece(s.data(), s.size()); }
+
+// Compiles `pattern`; the error names `field`.
+absl::StatusOr<std::unique_ptr<RE2>> compileRegex(const std::string& pattern,
+                                                  const std::string& field) {
+  auto re = std::make_unique<RE2>(pattern, RE2::Quiet);
+  if (!re->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": invalid RE2: ", re->error()));
+  }
+  return re;
+}
+
+// For trace lines: quoted, with control and non-ASCII bytes escaped.
+std::string quote(absl::string_view s) { return absl::StrCat("'", absl::CHexEscape(s), "'"); }
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Percent-decodes `in`; an invalid escape is kept literally. '+' is not decoded.
+std::string percentDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      const int hi = hexValue(in[i + 1]);
+      const int lo = hexValue(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+  }
+  return out;
+}
+
+// A compiled StringMatcher. An unset matcher means "present".
+class ValueMatcher {
+public:
+  static absl::StatusOr<ValueMatcher> compile(const StringMatcher& m, const std::string& field) {
+    ValueMatcher v;
+    v.invert_ = m.invert();
+    switch (m.match_case()) {
+    case StringMatcher::kExact:
+      v.kind_ = Kind::Exact;
+      v.value_ = m.exact();
+      break;
+    case StringMatcher::kPrefix:
+      v.kind_ = Kind::Prefix;
+      v.value_ = m.prefix();
+      break;
+    case StringMatcher::kRegex: {
+      v.kind_ = Kind::Regex;
+      v.value_ = m.regex();
+      auto re = compileRegex(m.regex(), field + ".regex");
+      if (!re.ok()) {
+        return re.status();
+      }
+      v.regex_ = std::shared_ptr<const RE2>(std::move(*re));
+      break;
+    }
+    case StringMatcher::kPresent:
+      v.kind_ = Kind::Present;
+      v.want_present_ = m.present();
+      break;
+    case StringMatcher::MATCH_NOT_SET:
+      v.kind_ = Kind::Present;
+      v.want_present_ = true;
+      break;
+    }
+    return v;
+  }
+
+  // `value` is nullptr when the header / parameter is absent. Absent values match only `present:
+  // false`; `invert` negates the whole result (so an inverted exact matcher matches an absent
+  // value).
+  bool matches(const absl::string_view* value) const {
+    bool r = false;
+    if (kind_ == Kind::Present) {
+      r = (value != nullptr) == want_present_;
+    } else if (value != nullptr) {
+      switch (kind_) {
+      case Kind::Exact: r = *value == value_; break;
+      case Kind::Prefix: r = absl::StartsWith(*value, value_); break;
+      case Kind::Regex: r = RE2::FullMatch(toPiece(*value), *regex_); break;
+      case Kind::Present: break;
+      }
+    }
+    return r != invert_;
+  }
+
+  std::string describe() const {
+    std::string d;
+    switch (kind_) {
+    case Kind::Exact: d = absl::StrCat("exact ", quote(value_)); break;
+    case Kind::Prefix: d = absl::StrCat("prefix ", quote(value_)); break;
+    case Kind::Regex: d = absl::StrCat("regex ", quote(value_)); break;
+    case Kind::Present: d = want_present_ ? "present" : "absent"; break;
+    }
+    return invert_ ? absl::StrCat("not ", d) : d;
+  }
+
+private:
+  enum class Kind { Exact, Prefix, Regex, Present };
+  Kind kind_ = Kind::Present;
+  bool want_present_ = true;
+  bool invert_ = false;
+  std::string value_;
+  std::shared_ptr<const RE2> regex_;
+};
+
+struct KeyMatcher {
+  std::string name;
+  ValueMatcher value;
+};
+
+// One segment of a path template.
+struct TemplateSegment {
+  enum class Kind { Literal, Capture, AnySegment, Rest };
+  Kind kind = Kind::Literal;
+  std::string text;  // the literal, or the capture name
+};
+
+bool isCaptureName(absl::string_view s) {
+  if (s.empty() || !(absl::ascii_isalpha(s[0]) || s[0] == '_')) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+}
+
+absl::StatusOr<std::vector<TemplateSegment>> parseTemplate(absl::string_view t,
+                                                           const std::string& field) {
+  auto fail = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": invalid path template ", quote(t), ": ", why));
+  };
+  if (t.empty() || t[0] != '/') {
+    return fail("must start with '/'");
+  }
+  if (t.find_first_of("?#") != absl::string_view::npos) {
+    return fail("must not contain '?' or '#'");
+  }
+  std::vector<TemplateSegment> segs;
+  std::vector<absl::string_view> names;
+  size_t pos = 1;
+  while (true) {
+    const size_t slash = t.find('/', pos);
+    const bool last = slash == absl::string_view::npos;
+    const absl::string_view s = last ? t.substr(pos) : t.substr(pos, slash - pos);
+    TemplateSegment seg;
+    if (s == "**") {
+      if (!last) {
+        return fail("'**' must be the last segment");
+      }
+      seg.kind = TemplateSegment::Kind::Rest;
+    } else if (s == "*") {
+      seg.kind = TemplateSegment::Kind::AnySegment;
+    } else if (!s.empty() && s.front() == '{') {
+      if (s.back() != '}') {
+        return fail(absl::StrCat("unterminated capture ", quote(s)));
+      }
+      const absl::string_view name = s.substr(1, s.size() - 2);
+      if (!isCaptureName(name)) {
+        return fail(absl::StrCat("bad capture name ", quote(name),
+                                 " (letters, digits and '_', not starting with a digit)"));
+      }
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        return fail(absl::StrCat("duplicate capture name ", quote(name)));
+      }
+      names.push_back(name);
+      seg.kind = TemplateSegment::Kind::Capture;
+      seg.text = std::string(name);
+    } else {
+      if (s.find_first_of("{}*") != absl::string_view::npos) {
+        return fail(absl::StrCat("segment ", quote(s),
+                                 " mixes a literal with '{', '}' or '*' (a capture or wildcard "
+                                 "must be a whole segment)"));
+      }
+      if (s == "." || s == "..") {
+        return fail("dot segments never match a normalized path");
+      }
+      if (s.empty() && !last) {
+        return fail("empty segment ('//')");
+      }
+      seg.text = std::string(s);
+    }
+    segs.push_back(std::move(seg));
+    if (last) {
+      break;
+    }
+    pos = slash + 1;
+  }
+  return segs;
+}
+
+// Matches `path` (normalized, starts with '/') against template segments. Captures are appended to
+// `captures` only when non-null.
+bool matchTemplate(const std::vector<TemplateSegment>& segs, absl::string_view path,
+                   std::vector<std::pair<std::string, std::string>>* captures) {
+  if (path.empty() || path[0] != '/') {
+    return false;
+  }
+  size_t pos = 1;  // start of the next segment; path.size() + 1 once every segment is consumed
+  for (const TemplateSegment& seg : segs) {
+    if (pos > path.size()) {
+      return false;
+    }
+    if (seg.kind == TemplateSegment::Kind::Rest) {
+      return true;
+    }
+    const size_t slash = path.find('/', pos);
+    const size_t end = slash == absl::string_view::npos ? path.size() : slash;
+    const absl::string_view s = path.substr(pos, end - pos);
+    switch (seg.kind) {
+    case TemplateSegment::Kind::Literal:
+      if (s != seg.text) {
+        return false;
+      }
+      break;
+    case TemplateSegment::Kind::Capture:
+      if (s.empty()) {
+        return false;
+      }
+      if (captures != nullptr) {
+        captures->emplace_back(seg.text, std::string(s));
+      }
+      break;
+    case TemplateSegment::Kind::AnySegment:
+      if (s.empty()) {
+        return false;
+      }
+      break;
+    case TemplateSegment::Kind::Rest: break;
+    }
+    pos = end + 1;
+  }
+  return pos == path.size() + 1;
+}
+
+class RouteEntryImpl : public RouteEntry {
+public:
+  static absl::StatusOr<std::unique_ptr<RouteEntryImpl>> compile(const Route& route,
+                                                                 const std::string& base,
+                                                                 int index);
+
+  const std::string& name() const override { return proto_.name(); }
+  const Route& proto() const override { return proto_; }
+  std::chrono::milliseconds timeout() const override { return timeout_; }
+
+  std::string rewritePath(absl::string_view path) const override {
+    std::string out;
+    if (!prefix_rewrite_.empty() && absl::StartsWith(path, path_value_)) {
+      out = absl::StrCat(prefix_rewrite_, path.substr(path_value_.size()));
+    } else if (rewrite_regex_ != nullptr) {
+      out = std::string(path);
+      RE2::GlobalReplace(&out, *rewrite_regex_, rewrite_substitution_);
+    } else {
+      return std::string(path);
+    }
+    // The upstream must get an origin-form path.
+    if (out.empty() || out[0] != '/') {
+      out.insert(out.begin(), '/');
+    }
+    return out;
+  }
+
+  // Tries this route. On a match returns true and fills result.captures (templates only). When
+  // `why` is non-null it receives the reason for a mismatch.
+  bool tryMatch(const http::RequestHead& head, MatchResult& result, std::string* why) const;
+
+  const std::string& label() const { return label_; }
+
+private:
+  enum class PathKind { Exact, Prefix, Template, Regex };
+
+  bool pathMatches(absl::string_view path, MatchResult& result) const;
+
+  Route proto_;
+  std::string label_;  // "route 'orders' (prefix /api/orders/)", for trace lines
+  PathKind path_kind_ = PathKind::Prefix;
+  std::string path_value_;  // exact path, prefix, template or regex text
+  std::vector<TemplateSegment> segments_;
+  std::unique_ptr<RE2> path_regex_;
+  std::vector<std::string> methods_;
+  std::vector<KeyMatcher> headers_;
+  std::vector<KeyMatcher> query_params_;
+  std::string prefix_rewrite_;
+  std::unique_ptr<RE2> rewrite_regex_;
+  std::string rewrite_substitution_;
+  std::chrono::milliseconds timeout_ = kDefaultRouteTimeout;
+};
+
+absl::StatusOr<std::unique_ptr<RouteEntryImpl>> RouteEntryImpl::compile(const Route& route,
+                                                                        const std::string& base,
+                                                                        int index) {
+  auto e = std::make_unique<RouteEntryImpl>();
+  e->proto_ = route;
+  const RouteMatch& m = route.match();
+  const std::string mbase = base + ".match";
+  absl::string_view kind;
+  switch (m.path_specifier_case()) {
+  case RouteMatch::kPath:
+    e->path_kind_ = PathKind::Exact;
+    e->path_value_ = m.path();
+    kind = "path";
+    if (m.path().empty() || m.path()[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(mbase, ".path: must start with '/'"));
+    }
+    break;
+  case RouteMatch::kPrefix:
+    e->path_kind_ = PathKind::Prefix;
+    e->path_value_ = m.prefix();
+    kind = "prefix";
+    if (m.prefix().empty() || m.prefix()[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(mbase, ".prefix: must start with '/'"));
+    }
+    break;
+  case RouteMatch::kPathTemplate: {
+    e->path_kind_ = PathKind::Template;
+    e->path_value_ = m.path_template();
+    kind = "template";
+    auto segs = parseTemplate(m.path_template(), mbase + ".path_template");
+    if (!segs.ok()) {
+      return segs.status();
+    }
+    e->segments_ = std::move(*segs);
+    break;
+  }
+  case RouteMatch::kRegex: {
+    e->path_kind_ = PathKind::Regex;
+    e->path_value_ = m.regex();
+    kind = "regex";
+    auto re = compileRegex(m.regex(), mbase + ".regex");
+    if (!re.ok()) {
+      return re.status();
+    }
+    e->path_regex_ = std::move(*re);
+    break;
+  }
+  case RouteMatch::PATH_SPECIFIER_NOT_SET:
+    return absl::InvalidArgumentError(
+        absl::StrCat(mbase, ": one of path, prefix, path_template or regex is required"));
+  }
+  e->label_ = absl::StrCat(route.name().empty() ? absl::StrCat("unnamed route #", index)
+                                                : absl::StrCat("route '", route.name(), "'"),
+                           " (", kind, " ", e->path_value_, ")");
+
+  for (int i = 0; i < m.methods_size(); i++) {
+    std::string method = absl::AsciiStrToUpper(m.methods(i));
+    if (method.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(mbase, ".methods[", i, "]: must not be empty"));
+    }
+    e->methods_.push_back(std::move(method));
+  }
+  for (int i = 0; i < m.headers_size(); i++) {
+    const std::string field = absl::StrCat(mbase, ".headers[", i, "]");
+    if (m.headers(i).name().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".name: must not be empty"));
+    }
+    auto v = ValueMatcher::compile(m.headers(i).value(), field + ".value");
+    if (!v.ok()) {
+      return v.status();
+    }
+    e->headers_.push_back({absl::AsciiStrToLower(m.headers(i).name()), std::move(*v)});
+  }
+  for (int i = 0; i < m.query_params_size(); i++) {
+    const std::string field = absl::StrCat(mbase, ".query_params[", i, "]");
+    if (m.query_params(i).name().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".name: must not be empty"));
+    }
+    auto v = ValueMatcher::compile(m.query_params(i).value(), field + ".value");
+    if (!v.ok()) {
+      return v.status();
+    }
+    e->query_params_.push_back({m.query_params(i).name(), std::move(*v)});
+  }
+
+  if (!route.prefix_rewrite().empty()) {
+    if (e->path_kind_ != PathKind::Prefix) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(base, ".prefix_rewrite: only allowed with match.prefix"));
+    }
+    if (route.prefix_rewrite()[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(base, ".prefix_rewrite: must start with '/'"));
+    }
+    e->prefix_rewrite_ = route.prefix_rewrite();
+  }
+  if (route.has_regex_rewrite()) {
+    const auto& rr = route.regex_rewrite();
+    if (!e->prefix_rewrite_.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(base, ".regex_rewrite: cannot be combined with prefix_rewrite"));
+    }
+    if (rr.pattern().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(base, ".regex_rewrite.pattern: must not be empty"));
+    }
+    auto re = compileRegex(rr.pattern(), base + ".regex_rewrite.pattern");
+    if (!re.ok()) {
+      return re.status();
+    }
+    std::string err;
+    if (!(*re)->CheckRewriteString(rr.substitution(), &err)) {
+      return absl::InvalidArgumentError(absl::StrCat(base, ".regex_rewrite.substitution: ", err));
+    }
+    e->rewrite_regex_ = std::move(*re);
+    e->rewrite_substitution_ = rr.substitution();
+  }
+
+  if (route.has_timeout()) {
+    const int64_t s = route.timeout().seconds();
+    const int32_t n = route.timeout().nanos();
+    if (s < 0 || n < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(base, ".timeout: must not be negative"));
+    }
+    int64_t ms = s * 1000 + n / 1000000;
+    if (ms == 0 && n > 0) {
+      ms = 1;  // a sub-millisecond timeout is not "disabled"
+    }
+    e->timeout_ = std::chrono::milliseconds(ms);
+  }
+  return e;
+}
+
+bool RouteEntryImpl::pathMatches(absl::string_view path, MatchResult& result) const {
+  switch (path_kind_) {
+  case PathKind::Exact: return path == path_value_;
+  case PathKind::Prefix: return absl::StartsWith(path, path_value_);
+  case PathKind::Template: return matchTemplate(segments_, path, &result.captures);
+  case PathKind::Regex: return RE2::FullMatch(toPiece(path), *path_regex_);
+  }
+  return false;
+}
+
+// The value of header `name` for matching: the first field, or all fields joined with ',' (RFC 9110
+// section 5.3) when it is repeated. `storage` is used only in the repeated case.
+const std::string* headerValue(const HeaderMap& headers, absl::string_view name,
+                               std::string& storage) {
+  const std::string* first = nullptr;
+  bool joined = false;
+  for (const auto& [k, v] : headers.entries()) {
+    if (k != name) {
+      continue;
+    }
+    if (first == nullptr) {
+      first = &v;
+    } else {
+      if (!joined) {
+        storage = *first;
+        joined = true;
+      }
+      storage.push_back(',');
+      storage.append(v);
+    }
+  }
+  return joined ? &storage : first;
+}
+
+// Finds the first `name` parameter of a raw query string ("a=1&b=%20x"). Keys and values are
+// compared / returned percent-decoded; `storage` is used only when the value has an escape.
+bool queryValue(absl::string_view query, absl::string_view name, absl::string_view& value,
+                std::string& storage) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == absl::string_view::npos) {
+      amp = query.size();
+    }
+    const absl::string_view pair = query.substr(pos, amp - pos);
+    pos = amp + 1;
+    if (pair.empty()) {
+      continue;
+    }
+    const size_t eq = pair.find('=');
+    const absl::string_view key = pair.substr(0, eq);
+    const bool key_matches =
+        key.find('%') == absl::string_view::npos ? key == name : percentDecode(key) == name;
+    if (!key_matches) {
+      continue;
+    }
+    const absl::string_view raw =
+        eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1);
+    if (raw.find('%') == absl::string_view::npos) {
+      value = raw;
+    } else {
+      storage = percentDecode(raw);
+      value = storage;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool RouteEntryImpl::tryMatch(const http::RequestHead& head, MatchResult& result,
+                              std::string* why) const {
+  result.captures.clear();
+  if (!pathMatches(head.path, result)) {
+    if (why != nullptr) {
+      *why = absl::StrCat("path ", quote(head.path), " does not match");
+    }
+    result.captures.clear();
+    return false;
+  }
+  if (!methods_.empty() &&
+      std::find(methods_.begin(), methods_.end(), head.method) == methods_.end()) {
+    if (why != nullptr) {
+      *why = absl::StrCat("method ", quote(head.method), " not in [", absl::StrJoin(methods_, ", "),
+                          "]");
+    }
+    result.captures.clear();
+    return false;
+  }
+  std::string storage;
+  for (const KeyMatcher& h : headers_) {
+    const std::string* v = headerValue(head.headers, h.name, storage);
+    absl::string_view sv = v != nullptr ? absl::string_view(*v) : absl::string_view();
+    if (!h.value.matches(v != nullptr ? &sv : nullptr)) {
+      if (why != nullptr) {
+        *why = absl::StrCat("header ", quote(h.name),
+                            v != nullptr ? absl::StrCat(" = ", quote(*v)) : " (absent)",
+                            " does not satisfy ", h.value.describe());
+      }
+      result.captures.clear();
+      return false;
+    }
+  }
+  for (const KeyMatcher& q : query_params_) {
+    absl::string_view v;
+    const bool present = queryValue(head.query, q.name, v, storage);
+    if (!q.value.matches(present ? &v : nullptr)) {
+      if (why != nullptr) {
+        *why = absl::StrCat("query parameter ", quote(q.name),
+                            present ? absl::StrCat(" = ", quote(v)) : " (absent)",
+                            " does not satisfy ", q.value.describe());
+      }
+      result.captures.clear();
+      return false;
+    }
+  }
+  return true;
+}
+
+struct VirtualHostImpl {
+  std::string name;
+  std::vector<std::unique_ptr<RouteEntryImpl>> routes;
+};
+
+// "host:port" -> "host", "[v6]:port" -> "[v6]".
+absl::string_view stripPort(absl::string_view host) {
+  if (!host.empty() && host[0] == '[') {
+    const size_t close = host.find(']');
+    return close == absl::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const size_t colon = host.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return host;
+  }
+  const absl::string_view port = host.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    return host;
+  }
+  return host.substr(0, colon);
+}
+
+} // namespace
+
+struct RouteTable::Impl {
+  std::vector<VirtualHostImpl> vhosts;
+  absl::flat_hash_map<std::string, size_t> exact;
+  std::vector<std::pair<std::string, size_t>> suffixes;  // "*.example.com" -> ".example.com"
+  int wildcard = -1;
+
+  // Index of the virtual host for `host` (lower-case, no port), or -1. `how` (when non-null)
+  // receives the domain that matched.
+  int selectVirtualHost(absl::string_view host, std::string* how) const {
+    if (auto it = exact.find(host); it != exact.end()) {
+      if (how != nullptr) {
+        *how = absl::StrCat("exact domain ", quote(it->first));
+      }
+      return static_cast<int>(it->second);
+    }
+    for (const auto& [suffix, idx] : suffixes) {
+      if (host.size() > suffix.size() && absl::EndsWith(host, suffix)) {
+        if (how != nullptr) {
+          *how = absl::StrCat("domain ", quote(absl::StrCat("*", suffix)));
+        }
+        return static_cast<int>(idx);
+      }
+    }
+    if (wildcard >= 0 && how != nullptr) {
+      *how = "domain '*'";
+    }
+    return wildcard;
+  }
+};
+
+RouteTable::~RouteTable() = default;
+
+absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::create(
+    const gateway::v1::Listener& listener) {
+  auto impl = std::make_unique<Impl>();
+  // Domain -> field path of its first declaration, to report duplicates.
+  absl::flat_hash_map<std::string, std::string> seen;
+  impl->vhosts.reserve(listener.virtual_hosts_size());
+  for (int vi = 0; vi < listener.virtual_hosts_size(); vi++) {
+    const auto& vh = listener.virtual_hosts(vi);
+    const std::string vbase = absl::StrCat("virtual_hosts[", vi, "]");
+    VirtualHostImpl compiled;
+    compiled.name = vh.name();
+    if (vh.domains_size() == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(vbase, ".domains: at least one domain is required (\"*\" for any)"));
+    }
+    for (int di = 0; di < vh.domains_size(); di++) {
+      const std::string field = absl::StrCat(vbase, ".domains[", di, "]");
+      const std::string domain = absl::AsciiStrToLower(vh.domains(di));
+      if (domain.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+      }
+      if (domain.find('*', 1) != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ": '*' is only allowed as the whole domain or as a leading wildcard"));
+      }
+      if (auto [it, inserted] = seen.emplace(domain, field); !inserted) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": duplicate domain ", quote(domain), " (also ", it->second, ")"));
+      }
+      if (domain == "*") {
+        impl->wildcard = vi;
+      } else if (domain[0] == '*') {
+        impl->suffixes.emplace_back(domain.substr(1), vi);
+      } else {
+        impl->exact.emplace(domain, vi);
+      }
+    }
+    for (int ri = 0; ri < vh.routes_size(); ri++) {
+      auto route =
+          RouteEntryImpl::compile(vh.routes(ri), absl::StrCat(vbase, ".routes[", ri, "]"), ri);
+      if (!route.ok()) {
+        return route.status();
+      }
+      compiled.routes.push_back(std::move(*route));
+    }
+    impl->vhosts.push_back(std::move(compiled));
+  }
+  std::stable_sort(impl->suffixes.begin(), impl->suffixes.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto table = std::unique_ptr<RouteTable>(new RouteTable());
+  table->impl_ = std::move(impl);
+  return table;
+}
+
+MatchResult RouteTable::match(const http::RequestHead& head, MatchTrace* trace) const {
+  MatchResult result;
+  absl::string_view host = stripPort(head.host);
+  std::string lowered;  // only when the host is not already lower-case (the codec lower-cases it)
+  if (std::any_of(host.begin(), host.end(), [](char c) { return absl::ascii_isupper(c); })) {
+    lowered = absl::AsciiStrToLower(host);
+    host = lowered;
+  }
+  std::string how;
+  const int vi = impl_->selectVirtualHost(host, trace != nullptr ? &how : nullptr);
+  if (vi < 0) {
+    if (trace != nullptr) {
+      trace->virtual_host.clear();
+      trace->lines.push_back(absl::StrCat("host ", quote(host), ": no virtual host matches"));
+    }
+    return result;
+  }
+  const VirtualHostImpl& vh = impl_->vhosts[vi];
+  if (trace == nullptr) {
+    for (const auto& route : vh.routes) {
+      if (route->tryMatch(head, result, nullptr)) {
+        result.route = route.get();
+        return result;
+      }
+    }
+    return result;
+  }
+
+  trace->virtual_host = vh.name;
+  trace->lines.push_back(
+      absl::StrCat("host ", quote(host), " -> virtual host ", quote(vh.name), " (", how, ")"));
+  std::string why;
+  for (const auto& route : vh.routes) {
+    if (!route->tryMatch(head, result, &why)) {
+      trace->lines.push_back(absl::StrCat(route->label(), ": ", why));
+      continue;
+    }
+    std::string line = absl::StrCat(route->label(), ": matched");
+    if (!result.captures.empty()) {
+      std::vector<std::string> caps;
+      for (const auto& [k, v] : result.captures) {
+        caps.push_back(absl::StrCat(k, "=", quote(v)));
+      }
+      absl::StrAppend(&line, " {", absl::StrJoin(caps, ", "), "}");
+    }
+    const std::string upstream = route->rewritePath(head.path);
+    if (upstream != head.path) {
+      absl::StrAppend(&line, ", upstream path ", quote(upstream));
+    }
+    trace->lines.push_back(std::move(line));
+    result.route = route.get();
+    return result;
+  }
+  trace->lines.push_back(absl::StrCat("no route of virtual host ", quote(vh.name), " matches"));
+  return result;
+}
+
+std::vector<RouteEntry*> RouteTable::allRoutes() {
+  std::vector<RouteEntry*> out;
+  for (auto& vh : impl_->vhosts) {
+    for (auto& r : vh.routes) {
+      out.push_back(r.get());
+    }
+  }
+  return out;
+}
+
+} // namespace gw::router

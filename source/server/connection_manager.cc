@@ -1,0 +1,1224 @@
+#include "source/server/connection_manager.h"
+
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "source/router/route_table.h"
+#include "source/server/error_response.h"
+
+namespace gw::server {
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  DownstreamConnection* conn;
+};
+
+void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
+  thread_local char storage[64 * 1024];
+  buf->base = storage;
+  buf->len = sizeof(storage);
+}
+
+bool isHopByHop(absl::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "te" || name == "trailer" ||
+         name == "transfer-encoding" || name == "upgrade" || absl::StartsWith(name, "proxy-");
+}
+
+// Removes hop-by-hop fields: the fixed list and every field named by Connection.
+void stripHopByHop(HeaderMap& headers) {
+  std::vector<std::string> named;
+  for (const auto& [name, value] : headers.entries()) {
+    if (name == "connection") {
+      for (absl::string_view tok : absl::StrSplit(value, ',')) {
+        std::string t(absl::StripAsciiWhitespace(tok));
+        absl::AsciiStrToLower(&t);
+        if (!t.empty()) {
+          named.push_back(std::move(t));
+        }
+      }
+    }
+  }
+  auto& e = headers.entries();
+  e.erase(std::remove_if(e.begin(), e.end(),
+                         [&](const HeaderMap::Entry& h) {
+                           if (isHopByHop(h.first)) {
+                             return true;
+                           }
+                           for (const auto& n : named) {
+                             if (h.first == n) {
+                               return true;
+                             }
+                           }
+                           return false;
+                         }),
+          e.end());
+}
+
+bool connectionHasToken(const HeaderMap& headers, absl::string_view token) {
+  for (const auto& [name, value] : headers.entries()) {
+    if (name != "connection") {
+      continue;
+    }
+    for (absl::string_view tok : absl::StrSplit(value, ',')) {
+      if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(tok), token)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool validRequestId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return false;
+  }
+  for (unsigned char c : id) {
+    if (!(absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void jsonEscape(absl::string_view s, std::string& out) {
+  for (unsigned char c : s) {
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      if (c < 0x20 || c >= 0x7f) {
+        char buf[8];
+        snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out += buf;
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+    }
+  }
+}
+
+} // namespace
+
+// One request/response exchange: runs the filter stages, drives the upstream request, and
+// streams both bodies with watermark backpressure.
+class Stream : public filters::RequestContext,
+               public UpstreamCallbacks,
+               public DeferredDeletable {
+public:
+  Stream(DownstreamConnection& conn, RuntimeConfigConstSharedPtr config,
+         const ListenerConfig& listener, http::RequestHead&& head, const http::Http1Parser& p)
+      : conn_(conn), config_(std::move(config)), listener_(listener), request_(std::move(head)),
+        start_(std::chrono::steady_clock::now()), start_wall_(std::chrono::system_clock::now()) {
+    request_chunked_ = p.chunked();
+    request_has_cl_ = p.hasContentLength();
+    request_cl_ = p.contentLength();
+    expect_continue_ = p.expectContinue();
+    request_complete_ = false;
+    close_after_ = !p.keepAlive() || conn.draining();
+    conn_.worker().stats().downstream_rq_active++;
+  }
+
+  ~Stream() override {
+    conn_.worker().stats().downstream_rq_active--;
+    releaseUpstream(false);
+  }
+
+  void start();
+  bool wantsBody() const {
+    return !request_complete_ && (discarding_ || (upstream_ready_ && !request_body_blocked_));
+  }
+  bool bodyBlocked() const { return request_body_blocked_; }
+  void onRequestBody(absl::string_view data);
+  void onRequestTrailers(HeaderMap&& trailers) { request_trailers_ = std::move(trailers); }
+  void onRequestComplete();
+  void onDownstreamWritable() {
+    if (upstream_ != nullptr && upstream_paused_) {
+      upstream_paused_ = false;
+      upstream_->resumeReading();
+    }
+  }
+  void onDownstreamClosed() {
+    downstream_closed_ = true;
+    releaseUpstream(false);
+  }
+  void onRouteTimeout();
+  bool responseStarted() const { return response_started_; }
+  bool requestComplete() const { return request_complete_; }
+
+  // filters::RequestContext
+  http::RequestHead& request() override { return request_; }
+  http::ResponseHead& response() override { return response_; }
+  const router::RouteEntry* route() const override { return route_; }
+  const std::string& requestId() const override { return request_id_; }
+  const std::string& clientAddress() const override { return conn_.clientIp(); }
+  const std::string& upstreamHost() const override { return upstream_host_; }
+  std::chrono::system_clock::time_point startTime() const override { return start_wall_; }
+  int64_t elapsedMs() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now() - start_)
+        .count();
+  }
+  void respond(int status, absl::string_view body, absl::string_view content_type) override;
+  void fail(filters::ErrorInfo error) override;
+  void resume() override;
+  const filters::ErrorInfo* error() const override { return has_error_ ? &error_ : nullptr; }
+
+  // UpstreamCallbacks
+  void onUpstreamReady() override;
+  void onUpstreamHead(http::ResponseHead&& head, bool informational) override;
+  void onUpstreamBody(absl::string_view data) override;
+  void onUpstreamTrailers(HeaderMap&& trailers) override { response_trailers_ = std::move(trailers); }
+  void onUpstreamComplete() override;
+  void onUpstreamFailure(const std::string& reason, bool connect_failure,
+                         bool before_response) override;
+  void onUpstreamWritable() override {
+    if (request_body_blocked_) {
+      request_body_blocked_ = false;
+      conn_.onRequestBodyWritable();
+    }
+  }
+
+private:
+  enum class Stage { Pre, Post, Error };
+  void runStage(Stage stage, size_t from);
+  void afterStage(Stage stage);
+  void routeRequest();
+  void pickAndConnect();
+  void sendResponseHead();
+  void sendLocalBody();
+  void finish();
+  void releaseUpstream(bool reusable);
+  void writeBody(absl::string_view data);
+  std::string buildUpstreamHead();
+
+  DownstreamConnection& conn_;
+  RuntimeConfigConstSharedPtr config_;  // pinned for the request's lifetime
+  const ListenerConfig& listener_;
+  http::RequestHead request_;
+  http::ResponseHead response_;
+  const router::RouteEntry* route_ = nullptr;
+  const FilterChain* chain_ = nullptr;
+  std::vector<filters::FilterPtr> instances_;
+  std::string request_id_;
+  std::string upstream_host_;
+  std::string cluster_name_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::system_clock::time_point start_wall_;
+  ClusterStateSharedPtr cluster_;
+  HostPool* host_pool_ = nullptr;
+  UpstreamConnection* upstream_ = nullptr;
+  HeaderMap request_trailers_;
+  HeaderMap response_trailers_;
+  filters::ErrorInfo error_;
+  std::string local_body_;
+  Stage current_stage_ = Stage::Pre;
+  size_t paused_at_ = 0;
+  uint64_t request_cl_ = 0;
+  uint64_t body_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t max_body_ = 0;
+  bool request_chunked_ = false;
+  bool request_has_cl_ = false;
+  bool expect_continue_ = false;
+  bool request_complete_ = false;
+  bool close_after_ = false;
+  bool in_stage_ = false;
+  bool local_pending_ = false;
+  bool has_error_ = false;
+  bool paused_ = false;
+  bool upstream_ready_ = false;
+  bool upstream_paused_ = false;
+  bool request_body_blocked_ = false;
+  bool response_started_ = false;
+  bool response_chunked_ = false;
+  bool response_no_body_ = false;
+  bool response_complete_ = false;
+  bool downstream_closed_ = false;
+  bool discarding_ = false;
+  bool finished_ = false;
+  bool retried_ = false;
+  bool is_local_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Stream
+
+void Stream::start() {
+  Worker& w = conn_.worker();
+  // Request id: keep a well-formed client id, else generate one.
+  if (const std::string* id = request_.headers.get("x-request-id");
+      id != nullptr && validRequestId(*id) && request_.headers.count("x-request-id") == 1) {
+    request_id_ = *id;
+  } else {
+    request_id_ = w.newRequestId();
+    request_.headers.set("x-request-id", request_id_);
+  }
+  // Host: exactly one for HTTP/1.1 (RFC 9112 3.2).
+  const size_t hosts = request_.headers.count("host");
+  if (hosts > 1 || (hosts == 0 && request_.version_minor == 1)) {
+    close_after_ = true;
+    fail({400, "bad_request", hosts > 1 ? "more than one Host header" : "missing Host header",
+          filters::ErrorSource::Downstream, false});
+    return;
+  }
+  if (hosts == 1) {
+    std::string host = *request_.headers.get("host");
+    if (!host.empty() && host.front() == '[') {
+      const size_t close = host.find(']');
+      host = close == std::string::npos ? host : host.substr(0, close + 1);
+    } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+      host.resize(colon);
+    }
+    absl::AsciiStrToLower(&host);
+    request_.host = std::move(host);
+  }
+  if (request_.method == "CONNECT") {
+    close_after_ = true;
+    fail({405, "method_not_allowed", "CONNECT is not supported", filters::ErrorSource::Downstream,
+          false});
+    return;
+  }
+  auto normalized = http::normalizeTarget(request_.target, listener_.path_options);
+  if (!normalized.ok()) {
+    close_after_ = true;
+    fail({400, "invalid_path", std::string(normalized.status().message()),
+          filters::ErrorSource::Downstream, false});
+    return;
+  }
+  request_.path = std::move(normalized->path);
+  request_.query = std::move(normalized->query);
+
+  router::MatchResult m = listener_.routes->match(request_);
+  if (m.route == nullptr) {
+    fail({404, "no_route", absl::StrCat("no route matches ", request_.method, " ", request_.host,
+                                        request_.path),
+          filters::ErrorSource::Downstream, false});
+    return;
+  }
+  route_ = m.route;
+  chain_ = &filterChainOf(*route_);
+  max_body_ = route_->proto().max_request_body_bytes() > 0 ? route_->proto().max_request_body_bytes()
+                                                           : listener_.max_request_body_bytes;
+  if (max_body_ > 0 && request_has_cl_ && request_cl_ > max_body_) {
+    close_after_ = true;
+    fail({413, "payload_too_large",
+          absl::StrCat("request body of ", request_cl_, " bytes exceeds the limit of ", max_body_),
+          filters::ErrorSource::Downstream, false});
+    return;
+  }
+  const auto timeout = route_->timeout();
+  if (timeout.count() > 0) {
+    conn_.timer_mode_ = DownstreamConnection::TimerMode::None;
+    uv_timer_start(&conn_.timer_, [](uv_timer_t* t) {
+      auto* c = static_cast<DownstreamConnection*>(t->data);
+      if (c->stream_) {
+        c->stream_->onRouteTimeout();
+      }
+    }, timeout.count(), 0);
+  }
+  instances_.reserve(chain_->pre.size());
+  for (const auto& f : chain_->pre) {
+    instances_.push_back(f->create());
+  }
+  runStage(Stage::Pre, 0);
+}
+
+void Stream::runStage(Stage stage, size_t from) {
+  current_stage_ = stage;
+  in_stage_ = true;
+  for (size_t i = from; i < instances_.size(); i++) {
+    filters::Filter* f = instances_[i].get();
+    if (f == nullptr) {
+      continue;
+    }
+    filters::FilterStatus s = stage == Stage::Pre    ? f->onRequest(*this)
+                              : stage == Stage::Post ? f->onResponse(*this)
+                                                     : f->onError(*this);
+    if (local_pending_ || (has_error_ && stage != Stage::Error)) {
+      break;
+    }
+    if (s == filters::FilterStatus::Pause) {
+      paused_ = true;
+      paused_at_ = i + 1;
+      in_stage_ = false;
+      return;
+    }
+    if (s == filters::FilterStatus::StopAndRespond) {
+      break;
+    }
+  }
+  in_stage_ = false;
+  afterStage(stage);
+}
+
+void Stream::resume() {
+  if (!paused_ || finished_) {
+    return;
+  }
+  paused_ = false;
+  runStage(current_stage_, paused_at_);
+}
+
+void Stream::afterStage(Stage stage) {
+  if (has_error_ && stage != Stage::Error) {
+    // fail() was called inside the stage: run the error stage now.
+    instances_.clear();
+    for (const auto& f : chain_ != nullptr ? chain_->error
+                                           : std::vector<filters::FilterConfigConstSharedPtr>{}) {
+      instances_.push_back(f->create());
+    }
+    runStage(Stage::Error, 0);
+    return;
+  }
+  switch (stage) {
+  case Stage::Pre:
+    if (local_pending_) {
+      local_pending_ = false;
+      is_local_ = true;
+      instances_.clear();
+      for (const auto& f : chain_->post) {
+        instances_.push_back(f->create());
+      }
+      runStage(Stage::Post, 0);
+      return;
+    }
+    routeRequest();
+    return;
+  case Stage::Post:
+  case Stage::Error:
+    local_pending_ = false;
+    sendResponseHead();
+    if (is_local_) {
+      sendLocalBody();
+    }
+    return;
+  }
+}
+
+void Stream::routeRequest() {
+  const filters::RouteAction* action = chain_->route->routeAction();
+  if (action->kind == filters::RouteAction::Kind::DirectResponse) {
+    respond(action->status, action->body, action->content_type);
+    return;
+  }
+  cluster_name_ = action->cluster;
+  cluster_ = conn_.worker().cluster(cluster_name_);
+  if (cluster_ == nullptr) {
+    fail({503, "no_cluster", absl::StrCat("cluster '", cluster_name_, "' is not available"),
+          filters::ErrorSource::Internal, false});
+    return;
+  }
+  pickAndConnect();
+}
+
+void Stream::pickAndConnect() {
+  upstream::LbContext ctx;
+  if (cluster_->config().proto.has_hash_policy()) {
+    ctx.hash = upstream::computeHash(cluster_->config().proto.hash_policy(), request_,
+                                     conn_.clientIp());
+  }
+  upstream::Host* host = cluster_->lb().pick(ctx);
+  if (host == nullptr) {
+    fail({503, "no_healthy_upstream",
+          absl::StrCat("cluster '", cluster_name_, "' has no healthy endpoint"),
+          filters::ErrorSource::Upstream, true});
+    return;
+  }
+  host_pool_ = cluster_->poolOf(host);
+  upstream_host_ = host->address;
+  UpstreamConnection* c =
+      UpstreamConnection::acquire(cluster_, *host_pool_, *this, request_.method == "HEAD");
+  if (c == nullptr) {
+    fail({503, "upstream_overflow",
+          absl::StrCat("connection limit reached for ", host->address),
+          filters::ErrorSource::Upstream, true});
+    return;
+  }
+  host->active_requests++;
+  host->total_requests++;
+  upstream_ = c;
+  if (c->reused()) {
+    onUpstreamReady();
+  }
+}
+
+std::string Stream::buildUpstreamHead() {
+  http::RequestHead out;
+  out.method = request_.method;
+  out.headers = request_.headers;
+  stripHopByHop(out.headers);
+  out.headers.remove("content-length");
+  out.headers.remove("expect");
+  // X-Forwarded-*: at the edge (no trusted hops) a client-sent XFF is replaced.
+  std::string xff;
+  if (listener_.xff_trusted_hops > 0) {
+    if (const std::string* prev = request_.headers.get("x-forwarded-for")) {
+      xff = absl::StrCat(*prev, ", ", conn_.clientIp());
+    }
+  }
+  if (xff.empty()) {
+    xff = conn_.clientIp();
+  }
+  out.headers.set("x-forwarded-for", xff);
+  out.headers.set("x-forwarded-proto", "http");
+  if (const std::string* h = request_.headers.get("host")) {
+    out.headers.set("x-forwarded-host", *h);
+  }
+  if (request_chunked_) {
+    out.headers.add("transfer-encoding", "chunked");
+  } else if (request_has_cl_) {
+    out.headers.add("content-length", absl::StrCat(request_cl_));
+  }
+  std::string target = route_->rewritePath(request_.path);
+  if (!request_.query.empty()) {
+    target += '?';
+    target += request_.query;
+  }
+  std::string buf;
+  buf.reserve(512);
+  http::serializeRequestHead(out, target, buf);
+  return buf;
+}
+
+void Stream::onUpstreamReady() {
+  if (upstream_ == nullptr) {
+    return;
+  }
+  upstream_ready_ = true;
+  upstream_->write(buildUpstreamHead());
+  if (expect_continue_ && !request_complete_) {
+    conn_.write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  if (!request_has_cl_ && !request_chunked_) {
+    request_complete_ = true;  // no body
+  }
+  conn_.processInput();  // feed any buffered body
+}
+
+void Stream::onRequestBody(absl::string_view data) {
+  body_received_ += data.size();
+  if (discarding_) {
+    return;
+  }
+  if (max_body_ > 0 && body_received_ > max_body_) {
+    close_after_ = true;
+    if (!response_started_) {
+      releaseUpstream(false);
+      fail({413, "payload_too_large",
+            absl::StrCat("request body exceeds the limit of ", max_body_, " bytes"),
+            filters::ErrorSource::Downstream, false});
+    } else {
+      conn_.close(true);
+    }
+    return;
+  }
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (request_chunked_) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    http::appendChunk(data, chunk);
+    upstream_->write(std::move(chunk));
+  } else {
+    upstream_->write(std::string(data));
+  }
+  if (upstream_ != nullptr && upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
+    request_body_blocked_ = true;
+  }
+}
+
+void Stream::onRequestComplete() {
+  request_complete_ = true;
+  if (discarding_) {
+    if (response_complete_) {
+      finish();
+    }
+    return;
+  }
+  if (upstream_ != nullptr && request_chunked_) {
+    std::string last;
+    http::appendLastChunk(listener_.forward_trailers ? &request_trailers_ : nullptr, last);
+    upstream_->write(std::move(last));
+  }
+  if (response_complete_) {
+    finish();
+  }
+}
+
+void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
+  if (informational) {
+    // 100 Continue is ours to send; other 1xx (103 Early Hints) go to HTTP/1.1 clients.
+    if (head.status != 100 && head.status != 101 && request_.version_minor == 1) {
+      stripHopByHop(head.headers);
+      std::string buf;
+      http::serializeResponseHead(head, buf);
+      conn_.write(std::move(buf));
+    }
+    return;
+  }
+  uv_timer_stop(&conn_.timer_);
+  response_ = std::move(head);
+  response_.reason.clear();
+  const bool upstream_cl = response_.headers.has("content-length");
+  const bool upstream_te = response_.headers.has("transfer-encoding");
+  stripHopByHop(response_.headers);
+  const int s = response_.status;
+  response_no_body_ = request_.method == "HEAD" || s == 204 || s == 304;
+  if (!response_no_body_ && !upstream_cl) {
+    // Chunked or close-delimited upstream body: chunked to HTTP/1.1 clients, close-delimited to
+    // HTTP/1.0 clients.
+    if (request_.version_minor == 1) {
+      response_chunked_ = true;
+    } else {
+      close_after_ = true;
+    }
+  }
+  (void)upstream_te;
+  instances_.clear();
+  for (const auto& f : chain_->post) {
+    instances_.push_back(f->create());
+  }
+  runStage(Stage::Post, 0);
+}
+
+void Stream::sendResponseHead() {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  if (!request_complete_ && !upstream_ready_) {
+    // Responding before the request body was read: the connection cannot be reused unless the
+    // rest of the body is already here (checked at finish).
+    discarding_ = true;
+  }
+  if (conn_.draining() ||
+      (listener_.max_requests_per_connection > 0 &&
+       conn_.requestsServed() + 1 >= listener_.max_requests_per_connection)) {
+    close_after_ = true;
+  }
+  if (response_chunked_) {
+    response_.headers.set("transfer-encoding", "chunked");
+  }
+  if (!response_.headers.has("x-request-id")) {
+    response_.headers.add("x-request-id", request_id_);
+  }
+  if (close_after_) {
+    response_.headers.set("connection", "close");
+  } else if (request_.version_minor == 0) {
+    response_.headers.set("connection", "keep-alive");
+  }
+  std::string buf;
+  buf.reserve(256);
+  http::serializeResponseHead(response_, buf);
+  response_started_ = true;
+  conn_.write(std::move(buf));
+}
+
+void Stream::sendLocalBody() {
+  if (!response_no_body_ && !local_body_.empty()) {
+    bytes_sent_ += local_body_.size();
+    conn_.write(std::move(local_body_));
+  }
+  response_complete_ = true;
+  if (request_complete_ || discarding_) {
+    finish();
+  }
+}
+
+void Stream::writeBody(absl::string_view data) {
+  if (response_no_body_ || data.empty()) {
+    return;
+  }
+  bytes_sent_ += data.size();
+  if (response_chunked_) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    http::appendChunk(data, chunk);
+    conn_.write(std::move(chunk));
+  } else {
+    conn_.write(std::string(data));
+  }
+  if (upstream_ != nullptr && !upstream_paused_ &&
+      conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
+    upstream_paused_ = true;
+    upstream_->pauseReading();
+  }
+}
+
+void Stream::onUpstreamBody(absl::string_view data) {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  if (!response_started_) {
+    // Post filters paused: buffer (rare; post filters that pause hold the body).
+    local_body_.append(data.data(), data.size());
+    return;
+  }
+  writeBody(data);
+}
+
+void Stream::onUpstreamComplete() {
+  if (response_chunked_ && !response_no_body_) {
+    std::string last;
+    http::appendLastChunk(listener_.forward_trailers ? &response_trailers_ : nullptr, last);
+    conn_.write(std::move(last));
+  }
+  response_complete_ = true;
+  releaseUpstream(request_complete_);
+  if (request_complete_) {
+    finish();
+  } else {
+    // The upstream answered before reading the whole request body: stop forwarding it.
+    discarding_ = true;
+    finish();
+  }
+}
+
+void Stream::onUpstreamFailure(const std::string& reason, bool connect_failure,
+                               bool before_response) {
+  const bool reused = upstream_ != nullptr && upstream_->reused();
+  upstream_ = nullptr;  // the connection has closed itself
+  upstream_ready_ = false;
+  if (host_pool_ != nullptr && host_pool_->host.active_requests > 0) {
+    host_pool_->host.active_requests--;
+  }
+  if (!before_response || response_started_) {
+    // Mid-response: the client cannot be told cleanly; close its connection.
+    conn_.close(true);
+    return;
+  }
+  // A reused keep-alive connection may have been closed by the upstream just as we sent: retry
+  // once on a fresh connection when no request body has been forwarded.
+  if (reused && !retried_ && body_received_ == 0 && !request_has_cl_ && !request_chunked_) {
+    retried_ = true;
+    conn_.worker().stats().upstream_rq_retry++;
+    request_complete_ = false;
+    pickAndConnect();
+    return;
+  }
+  if (!request_complete_) {
+    close_after_ = true;
+  }
+  fail({502, connect_failure ? "upstream_connect_failed" : "upstream_reset",
+        reason, filters::ErrorSource::Upstream, true});
+}
+
+void Stream::onRouteTimeout() {
+  if (response_started_ || finished_) {
+    return;
+  }
+  conn_.worker().stats().upstream_rq_timeout++;
+  releaseUpstream(false);
+  if (!request_complete_) {
+    close_after_ = true;
+  }
+  fail({504, "upstream_timeout",
+        absl::StrCat("no response within the route timeout of ", route_->timeout().count(), " ms"),
+        filters::ErrorSource::Upstream, true});
+}
+
+void Stream::respond(int status, absl::string_view body, absl::string_view content_type) {
+  if (response_started_ || finished_) {
+    return;
+  }
+  response_ = http::ResponseHead();
+  response_.status = status;
+  response_.headers.add("content-type", content_type);
+  response_.headers.add("content-length", absl::StrCat(body.size()));
+  response_no_body_ = request_.method == "HEAD";
+  local_body_ = std::string(body);
+  is_local_ = true;
+  if (in_stage_) {
+    local_pending_ = true;
+    return;
+  }
+  if (current_stage_ == Stage::Pre && chain_ != nullptr) {
+    instances_.clear();
+    for (const auto& f : chain_->post) {
+      instances_.push_back(f->create());
+    }
+    runStage(Stage::Post, 0);
+    return;
+  }
+  sendResponseHead();
+  sendLocalBody();
+}
+
+void Stream::fail(filters::ErrorInfo error) {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  if (response_started_) {
+    conn_.close(true);
+    return;
+  }
+  const bool first = !has_error_;
+  has_error_ = true;
+  error_ = std::move(error);
+  response_ = http::ResponseHead();
+  response_.status = error_.status;
+  local_body_ = errorBody(error_, request_id_);
+  response_.headers.add("content-type", "application/json");
+  response_.headers.add("content-length", absl::StrCat(local_body_.size()));
+  response_no_body_ = request_.method == "HEAD";
+  response_chunked_ = false;
+  is_local_ = true;
+  if (in_stage_ && current_stage_ != Stage::Error) {
+    return;  // runStage notices has_error_ and switches to the error stage
+  }
+  if (!first || chain_ == nullptr || current_stage_ == Stage::Error) {
+    sendResponseHead();
+    sendLocalBody();
+    return;
+  }
+  instances_.clear();
+  for (const auto& f : chain_->error) {
+    instances_.push_back(f->create());
+  }
+  runStage(Stage::Error, 0);
+}
+
+void Stream::releaseUpstream(bool reusable) {
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (host_pool_ != nullptr && host_pool_->host.active_requests > 0) {
+    host_pool_->host.active_requests--;
+  }
+  UpstreamConnection* c = upstream_;
+  upstream_ = nullptr;
+  c->release(reusable);
+}
+
+void Stream::finish() {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  uv_timer_stop(&conn_.timer_);
+  releaseUpstream(false);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  Worker& w = conn_.worker();
+  const std::string& route_name = route_ != nullptr ? route_->name() : std::string();
+  w.stats().recordRequest(route_name.empty() ? "-" : route_name,
+                          cluster_name_.empty() ? "-" : cluster_name_, response_.status, ms);
+  if (w.options().access_log) {
+    std::string line;
+    line.reserve(384);
+    line += "{\"time\":\"";
+    {
+      const std::time_t t = std::chrono::system_clock::to_time_t(start_wall_);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char buf[32];
+      strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+      line += buf;
+    }
+    line += "\",\"request_id\":\"";
+    jsonEscape(request_id_, line);
+    line += "\",\"client\":\"";
+    jsonEscape(conn_.clientIp(), line);
+    line += "\",\"method\":\"";
+    jsonEscape(request_.method, line);
+    line += "\",\"path\":\"";
+    jsonEscape(request_.path.empty() ? request_.target : request_.path, line);
+    line += "\",\"status\":";
+    line += absl::StrCat(response_.status);
+    line += ",\"route\":\"";
+    jsonEscape(route_name, line);
+    line += "\",\"cluster\":\"";
+    jsonEscape(cluster_name_, line);
+    line += "\",\"upstream_host\":\"";
+    jsonEscape(upstream_host_, line);
+    line += "\",\"bytes_received\":";
+    line += absl::StrCat(body_received_);
+    line += ",\"bytes_sent\":";
+    line += absl::StrCat(bytes_sent_);
+    line += ",\"duration_ms\":";
+    line += absl::StrCat(static_cast<int64_t>(ms * 1000) / 1000.0);
+    if (has_error_) {
+      line += ",\"error\":\"";
+      jsonEscape(error_.code, line);
+      line += "\"";
+    }
+    line += "}\n";
+    ssize_t unused = ::write(w.options().access_log_fd, line.data(), line.size());
+    (void)unused;
+  }
+  conn_.onStreamComplete(close_after_ || (!request_complete_ && !discarding_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DownstreamConnection
+
+DownstreamConnection::DownstreamConnection(Worker& worker, std::string listener_name)
+    : worker_(worker), listener_name_(std::move(listener_name)),
+      parser_(http::Http1Parser::Kind::Request, *this) {
+  uv_tcp_init(worker.loop(), &handle_);
+  uv_timer_init(worker.loop(), &timer_);
+  handle_.data = this;
+  timer_.data = this;
+  handles_open_ = 2;
+  worker_.stats().downstream_cx_total++;
+  worker_.stats().downstream_cx_active++;
+}
+
+DownstreamConnection::~DownstreamConnection() { worker_.stats().downstream_cx_active--; }
+
+void DownstreamConnection::start() {
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    std::string a = formatAddress(reinterpret_cast<sockaddr*>(&peer));
+    // Strip the port (and IPv6 brackets).
+    const size_t colon = a.rfind(':');
+    a.resize(colon == std::string::npos ? a.size() : colon);
+    if (!a.empty() && a.front() == '[') {
+      a = a.substr(1, a.size() - 2);
+    }
+    client_ip_ = std::move(a);
+  }
+  uv_tcp_nodelay(&handle_, 1);
+  config_ = worker_.config();
+  for (const auto& l : config_->listeners) {
+    if (l->name == listener_name_) {
+      listener_ = l.get();
+    }
+  }
+  if (listener_ == nullptr) {
+    close(true);
+    return;
+  }
+  parser_.~Http1Parser();
+  new (&parser_) http::Http1Parser(http::Http1Parser::Kind::Request, *this, listener_->codec_limits);
+  armWaitTimer();
+  updateReading();
+}
+
+void DownstreamConnection::armWaitTimer() {
+  if (closing_) {
+    return;
+  }
+  const bool partial = in_off_ < in_.size();
+  const TimerMode mode = partial ? TimerMode::Headers : TimerMode::Idle;
+  if (mode == timer_mode_) {
+    return;
+  }
+  timer_mode_ = mode;
+  const auto ms = mode == TimerMode::Headers ? listener_->request_headers_timeout
+                                             : listener_->idle_timeout;
+  if (ms.count() <= 0) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, [](uv_timer_t* t) {
+    static_cast<DownstreamConnection*>(t->data)->onTimer();
+  }, ms.count(), 0);
+}
+
+void DownstreamConnection::onTimer() {
+  if (stream_ || closing_) {
+    return;
+  }
+  if (timer_mode_ == TimerMode::Headers) {
+    rejectCodecError({408, "request_timeout", "request headers not received in time"});
+    return;
+  }
+  close();
+}
+
+void DownstreamConnection::updateReading() {
+  if (closing_ || peer_closed_) {
+    return;
+  }
+  bool want = in_.size() - in_off_ < kMaxPipelinedBytes;
+  if (stream_ && stream_->bodyBlocked()) {
+    want = false;
+  }
+  if (want && !reading_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+                  [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+                    static_cast<DownstreamConnection*>(s->data)->onRead(nread, buf);
+                  });
+  } else if (!want && reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  }
+}
+
+bool DownstreamConnection::requestBodyBlocked() const {
+  return stream_ && stream_->bodyBlocked();
+}
+
+void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
+  if (closing_) {
+    return;
+  }
+  if (nread < 0) {
+    peer_closed_ = true;
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+    // A half-closed client may still be waiting for the response to a complete request.
+    if (stream_ && stream_->requestComplete() && nread == UV_EOF) {
+      return;
+    }
+    close(true);
+    return;
+  }
+  if (nread == 0) {
+    return;
+  }
+  in_.append(buf->base, nread);
+  processInput();
+}
+
+void DownstreamConnection::processInput() {
+  while (!closing_) {
+    const size_t avail = in_.size() - in_off_;
+    const auto st = parser_.state();
+    if (st == http::Http1Parser::State::Head) {
+      if (stream_ || avail == 0 || draining_) {
+        break;
+      }
+      const size_t n = parser_.feed(in_.data() + in_off_, avail);
+      in_off_ += n;
+      if (parser_.state() == http::Http1Parser::State::Error) {
+        rejectCodecError(parser_.error());
+        return;
+      }
+      if (parser_.state() == http::Http1Parser::State::Head) {
+        break;
+      }
+      continue;
+    }
+    if (st == http::Http1Parser::State::Body) {
+      if (!stream_ || !stream_->wantsBody() || avail == 0) {
+        break;
+      }
+      const size_t n = parser_.feed(in_.data() + in_off_, avail);
+      in_off_ += n;
+      if (parser_.state() == http::Http1Parser::State::Error) {
+        rejectCodecError(parser_.error());
+        return;
+      }
+      if (n == 0) {
+        break;
+      }
+      continue;
+    }
+    break;  // Complete: wait for the response to finish
+  }
+  if (closing_) {
+    return;
+  }
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  } else if (in_off_ > 0 && (in_off_ >= 16 * 1024 || in_off_ * 2 >= in_.size())) {
+    in_.erase(0, in_off_);
+    in_off_ = 0;
+  }
+  if (!stream_) {
+    armWaitTimer();
+  }
+  updateReading();
+}
+
+void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
+  uv_timer_stop(&timer_);
+  timer_mode_ = TimerMode::None;
+  config_ = worker_.config();  // each request runs on the newest config, pinned
+  const ListenerConfig* l = nullptr;
+  for (const auto& lc : config_->listeners) {
+    if (lc->name == listener_name_) {
+      l = lc.get();
+    }
+  }
+  if (l != nullptr) {
+    listener_ = l;
+  }
+  stream_ = std::make_unique<Stream>(*this, config_, *listener_, std::move(head), parser_);
+  stream_->start();
+}
+
+void DownstreamConnection::onBody(absl::string_view data) {
+  if (stream_) {
+    stream_->onRequestBody(data);
+  }
+}
+
+void DownstreamConnection::onTrailers(HeaderMap&& trailers) {
+  if (stream_) {
+    stream_->onRequestTrailers(std::move(trailers));
+  }
+}
+
+void DownstreamConnection::onMessageComplete() {
+  if (stream_) {
+    stream_->onRequestComplete();
+  }
+}
+
+void DownstreamConnection::onRequestBodyWritable() {
+  processInput();
+}
+
+void DownstreamConnection::onStreamComplete(bool close_after) {
+  requests_served_++;
+  std::unique_ptr<Stream> done = std::move(stream_);
+  const bool discarding = done->wantsBody();
+  worker_.deferDelete(std::move(done));
+  if (parser_.state() == http::Http1Parser::State::Body && discarding && !close_after) {
+    // The response went out before the request body was read: skip the rest of the body if it
+    // is already buffered, else close.
+    const size_t n = parser_.feed(in_.data() + in_off_, in_.size() - in_off_);
+    in_off_ += n;
+  }
+  if (close_after || draining_ || peer_closed_ ||
+      parser_.state() != http::Http1Parser::State::Complete) {
+    close_after_write_ = true;
+    if (pending_writes_ == 0) {
+      close();
+    }
+    return;
+  }
+  parser_.reset();
+  processInput();
+}
+
+void DownstreamConnection::rejectCodecError(const http::CodecError& err) {
+  worker_.stats().downstream_rq_rejected++;
+  stream_.reset();
+  filters::ErrorInfo e{err.status, err.code, err.message, filters::ErrorSource::Downstream, false};
+  const std::string id = worker_.newRequestId();
+  const std::string body = errorBody(e, id);
+  http::ResponseHead head;
+  head.status = err.status;
+  head.headers.add("content-type", "application/json");
+  head.headers.add("content-length", absl::StrCat(body.size()));
+  head.headers.add("x-request-id", id);
+  head.headers.add("connection", "close");
+  std::string buf;
+  http::serializeResponseHead(head, buf);
+  buf += body;
+  write(std::move(buf));
+  worker_.stats().recordRequest("-", "-", err.status, 0);
+  if (worker_.options().access_log) {
+    std::string line = absl::StrCat("{\"request_id\":\"", id, "\",\"client\":\"", client_ip_,
+                                    "\",\"status\":", err.status, ",\"error\":\"", err.code,
+                                    "\"}\n");
+    ssize_t unused = ::write(worker_.options().access_log_fd, line.data(), line.size());
+    (void)unused;
+  }
+  close_after_write_ = true;
+  reading_ = false;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  if (pending_writes_ == 0) {
+    close();
+  }
+}
+
+void DownstreamConnection::write(std::string&& data) {
+  if (closing_ || data.empty()) {
+    return;
+  }
+  auto* w = new WriteReq{uv_write_t{}, std::move(data), this};
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  pending_writes_++;
+  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1,
+                          [](uv_write_t* req, int status) {
+                            auto* w = static_cast<WriteReq*>(req->data);
+                            DownstreamConnection* self = w->conn;
+                            delete w;
+                            self->pending_writes_--;
+                            if (self->closing_) {
+                              return;
+                            }
+                            if (status != 0) {
+                              self->close(true);
+                              return;
+                            }
+                            if (self->close_after_write_ && self->pending_writes_ == 0) {
+                              self->close();
+                              return;
+                            }
+                            if (self->stream_ && self->writeQueueSize() <= kLowWatermark) {
+                              self->stream_->onDownstreamWritable();
+                            }
+                          });
+  if (rc != 0) {
+    pending_writes_--;
+    delete w;
+    close(true);
+  }
+}
+
+size_t DownstreamConnection::writeQueueSize() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+}
+
+void DownstreamConnection::drain() {
+  draining_ = true;
+  if (!stream_) {
+    close();
+  }
+}
+
+void DownstreamConnection::close(bool abort) {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  if (stream_) {
+    stream_->onDownstreamClosed();
+    worker_.deferDelete(std::move(stream_));
+  }
+  if (abort) {
+    uv_tcp_close_reset(&handle_, [](uv_handle_t* h) {
+      static_cast<DownstreamConnection*>(h->data)->finishClose();
+    });
+  } else {
+    // Send FIN after the queued response, then close.
+    auto* req = new uv_shutdown_t;
+    req->data = this;
+    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r, int) {
+          auto* self = static_cast<DownstreamConnection*>(r->data);
+          delete r;
+          uv_close(reinterpret_cast<uv_handle_t*>(&self->handle_), [](uv_handle_t* h) {
+            static_cast<DownstreamConnection*>(h->data)->finishClose();
+          });
+        }) != 0) {
+      delete req;
+      uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
+        static_cast<DownstreamConnection*>(h->data)->finishClose();
+      });
+    }
+  }
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+    static_cast<DownstreamConnection*>(h->data)->finishClose();
+  });
+}
+
+void DownstreamConnection::finishClose() {
+  if (--handles_open_ == 0) {
+    worker_.onConnectionClosed(this);
+  }
+}
+
+} // namespace gw::server

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "source/filters/filter.h"
+#include "source/http/http1_codec.h"
+#include "source/server/upstream_connection.h"
+#include "source/server/worker.h"
+
+namespace gw::server {
+
+class Stream;
+
+// One downstream (client) HTTP/1.1 connection on one worker. Requests are handled one at a time:
+// pipelined requests wait, already read, until the previous response is complete, so responses
+// are always in order.
+class DownstreamConnection : public http::Http1ParserCallbacks {
+public:
+  static constexpr size_t kHighWatermark = 1 << 20;
+  static constexpr size_t kLowWatermark = 256 << 10;
+  static constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+
+  DownstreamConnection(Worker& worker, std::string listener_name);
+  ~DownstreamConnection();
+  uv_tcp_t* handle() { return &handle_; }
+  void start();
+  // Closes now (graceful: pending writes are flushed first unless `abort`).
+  void close(bool abort = false);
+  // Draining: close if idle, else after the current response.
+  void drain();
+
+  // Used by Stream.
+  void write(std::string&& data);
+  size_t writeQueueSize() const;
+  void onStreamComplete(bool close_after);
+  void onRequestBodyWritable();  // upstream drained: resume reading the request body
+  const std::string& clientIp() const { return client_ip_; }
+  Worker& worker() { return worker_; }
+  const std::string& listenerName() const { return listener_name_; }
+  bool draining() const { return draining_; }
+  uint32_t requestsServed() const { return requests_served_; }
+  bool requestBodyBlocked() const;
+
+  // Http1ParserCallbacks (request side)
+  void onRequestHead(http::RequestHead&& head) override;
+  void onBody(absl::string_view data) override;
+  void onTrailers(HeaderMap&& trailers) override;
+  void onMessageComplete() override;
+
+private:
+  void onRead(ssize_t nread, const uv_buf_t* buf);
+  void processInput();
+  void updateReading();
+  void armWaitTimer();
+  void onTimer();
+  void rejectCodecError(const http::CodecError& err);
+  void finishClose();
+
+  Worker& worker_;
+  std::string listener_name_;
+  const ListenerConfig* listener_ = nullptr;  // from the config pinned for the current request
+  RuntimeConfigConstSharedPtr config_;
+  uv_tcp_t handle_;
+  uv_timer_t timer_;
+  enum class TimerMode { None, Idle, Headers } timer_mode_ = TimerMode::None;
+  http::Http1Parser parser_;
+  std::string in_;
+  size_t in_off_ = 0;
+  std::string client_ip_;
+  std::unique_ptr<Stream> stream_;
+  uint32_t requests_served_ = 0;
+  bool reading_ = false;
+  bool peer_closed_ = false;
+  bool closing_ = false;
+  bool draining_ = false;
+  bool close_after_write_ = false;
+  int handles_open_ = 0;
+  int pending_writes_ = 0;
+  friend class Stream;
+};
+
+} // namespace gw::server

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+
+#include "source/filters/filter.h"
+
+namespace gw::server {
+
+// The one place an error becomes a response body:
+// {"error": "<code>", "message": "...", "status": 404, "request_id": "..."}
+std::string errorBody(const filters::ErrorInfo& error, const std::string& request_id);
+
+} // namespace gw::server

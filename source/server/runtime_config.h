@@ -1,0 +1,93 @@
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "gateway/v1/config.pb.h"
+#include "source/config/config.h"
+#include "source/filters/filter.h"
+#include "source/http/http1_codec.h"
+#include "source/http/path.h"
+#include "source/router/route_table.h"
+
+namespace gw::server {
+
+// The compiled filter chain of one route (listener defaults already applied).
+struct FilterChain {
+  std::vector<filters::FilterConfigConstSharedPtr> pre;
+  filters::FilterConfigConstSharedPtr route;
+  std::vector<filters::FilterConfigConstSharedPtr> post;
+  std::vector<filters::FilterConfigConstSharedPtr> error;
+  std::vector<std::string> pre_names, post_names, error_names;
+  std::string route_name;
+};
+
+struct ListenerConfig {
+  gateway::v1::Listener proto;
+  std::string name;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::unique_ptr<router::RouteTable> routes;
+  http::CodecLimits codec_limits;
+  http::PathOptions path_options;
+  std::chrono::milliseconds request_headers_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  uint64_t max_request_body_bytes = 0;
+  uint32_t max_requests_per_connection = 0;
+  uint32_t xff_trusted_hops = 0;
+  bool forward_trailers = false;
+};
+
+struct EndpointConfig {
+  std::string address;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  uint32_t weight = 1;
+};
+
+struct ClusterConfig {
+  gateway::v1::Cluster proto;
+  std::string name;
+  std::vector<EndpointConfig> endpoints;
+  uint32_t max_connections_per_endpoint = 1024;
+  uint32_t max_idle_per_endpoint = 64;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds connect_timeout{5000};
+  // Same endpoints and pool settings: a worker may keep its pools across a config switch.
+  bool sameUpstreamsAs(const ClusterConfig& other) const;
+};
+
+// The whole running configuration: immutable once built, shared by every worker through one
+// shared_ptr<const RuntimeConfig>. A switch is one pointer swap per worker.
+struct RuntimeConfig {
+  gateway::v1::Config proto;
+  std::string version;
+  std::vector<std::unique_ptr<ListenerConfig>> listeners;
+  absl::flat_hash_map<std::string, std::unique_ptr<ClusterConfig>> clusters;
+
+  const ClusterConfig* cluster(absl::string_view name) const {
+    auto it = clusters.find(name);
+    return it == clusters.end() ? nullptr : it->second.get();
+  }
+};
+using RuntimeConfigConstSharedPtr = std::shared_ptr<const RuntimeConfig>;
+
+// Validates (config::validateConfig) and compiles. On failure returns every problem, one per line.
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config);
+
+// "host:port" / "[v6]:port" -> sockaddr (resolves names with getaddrinfo).
+absl::Status parseAddress(absl::string_view address, sockaddr_storage* out, socklen_t* len);
+std::string formatAddress(const sockaddr* addr);
+
+inline const FilterChain& filterChainOf(const router::RouteEntry& route) {
+  return *static_cast<const FilterChain*>(route.attachment());
+}
+
+} // namespace gw::server

@@ -1,0 +1,179 @@
+#include "source/server/server.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "source/server/admin.h"
+
+namespace gw::server {
+
+Server::Server(ServerConfig config, RuntimeConfigConstSharedPtr initial)
+    : cfg_(std::move(config)), config_(std::move(initial)), loop_(uv_default_loop()) {
+  uv_async_init(loop_, &main_async_, [](uv_async_t* a) {
+    static_cast<Server*>(a->data)->runMainPosted();
+  });
+  main_async_.data = this;
+  uv_timer_init(loop_, &drain_timer_);
+  drain_timer_.data = this;
+}
+
+Server::~Server() = default;
+
+void Server::postMain(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(main_mu_);
+    main_posted_.push_back(std::move(fn));
+  }
+  uv_async_send(&main_async_);
+}
+
+void Server::runMainPosted() {
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard<std::mutex> lock(main_mu_);
+    work.swap(main_posted_);
+  }
+  for (auto& fn : work) {
+    fn();
+  }
+}
+
+void Server::collect(std::function<std::string(Worker&)> fn,
+                     std::function<void(std::vector<std::string>)> done) {
+  struct State {
+    std::mutex mu;
+    std::vector<std::string> results;
+    size_t remaining;
+    std::function<void(std::vector<std::string>)> done;
+  };
+  auto st = std::make_shared<State>();
+  st->results.resize(workers_.size());
+  st->remaining = workers_.size();
+  st->done = std::move(done);
+  for (size_t i = 0; i < workers_.size(); i++) {
+    Worker* w = workers_[i].get();
+    w->post([this, st, fn, i, w] {
+      std::string r = fn(*w);
+      bool last;
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->results[i] = std::move(r);
+        last = --st->remaining == 0;
+      }
+      if (last) {
+        postMain([st] { st->done(std::move(st->results)); });
+      }
+    });
+  }
+}
+
+void Server::publish(RuntimeConfigConstSharedPtr config) {
+  config_ = config;
+  for (auto& w : workers_) {
+    w->setConfig(config);
+  }
+}
+
+int Server::run() {
+  // Resolve every listener address once (port 0 -> a concrete port shared by all workers).
+  for (const auto& l : config_->listeners) {
+    sockaddr_storage addr = l->addr;
+    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), l->addr_len) != 0) {
+      fprintf(stderr, "gatewayd: listener '%s': cannot bind %s: %s\n", l->name.c_str(),
+              l->proto.address().c_str(), strerror(errno));
+      ::close(fd);
+      return 1;
+    }
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    bound_.emplace_back(l->name, addr);
+  }
+  for (int i = 0; i < cfg_.workers; i++) {
+    workers_.push_back(std::make_unique<Worker>(i, cfg_.options));
+  }
+  for (auto& w : workers_) {
+    if (auto st = w->start(config_, bound_); !st.ok()) {
+      fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
+  }
+  admin_ = std::make_unique<AdminServer>(*this);
+  if (auto st = admin_->listen(cfg_.admin_address); !st.ok()) {
+    fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  for (const auto& [name, addr] : bound_) {
+    fprintf(stderr, "gatewayd: listener '%s' on %s\n", name.c_str(),
+            formatAddress(reinterpret_cast<const sockaddr*>(&addr)).c_str());
+  }
+  fprintf(stderr, "gatewayd: admin on %s, %d worker(s), config version '%s'\n",
+          admin_->boundAddress().c_str(), cfg_.workers, config_->version.c_str());
+  fflush(stderr);
+
+  uv_signal_init(loop_, &sigterm_);
+  uv_signal_init(loop_, &sigint_);
+  sigterm_.data = this;
+  sigint_.data = this;
+  auto on_signal = [](uv_signal_t* s, int signum) {
+    static_cast<Server*>(s->data)->onSignal(signum);
+  };
+  uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  uv_signal_start(&sigint_, on_signal, SIGINT);
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_run(loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) {
+    w->stop();
+  }
+  for (auto& w : workers_) {
+    w->join();
+  }
+  return exit_code_;
+}
+
+void Server::onSignal(int signum) {
+  if (draining_) {
+    fprintf(stderr, "gatewayd: second signal (%d), exiting now\n", signum);
+    fflush(stderr);
+    _exit(1);
+  }
+  fprintf(stderr, "gatewayd: signal %d, draining (timeout %lld ms)\n", signum,
+          static_cast<long long>(cfg_.drain_timeout.count()));
+  fflush(stderr);
+  startDrain();
+}
+
+void Server::startDrain() {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  drained_workers_ = 0;
+  for (auto& w : workers_) {
+    w->drain([this] {
+      postMain([this] {
+        if (++drained_workers_ == static_cast<int>(workers_.size())) {
+          fprintf(stderr, "gatewayd: drained, exiting\n");
+          fflush(stderr);
+          uv_stop(loop_);
+        }
+      });
+    });
+  }
+  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Server*>(t->data);
+    fprintf(stderr, "gatewayd: drain timeout reached, exiting\n");
+    fflush(stderr);
+    uv_stop(self->loop_);
+  }, cfg_.drain_timeout.count(), 0);
+}
+
+} // namespace gw::server

@@ -1,0 +1,320 @@
+#include "source/server/upstream_connection.h"
+
+#include <netinet/tcp.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace gw::server {
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  UpstreamConnection* conn;
+};
+
+void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
+  // One buffer per loop thread: reads are consumed (parsed or copied) before the next read.
+  thread_local char storage[64 * 1024];
+  buf->base = storage;
+  buf->len = sizeof(storage);
+}
+
+} // namespace
+
+UpstreamConnection::UpstreamConnection(ClusterStateSharedPtr cluster, HostPool& pool)
+    : cluster_(std::move(cluster)), pool_(&pool),
+      parser_(http::Http1Parser::Kind::Response, *this,
+              http::CodecLimits{256 * 1024, 1000}) {
+  uv_loop_t* loop = cluster_->worker().loop();
+  uv_tcp_init(loop, &handle_);
+  uv_timer_init(loop, &timer_);
+  handle_.data = this;
+  timer_.data = this;
+  handles_open_ = 2;
+  pool_->total++;
+  auto& stats = cluster_->worker().stats();
+  stats.upstream_cx_total++;
+  stats.upstream_cx_active++;
+}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+UpstreamConnection* UpstreamConnection::acquire(ClusterStateSharedPtr cluster, HostPool& pool,
+                                                UpstreamCallbacks& cb, bool head_request) {
+  while (!pool.idle.empty()) {
+    UpstreamConnection* c = pool.idle.back();
+    pool.idle.pop_back();
+    if (c->state_ != State::Idle) {
+      continue;
+    }
+    uv_timer_stop(&c->timer_);
+    c->state_ = State::Busy;
+    c->cb_ = &cb;
+    c->reused_ = true;
+    c->response_started_ = false;
+    c->response_complete_ = false;
+    c->parser_.reset();
+    c->parser_.setRequestMethodHead(head_request);
+    c->resumeReading();
+    return c;
+  }
+  if (pool.total >= cluster->config().max_connections_per_endpoint) {
+    return nullptr;
+  }
+  auto* c = new UpstreamConnection(std::move(cluster), pool);
+  c->cb_ = &cb;
+  c->parser_.setRequestMethodHead(head_request);
+  c->connect();
+  return c;
+}
+
+void UpstreamConnection::connect() {
+  state_ = State::Connecting;
+  connect_req_.data = this;
+  const int rc = uv_tcp_connect(&connect_req_, &handle_,
+                                reinterpret_cast<const sockaddr*>(&pool_->host.sockaddr),
+                                [](uv_connect_t* req, int status) {
+                                  auto* self = static_cast<UpstreamConnection*>(req->data);
+                                  if (self->state_ == State::Closed) {
+                                    return;
+                                  }
+                                  uv_timer_stop(&self->timer_);
+                                  if (status != 0) {
+                                    self->cluster_->worker().stats().upstream_cx_connect_fail++;
+                                    self->fail(absl::StrCat("connect to ", self->pool_->host.address,
+                                                            " failed: ", uv_strerror(status)),
+                                               true);
+                                    return;
+                                  }
+                                  uv_tcp_nodelay(&self->handle_, 1);
+                                  self->state_ = State::Busy;
+                                  self->startReading();
+                                  self->cb_->onUpstreamReady();
+                                });
+  if (rc != 0) {
+    // Report asynchronously so the caller's stack unwinds first.
+    uv_timer_start(&timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<UpstreamConnection*>(t->data);
+      self->cluster_->worker().stats().upstream_cx_connect_fail++;
+      self->fail("connect failed", true);
+    }, 0, 0);
+    return;
+  }
+  const uint64_t ms = cluster_->config().connect_timeout.count();
+  if (ms > 0) {
+    uv_timer_start(&timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<UpstreamConnection*>(t->data);
+      self->cluster_->worker().stats().upstream_cx_connect_fail++;
+      self->fail(absl::StrCat("connect to ", self->pool_->host.address, " timed out"), true);
+    }, ms, 0);
+  }
+}
+
+void UpstreamConnection::startReading() {
+  if (reading_ || state_ == State::Closed) {
+    return;
+  }
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+                [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+                  static_cast<UpstreamConnection*>(s->data)->onRead(nread, buf);
+                });
+}
+
+void UpstreamConnection::pauseReading() {
+  read_paused_ = true;
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+    reading_ = false;
+  }
+}
+
+void UpstreamConnection::resumeReading() {
+  read_paused_ = false;
+  if (state_ == State::Busy || state_ == State::Idle) {
+    startReading();
+    if (in_off_ < in_.size()) {
+      processInput();
+    }
+  }
+}
+
+void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
+  if (state_ == State::Idle) {
+    // An idle connection that speaks or closes is of no further use.
+    close();
+    return;
+  }
+  if (state_ != State::Busy) {
+    return;
+  }
+  if (nread < 0) {
+    if (nread == UV_EOF && parser_.state() == http::Http1Parser::State::Body &&
+        parser_.readUntilClose()) {
+      parser_.finishOnEof();
+      return;
+    }
+    fail(nread == UV_EOF ? "upstream closed the connection"
+                         : absl::StrCat("upstream read error: ", uv_strerror(nread)),
+         false);
+    return;
+  }
+  if (nread == 0) {
+    return;
+  }
+  in_.append(buf->base, nread);
+  processInput();
+}
+
+void UpstreamConnection::processInput() {
+  while (state_ == State::Busy && in_off_ < in_.size()) {
+    const size_t n = parser_.feed(in_.data() + in_off_, in_.size() - in_off_);
+    in_off_ += n;
+    if (state_ != State::Busy) {
+      break;
+    }
+    const auto st = parser_.state();
+    if (st == http::Http1Parser::State::Error) {
+      fail(absl::StrCat("invalid response from upstream: ", parser_.error().message), false);
+      return;
+    }
+    if (st == http::Http1Parser::State::Complete) {
+      if (parser_.informational()) {
+        parser_.reset();
+        continue;
+      }
+      break;
+    }
+    if (n == 0) {
+      break;
+    }
+  }
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  } else if (in_off_ > 64 * 1024) {
+    in_.erase(0, in_off_);
+    in_off_ = 0;
+  }
+}
+
+void UpstreamConnection::onResponseHead(http::ResponseHead&& head) {
+  response_started_ = true;
+  cb_->onUpstreamHead(std::move(head), parser_.informational());
+}
+
+void UpstreamConnection::onBody(absl::string_view data) { cb_->onUpstreamBody(data); }
+
+void UpstreamConnection::onTrailers(HeaderMap&& trailers) {
+  cb_->onUpstreamTrailers(std::move(trailers));
+}
+
+void UpstreamConnection::onMessageComplete() {
+  if (parser_.informational()) {
+    return;
+  }
+  response_complete_ = true;
+  cb_->onUpstreamComplete();
+}
+
+void UpstreamConnection::write(std::string&& data) {
+  if (state_ == State::Closed || data.empty()) {
+    return;
+  }
+  auto* w = new WriteReq{uv_write_t{}, std::move(data), this};
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1,
+                          [](uv_write_t* req, int status) {
+                            auto* w = static_cast<WriteReq*>(req->data);
+                            UpstreamConnection* self = w->conn;
+                            delete w;
+                            if (status == UV_ECANCELED || self->state_ == State::Closed) {
+                              return;
+                            }
+                            if (status != 0) {
+                              self->fail(absl::StrCat("upstream write error: ",
+                                                      uv_strerror(status)),
+                                         false);
+                              return;
+                            }
+                            if (self->state_ == State::Busy && self->cb_ != nullptr &&
+                                self->writeQueueSize() <= kLowWatermark) {
+                              self->cb_->onUpstreamWritable();
+                            }
+                          });
+  if (rc != 0) {
+    delete w;
+    fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), false);
+  }
+}
+
+size_t UpstreamConnection::writeQueueSize() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+}
+
+void UpstreamConnection::release(bool reusable) {
+  if (state_ == State::Closed) {
+    return;
+  }
+  cb_ = nullptr;
+  HostPool& pool = *pool_;
+  const bool can_pool = reusable && response_complete_ && state_ == State::Busy &&
+                        in_off_ == in_.size() && !cluster_->retired() &&
+                        pool.idle.size() < cluster_->config().max_idle_per_endpoint;
+  if (!can_pool) {
+    close();
+    return;
+  }
+  state_ = State::Idle;
+  pool.idle.push_back(this);
+  resumeReading();  // notice a close by the upstream while idle
+  armIdleTimer();
+}
+
+void UpstreamConnection::armIdleTimer() {
+  const uint64_t ms = cluster_->config().idle_timeout.count();
+  if (ms > 0) {
+    uv_timer_start(&timer_, [](uv_timer_t* t) {
+      static_cast<UpstreamConnection*>(t->data)->close();
+    }, ms, 0);
+  }
+}
+
+void UpstreamConnection::fail(const std::string& reason, bool connect_failure) {
+  UpstreamCallbacks* cb = cb_;
+  const bool before = !response_started_;
+  close();
+  if (cb != nullptr) {
+    cb->onUpstreamFailure(reason, connect_failure, before);
+  }
+}
+
+void UpstreamConnection::close() {
+  if (state_ == State::Closed) {
+    return;
+  }
+  if (state_ == State::Idle) {
+    auto& idle = pool_->idle;
+    idle.erase(std::remove(idle.begin(), idle.end(), this), idle.end());
+  }
+  state_ = State::Closed;
+  cb_ = nullptr;
+  pool_->total--;
+  cluster_->worker().stats().upstream_cx_active--;
+  auto on_close = [](uv_handle_t* h) {
+    auto* self = static_cast<UpstreamConnection*>(h->data);
+    if (--self->handles_open_ == 0) {
+      delete self;
+    }
+  };
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
+}
+
+} // namespace gw::server

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "source/http/http1_codec.h"
+#include "source/server/worker.h"
+
+namespace gw::server {
+
+// What a pooled upstream connection reports to the request that is using it.
+class UpstreamCallbacks {
+public:
+  virtual ~UpstreamCallbacks() = default;
+  virtual void onUpstreamReady() = 0;  // connected (or reused): the request may be written
+  virtual void onUpstreamHead(http::ResponseHead&& head, bool informational) = 0;
+  virtual void onUpstreamBody(absl::string_view data) = 0;
+  virtual void onUpstreamTrailers(HeaderMap&& trailers) = 0;
+  virtual void onUpstreamComplete() = 0;
+  // Connect failure, reset, protocol error. `before_response`: no response byte was received.
+  virtual void onUpstreamFailure(const std::string& reason, bool connect_failure,
+                                 bool before_response) = 0;
+  // The write queue fell below the low watermark.
+  virtual void onUpstreamWritable() = 0;
+};
+
+// An HTTP/1.1 connection to one upstream host, owned by its HostPool while idle and by the
+// request while busy. Closes itself; never outlives its ClusterState.
+class UpstreamConnection : public http::Http1ParserCallbacks {
+public:
+  static constexpr size_t kHighWatermark = 1 << 20;
+  static constexpr size_t kLowWatermark = 256 << 10;
+
+  // Takes an idle connection from the pool or opens a new one; nullptr if the pool is full.
+  static UpstreamConnection* acquire(ClusterStateSharedPtr cluster, HostPool& pool,
+                                     UpstreamCallbacks& cb, bool head_request);
+
+  void write(std::string&& data);
+  size_t writeQueueSize() const;
+  // The request is done with this connection. Reusable ones go back to the pool.
+  void release(bool reusable);
+  // Stop/resume reading the response (downstream backpressure).
+  void pauseReading();
+  void resumeReading();
+  bool reused() const { return reused_; }
+  const upstream::Host& host() const { return pool_->host; }
+  bool responseStarted() const { return response_started_; }
+
+  // Http1ParserCallbacks
+  void onResponseHead(http::ResponseHead&& head) override;
+  void onBody(absl::string_view data) override;
+  void onTrailers(HeaderMap&& trailers) override;
+  void onMessageComplete() override;
+
+private:
+  UpstreamConnection(ClusterStateSharedPtr cluster, HostPool& pool);
+  ~UpstreamConnection();
+  void connect();
+  void startReading();
+  void onRead(ssize_t nread, const uv_buf_t* buf);
+  void processInput();
+  void fail(const std::string& reason, bool connect_failure);
+  void close();
+  void armIdleTimer();
+
+  enum class State { Connecting, Busy, Idle, Closed };
+  ClusterStateSharedPtr cluster_;
+  HostPool* pool_;
+  UpstreamCallbacks* cb_ = nullptr;
+  uv_tcp_t handle_;
+  uv_connect_t connect_req_;
+  uv_timer_t timer_;
+  http::Http1Parser parser_;
+  std::string in_;
+  size_t in_off_ = 0;
+  State state_ = State::Connecting;
+  bool reading_ = false;
+  bool read_paused_ = false;
+  bool reused_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool in_callback_ = false;
+  int handles_open_ = 0;
+};
+
+} // namespace gw::server

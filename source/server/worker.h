@@ -1,0 +1,140 @@
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "source/server/runtime_config.h"
+#include "source/server/stats.h"
+#include "source/upstream/host.h"
+#include "source/upstream/load_balancer.h"
+
+namespace gw::server {
+
+class Worker;
+class DownstreamConnection;
+
+// Objects destroyed at the end of the current loop iteration, after every callback on the stack
+// that may still reference them has returned.
+class DeferredDeletable {
+public:
+  virtual ~DeferredDeletable() = default;
+};
+class UpstreamConnection;
+class ClusterState;
+
+struct ServerOptions {
+  bool access_log = true;
+  int access_log_fd = 1;
+};
+
+// A pool of upstream connections for one host on one worker.
+struct HostPool {
+  upstream::Host host;
+  std::vector<UpstreamConnection*> idle;  // most recently used at the back
+  uint32_t total = 0;                     // open connections (idle + busy + connecting)
+};
+
+// One cluster as one worker sees it: its hosts with their counters, the balancer and the pools.
+// Carried over a config switch when the cluster's definition did not change.
+class ClusterState {
+public:
+  ClusterState(Worker& worker, const ClusterConfig& config, RuntimeConfigConstSharedPtr owner);
+  ~ClusterState();
+  const ClusterConfig& config() const { return *config_; }
+  void rebind(const ClusterConfig& config, RuntimeConfigConstSharedPtr owner) {
+    config_ = &config;
+    owner_ = std::move(owner);
+  }
+  upstream::LoadBalancer& lb() { return *lb_; }
+  std::vector<std::unique_ptr<HostPool>>& pools() { return pools_; }
+  HostPool* poolOf(const upstream::Host* host);
+  Worker& worker() { return worker_; }
+  // Removed from the worker's config: idle connections close now, busy ones on release.
+  void retire();
+  bool retired() const { return retired_; }
+
+private:
+  Worker& worker_;
+  bool retired_ = false;
+  const ClusterConfig* config_;
+  RuntimeConfigConstSharedPtr owner_;  // keeps config_ alive
+  std::vector<std::unique_ptr<HostPool>> pools_;
+  std::unique_ptr<upstream::LoadBalancer> lb_;
+};
+using ClusterStateSharedPtr = std::shared_ptr<ClusterState>;
+
+struct ListenerSocket {
+  uv_tcp_t handle;
+  Worker* worker = nullptr;
+  std::string name;
+};
+
+// One event loop on one thread. Owns its connections, cluster states and stats.
+class Worker {
+public:
+  Worker(int index, const ServerOptions& options);
+  ~Worker();
+
+  // Binds every listener (SO_REUSEPORT, at the addresses the server resolved, so port 0 becomes
+  // one concrete port for all workers) and runs the loop on a new thread.
+  absl::Status start(RuntimeConfigConstSharedPtr config,
+                     const std::vector<std::pair<std::string, sockaddr_storage>>& bound);
+  // Runs `fn` on this worker's loop (thread-safe).
+  void post(std::function<void()> fn);
+  // Thread-safe: the worker switches to `config` on its own loop.
+  void setConfig(RuntimeConfigConstSharedPtr config);
+  // Thread-safe: stop accepting; close idle connections; close others after their response.
+  void drain(std::function<void()> on_empty);
+  void stop();
+  void join();
+
+  // Loop-thread only.
+  uv_loop_t* loop() { return &loop_; }
+  const RuntimeConfigConstSharedPtr& config() const { return config_; }
+  ClusterStateSharedPtr cluster(absl::string_view name);
+  WorkerStats& stats() { return stats_; }
+  const ServerOptions& options() const { return options_; }
+  bool draining() const { return draining_; }
+  int index() const { return index_; }
+  std::string newRequestId();
+  uint64_t random();
+  void onConnectionClosed(DownstreamConnection* c);
+  void deferDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Snapshot of cluster health for /clusters (loop thread).
+  std::string clustersJson();
+
+private:
+  void applyConfig(RuntimeConfigConstSharedPtr config);
+  void runPosted();
+  static void onAccept(uv_stream_t* server, int status);
+  void checkDrained();
+
+  int index_;
+  ServerOptions options_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_check_t deferred_check_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  std::thread thread_;
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;
+  RuntimeConfigConstSharedPtr config_;
+  absl::flat_hash_map<std::string, ClusterStateSharedPtr> clusters_;
+  std::vector<std::unique_ptr<ListenerSocket>> listeners_;
+  std::list<std::unique_ptr<DownstreamConnection>> connections_;
+  WorkerStats stats_;
+  bool draining_ = false;
+  std::function<void()> on_drained_;
+  uint64_t rng_state_;
+};
+
+} // namespace gw::server
