@@ -578,9 +578,10 @@ constexpr uint32_t kMaxHeadersCount = 10000;
 constexpr uint32_t kMaxEndpointWeight = 10000;
 constexpr uint32_t kMaxPoolConnections = 65535;
 
+// RFC 9110 tchar: what header and cookie names are made of.
 bool isTokenChar(char c) {
-  return absl::ascii_isalnum(c) || absl::string_view("!#$%&'*+-.^_`|~").find(c) !=
-                                       absl::string_view::npos;
+  static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return absl::ascii_isalnum(c) || kSpecials.find(c) != absl::string_view::npos;
 }
 
 class Validator {
@@ -894,15 +895,18 @@ private:
             absl::StrCat("required for ", Cluster::LbPolicy_Name(c.lb_policy()),
                          ": set one of header, cookie or source_ip"));
     }
+    auto isToken = [](const std::string& v) {
+      return !v.empty() && std::all_of(v.begin(), v.end(), isTokenChar);
+    };
     switch (hp.source_case()) {
     case HashPolicy::kHeader:
-      if (hp.header().empty() || !std::all_of(hp.header().begin(), hp.header().end(), isTokenChar)) {
+      if (!isToken(hp.header())) {
         error(base + ".hash_policy.header",
               absl::StrCat("invalid header name '", hp.header(), "'"));
       }
       break;
     case HashPolicy::kCookie:
-      if (hp.cookie().empty() || !std::all_of(hp.cookie().begin(), hp.cookie().end(), isTokenChar)) {
+      if (!isToken(hp.cookie())) {
         error(base + ".hash_policy.cookie",
               absl::StrCat("invalid cookie name '", hp.cookie(), "'"));
       }

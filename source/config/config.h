@@ -9,7 +9,7 @@
 
 namespace gw::config {
 
-// One problem in a config, with the protobuf field path in JSON-name form, e.g.
+// One problem in a config, with the field path in proto field-name form, e.g.
 // "listeners[0].virtual_hosts[1].routes[3].route_filter.config.cluster".
 struct ConfigError {
   std::string path;
@@ -17,8 +17,11 @@ struct ConfigError {
   std::string toString() const { return path.empty() ? message : path + ": " + message; }
 };
 
-// Parses YAML or JSON text (the protobuf JSON mapping of gateway.v1.Config). YAML is converted to
-// JSON first. Unknown fields are errors. On error: InvalidArgument naming the location.
+// Parses YAML or JSON text (the protobuf JSON mapping of gateway.v1.Config). Text starting with '{'
+// is JSON; anything else YAML 1.2, converted to JSON guided by the schema (string fields always get
+// strings, bool fields only true/false, merge keys supported, duplicate keys rejected). Unknown
+// fields are errors. On error: InvalidArgument naming the location ("line 3, column 5: " for YAML)
+// and the field path. loadConfigFile's errors start with the file path.
 absl::StatusOr<gateway::v1::Config> parseConfig(absl::string_view text);
 absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path);
 

@@ -172,8 +172,18 @@ void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
 
 void UpstreamConnection::processInput() {
   while (state_ == State::Busy && in_off_ < in_.size()) {
+    in_callback_ = true;
     const size_t n = parser_.feed(in_.data() + in_off_, in_.size() - in_off_);
+    in_callback_ = false;
     in_off_ += n;
+    if (pending_release_ != PendingRelease::None) {
+      // The request released us from inside a parser callback: finish it now that the consumed
+      // bytes are accounted for.
+      const bool reusable = pending_release_ == PendingRelease::Reuse;
+      pending_release_ = PendingRelease::None;
+      release(reusable);
+      break;
+    }
     if (state_ != State::Busy) {
       break;
     }
@@ -262,6 +272,10 @@ void UpstreamConnection::release(bool reusable) {
     return;
   }
   cb_ = nullptr;
+  if (in_callback_) {
+    pending_release_ = reusable ? PendingRelease::Reuse : PendingRelease::Close;
+    return;
+  }
   HostPool& pool = *pool_;
   const bool can_pool = reusable && response_complete_ && state_ == State::Busy &&
                         in_off_ == in_.size() && !cluster_->retired() &&

@@ -82,6 +82,7 @@ private:
   bool response_started_ = false;
   bool response_complete_ = false;
   bool in_callback_ = false;
+  enum class PendingRelease { None, Reuse, Close } pending_release_ = PendingRelease::None;
   int handles_open_ = 0;
 };
 

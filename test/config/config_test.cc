@@ -337,9 +337,10 @@ TEST_CASE("YAML type errors point at the offending line") {
     CHECK(absl::StartsWith(msg, "line 3, column 16: clusters[0].lb_policy: "));
   }
   SECTION("two members of a oneof") {
-    const std::string msg =
-        parseError("listeners:\n- virtual_hosts:\n  - routes:\n    - match: {prefix: /a, path: /b}\n");
-    CHECK(absl::StartsWith(msg, "line 4, column 14: listeners[0].virtual_hosts[0].routes[0].match"));
+    const std::string msg = parseError(
+        "listeners:\n- virtual_hosts:\n  - routes:\n    - match: {prefix: /a, path: /b}\n");
+    CHECK(absl::StartsWith(msg,
+                           "line 4, column 14: listeners[0].virtual_hosts[0].routes[0].match"));
     CHECK(absl::StrContains(msg, "oneof"));
   }
 }
@@ -568,7 +569,8 @@ TEST_CASE("virtual hosts and domains") {
   SECTION("a domain twice in one listener (case-insensitive), across virtual hosts") {
     vh2->add_domains("Example.COM");
     expectOneError(c, "listeners[0].virtual_hosts[1].domains[1]",
-                   "duplicate domain 'example.com' (also listeners[0].virtual_hosts[0].domains[0])");
+                   "duplicate domain 'example.com' "
+                   "(also listeners[0].virtual_hosts[0].domains[0])");
   }
   SECTION("the same domain in two listeners is fine") {
     auto* l2 = c.add_listeners();
@@ -843,7 +845,9 @@ listeners:
             route_filter: {name: unknown_filter}
   - name: a
     address: 127.0.0.1:80
-    virtual_hosts: [{domains: ["*"], routes: [{match: {prefix: /}, route_filter: {name: test_stage}}]}]
+    virtual_hosts:
+      - domains: ["*"]
+        routes: [{match: {prefix: /}, route_filter: {name: test_stage}}]
 clusters:
   - name: c
     endpoints: []

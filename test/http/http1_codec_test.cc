@@ -932,37 +932,5 @@ TEST_CASE("http1: character classes", "[http1]") {
   CHECK_FALSE(isValidFieldValue("\x7f"));
 }
 
-
-TEST_CASE("PROBE", "[probe]") {
-  using namespace std::string_literals;
-  std::vector<std::pair<std::string, Options>> ins = {
-    {"GET /a\tb HTTP/1.1\r\n\r\n", {}},
-    {"GET /a\x0c" "b HTTP/1.1\r\n\r\n", {}},
-    {"GET /\xff HTTP/1.1\r\n\r\n", {}},
-    {"GET  /  HTTP/1.1\r\n\r\n", {}},
-    {"GET / HTTP/1.1 \r\n\r\n", {}},
-    {"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\xfe\r\n\r\n", {}},
-    {"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", response()},
-    {"HTTP/1.1 0200 OK\r\nContent-Length: 0\r\n\r\n", response()},
-    {"HTTP/1.1 999 OK\r\nContent-Length: 0\r\n\r\n", response()},
-    {"HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n", response()},
-    {"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", response()},
-    {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nrawbytes", response()},
-    {"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi", {}},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", {}},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", {}},
-    {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", {}},
-    {"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", {}},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\nTransfer-Encoding: x\r\n\r\n", {}},
-    {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", response()},
-    {"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, keep-alive\r\n\r\n", {}},
-  };
-  Options head = response(); head.request_head = true;
-  ins.push_back({"HTTP/1.1 200 OK\r\n\r\n", head});
-  for (auto& [in, o] : ins) {
-    Outcome r = run(in, o);
-    WARN("IN " << in << "\n=> state " << int(r.state) << " " << r.status << " " << r.message << " ka=" << r.keep_alive << " ruc=" << r.read_until_close << "\n" << r.log);
-  }
-}
 }  // namespace
 }  // namespace gw::http
