@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ public:
   virtual void fail(ErrorInfo error) = 0;
   // Resume a chain paused by FilterStatus::Pause.
   virtual void resume() = 0;
+  // Runs `fn` on this request's worker loop after `delay`, unless the request has ended by then
+  // (so a paused filter never touches a dead request).
+  virtual void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   // The current error (error stage only).
   virtual const ErrorInfo* error() const = 0;
 };

@@ -95,6 +95,23 @@ std::string Worker::newRequestId() {
   return buf;
 }
 
+void Worker::runAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
+  struct Timer {
+    uv_timer_t handle;
+    std::function<void()> fn;
+  };
+  auto* t = new Timer{uv_timer_t{}, std::move(fn)};
+  uv_timer_init(&loop_, &t->handle);
+  t->handle.data = t;
+  uv_timer_start(&t->handle, [](uv_timer_t* h) {
+    auto* t = static_cast<Timer*>(h->data);
+    std::function<void()> fn = std::move(t->fn);
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+    fn();
+  }, static_cast<uint64_t>(delay.count()), 0);
+}
+
 void Worker::deferDelete(std::unique_ptr<DeferredDeletable> obj) {
   deferred_.push_back(std::move(obj));
 }

@@ -109,6 +109,8 @@ public:
   uint64_t random();
   void onConnectionClosed(DownstreamConnection* c);
   void deferDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Runs `fn` on this loop after `delay` (loop thread only).
+  void runAfter(std::chrono::milliseconds delay, std::function<void()> fn);
   // Snapshot of cluster health for /clusters (loop thread).
   std::string clustersJson();
 

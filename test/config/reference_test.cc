@@ -112,6 +112,7 @@ std::vector<const Descriptor*> allMessages(std::set<const EnumDescriptor*>& enum
   collect(gateway::filters::v1::Router::descriptor(), out, enums);
   collect(gateway::filters::v1::DirectResponse::descriptor(), out, enums);
   collect(gateway::filters::v1::Headers::descriptor(), out, enums);
+  collect(gateway::filters::v1::Fault::descriptor(), out, enums);
   return out;
 }
 

@@ -1,0 +1,110 @@
+// `fault`: delays and/or aborts a share of requests. The delay is asynchronous: the filter returns
+// Pause, a timer on the worker loop fires, and the chain resumes (or aborts) on the same loop.
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/filters/v1/filters.pb.h"
+#include "source/filters/filter.h"
+
+namespace gw::filters {
+namespace {
+
+uint32_t percentRoll() {
+  thread_local uint64_t state = 0x2545F4914F6CDD1DULL ^ reinterpret_cast<uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return static_cast<uint32_t>(state % 100);
+}
+
+struct FaultSettings {
+  uint32_t delay_ms = 0;
+  uint32_t delay_percent = 0;
+  uint32_t abort_status = 0;
+  uint32_t abort_percent = 0;
+  std::string header;
+};
+
+class FaultFilter : public Filter {
+public:
+  explicit FaultFilter(const FaultSettings& s) : s_(s) {}
+
+  FilterStatus onRequest(RequestContext& ctx) override {
+    if (!s_.header.empty() && !ctx.request().headers.has(s_.header)) {
+      return FilterStatus::Continue;
+    }
+    const bool abort = s_.abort_status != 0 && percentRoll() < s_.abort_percent;
+    const bool delay = s_.delay_ms != 0 && percentRoll() < s_.delay_percent;
+    if (!delay) {
+      return abort ? doAbort(ctx) : FilterStatus::Continue;
+    }
+    RequestContext* c = &ctx;
+    const uint32_t status = abort ? s_.abort_status : 0;
+    ctx.runAfter(std::chrono::milliseconds(s_.delay_ms), [c, status] {
+      if (status != 0) {
+        c->fail({static_cast<int>(status), "fault_injected", "fault injected by the gateway",
+                 ErrorSource::Filter, false});
+      } else {
+        c->resume();
+      }
+    });
+    return FilterStatus::Pause;
+  }
+
+private:
+  FilterStatus doAbort(RequestContext& ctx) {
+    ctx.fail({static_cast<int>(s_.abort_status), "fault_injected", "fault injected by the gateway",
+              ErrorSource::Filter, false});
+    return FilterStatus::StopAndRespond;
+  }
+
+  const FaultSettings& s_;
+};
+
+class FaultConfig : public FilterConfig {
+public:
+  explicit FaultConfig(FaultSettings s) : s_(std::move(s)) {}
+  FilterPtr create() const override { return std::make_unique<FaultFilter>(s_); }
+
+private:
+  FaultSettings s_;
+};
+
+class FaultFactory : public FilterFactory {
+public:
+  absl::string_view name() const override { return "fault"; }
+  FilterKind kind() const override { return FilterKind::Stage; }
+  absl::StatusOr<FilterConfigConstSharedPtr>
+  createConfig(const google::protobuf::Struct& config, const ValidationContext&) const override {
+    gateway::filters::v1::Fault proto;
+    if (auto st = structToMessage(config, &proto); !st.ok()) {
+      return st;
+    }
+    FaultSettings s;
+    s.delay_ms = proto.delay_ms();
+    s.delay_percent = proto.delay_percent() == 0 ? 100 : proto.delay_percent();
+    s.abort_status = proto.abort_status();
+    s.abort_percent = proto.abort_percent() == 0 ? 100 : proto.abort_percent();
+    s.header = absl::AsciiStrToLower(proto.header());
+    if (proto.delay_percent() > 100) {
+      return absl::InvalidArgumentError("delay_percent: must be 0..100");
+    }
+    if (proto.abort_percent() > 100) {
+      return absl::InvalidArgumentError("abort_percent: must be 0..100");
+    }
+    if (s.abort_status != 0 && (s.abort_status < 200 || s.abort_status > 599)) {
+      return absl::InvalidArgumentError("abort_status: must be 200..599");
+    }
+    if (s.delay_ms > 3600 * 1000) {
+      return absl::InvalidArgumentError("delay_ms: must be at most one hour");
+    }
+    if (s.delay_ms == 0 && s.abort_status == 0) {
+      return absl::InvalidArgumentError("delay_ms: set delay_ms and/or abort_status");
+    }
+    return FilterConfigConstSharedPtr(std::make_shared<FaultConfig>(std::move(s)));
+  }
+};
+
+const Register<FaultFactory> kRegister;
+
+} // namespace
+} // namespace gw::filters
