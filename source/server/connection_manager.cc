@@ -174,6 +174,13 @@ public:
   void fail(filters::ErrorInfo error) override;
   void resume() override;
   const filters::ErrorInfo* error() const override { return has_error_ ? &error_ : nullptr; }
+  void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    conn_.worker().runAfter(delay, [alive = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
+      if (alive.lock()) {
+        fn();
+      }
+    });
+  }
 
   // UpstreamCallbacks
   void onUpstreamReady() override;
@@ -204,6 +211,7 @@ private:
   std::string buildUpstreamHead();
 
   DownstreamConnection& conn_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the stream
   RuntimeConfigConstSharedPtr config_;  // pinned for the request's lifetime
   const ListenerConfig& listener_;
   http::RequestHead request_;
@@ -364,7 +372,7 @@ void Stream::runStage(Stage stage, size_t from) {
 }
 
 void Stream::resume() {
-  if (!paused_ || finished_) {
+  if (!paused_ || finished_ || downstream_closed_) {
     return;
   }
   paused_ = false;
