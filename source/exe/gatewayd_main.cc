@@ -1,4 +1,5 @@
 // gatewayd: the data plane.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -30,6 +31,11 @@ void usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Body data moves through 64 KiB heap buffers that are freed as soon as they are written. With
+  // glibc's default trim threshold (128 KiB) each free gives the worker arena's top back to the
+  // kernel and the next buffer page-faults it in again: streaming ran ~7x slower. Keep up to
+  // 16 MiB of free top per arena instead.
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
   std::string config_path;
   bool validate = false;
   gw::server::ServerConfig sc;

@@ -472,8 +472,14 @@ std::string Stream::buildUpstreamHead() {
   // X-Forwarded-*: at the edge (no trusted hops) a client-sent XFF is replaced.
   std::string xff;
   if (listener_.xff_trusted_hops > 0) {
-    if (const std::string* prev = request_.headers.get("x-forwarded-for")) {
-      xff = absl::StrCat(*prev, ", ", conn_.clientIp());
+    // Several X-Forwarded-For lines form one list (RFC 9110 5.3): keep them all, in order.
+    for (const auto& [name, value] : request_.headers.entries()) {
+      if (name == "x-forwarded-for" && !value.empty()) {
+        absl::StrAppend(&xff, xff.empty() ? "" : ", ", value);
+      }
+    }
+    if (!xff.empty()) {
+      absl::StrAppend(&xff, ", ", conn_.clientIp());
     }
   }
   if (xff.empty()) {
@@ -506,7 +512,7 @@ void Stream::onUpstreamReady() {
   }
   upstream_ready_ = true;
   upstream_->write(buildUpstreamHead());
-  if (expect_continue_ && !request_complete_) {
+  if (expect_continue_ && !request_complete_ && request_.version_minor == 1) {
     conn_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
   if (!request_has_cl_ && !request_chunked_) {
@@ -524,6 +530,7 @@ void Stream::onRequestBody(absl::string_view data) {
     close_after_ = true;
     if (!response_started_) {
       releaseUpstream(false);
+      upstream_ready_ = false;  // the 413 goes out before the body was read: finish, then close
       fail({413, "payload_too_large",
             absl::StrCat("request body exceeds the limit of ", max_body_, " bytes"),
             filters::ErrorSource::Downstream, false});
@@ -608,8 +615,11 @@ void Stream::sendResponseHead() {
   }
   if (!request_complete_ && !upstream_ready_) {
     // Responding before the request body was read: the connection cannot be reused unless the
-    // rest of the body is already here (checked at finish).
+    // rest of the body is already here (skipped at finish); otherwise say now that it closes.
     discarding_ = true;
+    if (request_chunked_ || conn_.bufferedBytes() < request_cl_ - body_received_) {
+      close_after_ = true;
+    }
   }
   if (conn_.draining() ||
       (listener_.max_requests_per_connection > 0 &&
@@ -729,6 +739,7 @@ void Stream::onRouteTimeout() {
   }
   conn_.worker().stats().upstream_rq_timeout++;
   releaseUpstream(false);
+  upstream_ready_ = false;  // a body still unread is not forwarded any more (see sendResponseHead)
   if (!request_complete_) {
     close_after_ = true;
   }
@@ -920,7 +931,7 @@ void DownstreamConnection::armWaitTimer() {
   if (closing_) {
     return;
   }
-  const bool partial = in_off_ < in_.size();
+  const bool partial = head_started_ || in_off_ < in_.size();
   const TimerMode mode = partial ? TimerMode::Headers : TimerMode::Idle;
   if (mode == timer_mode_) {
     return;
@@ -974,7 +985,13 @@ bool DownstreamConnection::requestBodyBlocked() const {
 
 void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
   if (closing_) {
-    return;
+    if (nread < 0) {
+      peer_closed_ = true;
+      if (lingering_) {
+        closeLingering();  // the client closed too: done
+      }
+    }
+    return;  // closing: input is discarded
   }
   if (nread < 0) {
     peer_closed_ = true;
@@ -995,6 +1012,15 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
 }
 
 void DownstreamConnection::processInput() {
+  if (processing_input_) {
+    return;  // nested call (e.g. a stream completed while being fed): the outer loop continues
+  }
+  processing_input_ = true;
+  processInputLoop();
+  processing_input_ = false;
+}
+
+void DownstreamConnection::processInputLoop() {
   while (!closing_) {
     const size_t avail = in_.size() - in_off_;
     const auto st = parser_.state();
@@ -1009,7 +1035,12 @@ void DownstreamConnection::processInput() {
         return;
       }
       if (parser_.state() == http::Http1Parser::State::Head) {
+        head_started_ = true;  // bytes of an incomplete head are inside the parser now
         break;
+      }
+      if (stream_ && stream_pending_start_) {
+        stream_pending_start_ = false;
+        stream_->start();
       }
       continue;
     }
@@ -1049,6 +1080,7 @@ void DownstreamConnection::processInput() {
 void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
   uv_timer_stop(&timer_);
   timer_mode_ = TimerMode::None;
+  head_started_ = false;
   config_ = worker_.config();  // each request runs on the newest config, pinned
   const ListenerConfig* l = nullptr;
   for (const auto& lc : config_->listeners) {
@@ -1060,7 +1092,10 @@ void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
     listener_ = l;
   }
   stream_ = std::make_unique<Stream>(*this, config_, *listener_, std::move(head), parser_);
-  stream_->start();
+  // Started by processInput once feed() has returned: the parser then knows whether the message
+  // has a body and the head's bytes are consumed, so a response given at once (direct response,
+  // no_route) can complete the stream and reuse the connection.
+  stream_pending_start_ = true;
 }
 
 void DownstreamConnection::onBody(absl::string_view data) {
@@ -1110,6 +1145,17 @@ void DownstreamConnection::onStreamComplete(bool close_after) {
 
 void DownstreamConnection::rejectCodecError(const http::CodecError& err) {
   worker_.stats().downstream_rq_rejected++;
+  if (stream_ && stream_->responseStarted()) {
+    close(true);  // mid-response: no second response can be written
+    return;
+  }
+  if (close_after_write_) {
+    // The final response is already queued and the connection closes after it (e.g. a 413 with
+    // the rest of the body in the buffer): nothing more to say.
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+    return;
+  }
   stream_.reset();
   filters::ErrorInfo e{err.status, err.code, err.message, filters::ErrorSource::Downstream, false};
   const std::string id = worker_.newRequestId();
@@ -1201,23 +1247,73 @@ void DownstreamConnection::close(bool abort) {
       static_cast<DownstreamConnection*>(h->data)->finishClose();
     });
   } else {
+    // Lingering close: when the client may still be sending a request we did not read (an error
+    // response, a body over the limit), closing the socket with unread input makes the kernel
+    // answer with a reset, which can destroy the response still in flight. Then keep reading
+    // (and discarding) after our FIN until the client closes too, for at most kLingerMs.
+    const auto st = parser_.state();
+    linger_ = !peer_closed_ && (st == http::Http1Parser::State::Error ||
+                                st == http::Http1Parser::State::Body || head_started_ ||
+                                in_off_ < in_.size());
     // Send FIN after the queued response, then close.
     auto* req = new uv_shutdown_t;
     req->data = this;
-    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r, int) {
+    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r,
+                                                                        int status) {
           auto* self = static_cast<DownstreamConnection*>(r->data);
           delete r;
-          uv_close(reinterpret_cast<uv_handle_t*>(&self->handle_), [](uv_handle_t* h) {
-            static_cast<DownstreamConnection*>(h->data)->finishClose();
-          });
+          self->afterShutdown(status);
         }) != 0) {
       delete req;
+      linger_ = false;
       uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
         static_cast<DownstreamConnection*>(h->data)->finishClose();
       });
     }
   }
   uv_timer_stop(&timer_);
+  if (linger_) {
+    return;  // the timer bounds the linger; closeLingering() closes both handles
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+    static_cast<DownstreamConnection*>(h->data)->finishClose();
+  });
+}
+
+void DownstreamConnection::afterShutdown(int status) {
+  if (!linger_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
+      static_cast<DownstreamConnection*>(h->data)->finishClose();
+    });
+    return;
+  }
+  if (status != 0 || peer_closed_) {
+    closeLingering();
+    return;
+  }
+  lingering_ = true;
+  if (!reading_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+                  [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+                    static_cast<DownstreamConnection*>(s->data)->onRead(nread, buf);
+                  });
+  }
+  uv_timer_start(&timer_, [](uv_timer_t* t) {
+    static_cast<DownstreamConnection*>(t->data)->closeLingering();
+  }, kLingerMs, 0);
+}
+
+void DownstreamConnection::closeLingering() {
+  if (linger_closed_) {
+    return;
+  }
+  linger_closed_ = true;
+  lingering_ = false;
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
+    static_cast<DownstreamConnection*>(h->data)->finishClose();
+  });
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });

@@ -23,6 +23,8 @@ public:
   static constexpr size_t kHighWatermark = 1 << 20;
   static constexpr size_t kLowWatermark = 256 << 10;
   static constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+  // Lingering close: how long unread client input is drained after an early final response.
+  static constexpr uint64_t kLingerMs = 2000;
 
   DownstreamConnection(Worker& worker, std::string listener_name);
   ~DownstreamConnection();
@@ -44,6 +46,7 @@ public:
   bool draining() const { return draining_; }
   uint32_t requestsServed() const { return requests_served_; }
   bool requestBodyBlocked() const;
+  size_t bufferedBytes() const { return in_.size() - in_off_; }  // read, not yet parsed
 
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
@@ -54,11 +57,14 @@ public:
 private:
   void onRead(ssize_t nread, const uv_buf_t* buf);
   void processInput();
+  void processInputLoop();
   void updateReading();
   void armWaitTimer();
   void onTimer();
   void rejectCodecError(const http::CodecError& err);
   void finishClose();
+  void afterShutdown(int status);
+  void closeLingering();
 
   Worker& worker_;
   std::string listener_name_;
@@ -78,6 +84,12 @@ private:
   bool closing_ = false;
   bool draining_ = false;
   bool close_after_write_ = false;
+  bool head_started_ = false;  // part of a request head was consumed (request_headers_timeout)
+  bool linger_ = false;         // close(): drain unread input after the FIN (see close())
+  bool lingering_ = false;      // FIN sent, discarding input until EOF or kLingerMs
+  bool linger_closed_ = false;
+  bool stream_pending_start_ = false;  // stream_ created by onRequestHead, not started yet
+  bool processing_input_ = false;
   int handles_open_ = 0;
   int pending_writes_ = 0;
   friend class Stream;

@@ -108,7 +108,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [GATEWAYD, "--config", path, "--workers", str(self.workers),
              "--admin-address", "127.0.0.1:%d" % self.admin_port] + self.args,
-            stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"))
+            stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=self.env)
         try:
             wait_for(lambda: self.admin("GET", "/ready")[0] == 200, what="gatewayd ready")
         except AssertionError:
@@ -199,3 +199,244 @@ clusters:
   - name: backend
     endpoints: [{{address: "{up0}"}}]
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw HTTP/1.1 client helpers (added for the edge-case and smuggling tests). Every read is bounded
+# by a deadline; nothing here blocks without a timeout.
+
+class HttpResponse:
+    """One parsed response. `headers` keeps order and duplicates, names lower-cased."""
+
+    def __init__(self, version, status, reason, headers, body=b"", trailers=None,
+                 informational=None, complete=True):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.trailers = trailers or []
+        self.informational = informational or []
+        self.complete = complete
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    def has(self, name):
+        return self.header(name) is not None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "HttpResponse(%s %s, headers=%r, body=%r%s)" % (
+            self.status, self.reason, self.headers, self.body[:300],
+            "" if self.complete else ", INCOMPLETE")
+
+
+class ConnectionEnded(Exception):
+    """The peer closed (or reset) the connection before a complete response arrived."""
+
+    def __init__(self, how, partial):
+        Exception.__init__(self, "connection %s; received so far: %r" % (how, partial[:500]))
+        self.how = how
+        self.partial = partial
+
+
+class _Reader:
+    def __init__(self, sock=None, data=b"", deadline=None):
+        self.sock = sock
+        self.buf = bytearray(data)
+        self.deadline = deadline
+        self.consumed = bytearray()  # everything taken out of buf (for error reports)
+
+    def _more(self):
+        if self.sock is None:
+            raise ConnectionEnded("eof", bytes(self.consumed + self.buf))
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            raise socket.timeout("timed out; received so far: %r"
+                                 % bytes(self.consumed + self.buf)[:500])
+        self.sock.settimeout(remaining)
+        try:
+            b = self.sock.recv(65536)
+        except ConnectionResetError:
+            raise ConnectionEnded("reset", bytes(self.consumed + self.buf))
+        if not b:
+            raise ConnectionEnded("eof", bytes(self.consumed + self.buf))
+        self.buf += b
+
+    def _take(self, n):
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        self.consumed += out
+        return out
+
+    def until(self, delim):
+        while True:
+            i = self.buf.find(delim)
+            if i >= 0:
+                return self._take(i + len(delim))
+            self._more()
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._more()
+        return self._take(n)
+
+    def rest(self):
+        try:
+            while True:
+                self._more()
+        except ConnectionEnded:
+            pass
+        return self._take(len(self.buf))
+
+
+def _parse_head(head):
+    lines = head[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+        raise AssertionError("not an HTTP response: %r" % head[:200])
+    version = parts[0].decode()
+    status = int(parts[1])
+    reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers.append((name.decode("latin-1").lower(), value.strip().decode("latin-1")))
+    return version, status, reason, headers
+
+
+def _read_one_response(reader, head_request=False):
+    informational = []
+    while True:
+        version, status, reason, headers = _parse_head(reader.until(b"\r\n\r\n"))
+        resp = HttpResponse(version, status, reason, headers)
+        if 100 <= status < 200 and status != 101:
+            informational.append(resp)
+            continue
+        break
+    resp.informational = informational
+    te = (resp.header("transfer-encoding") or "").lower()
+    if head_request or status in (204, 304) or 100 <= status < 200:
+        return resp
+    if te == "chunked":
+        body = bytearray()
+        while True:
+            line = reader.until(b"\r\n")[:-2]
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                break
+            body += reader.exact(size)
+            crlf = reader.exact(2)
+            if crlf != b"\r\n":
+                raise AssertionError("chunk data not followed by CRLF: %r" % crlf)
+        trailers = []
+        while True:
+            line = reader.until(b"\r\n")[:-2]
+            if not line:
+                break
+            name, _, value = line.partition(b":")
+            trailers.append((name.decode("latin-1").lower(), value.strip().decode("latin-1")))
+        resp.body = bytes(body)
+        resp.trailers = trailers
+    elif resp.has("content-length"):
+        resp.body = reader.exact(int(resp.header("content-length")))
+    else:
+        resp.body = reader.rest()  # close-delimited
+    return resp
+
+
+def parse_responses(data, head_request=False):
+    """Parses a byte string holding zero or more complete responses (e.g. from Gateway.raw)."""
+    reader = _Reader(data=data)
+    out = []
+    while reader.buf:
+        out.append(_read_one_response(reader, head_request))
+    return out
+
+
+class RawClient:
+    """One client connection for hand-written requests. Use as a context manager."""
+
+    def __init__(self, port, timeout=5.0, host="127.0.0.1"):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout)
+        self.sock.settimeout(timeout)
+        self.reader = _Reader(self.sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_response(self, head_request=False, timeout=None):
+        """Reads exactly one final response (1xx heads are collected in .informational)."""
+        self.reader.deadline = time.time() + (timeout or self.timeout)
+        return _read_one_response(self.reader, head_request)
+
+    def read_head(self, timeout=None):
+        """Reads one response head only; the body (if any) stays unread."""
+        self.reader.deadline = time.time() + (timeout or self.timeout)
+        return HttpResponse(*_parse_head(self.reader.until(b"\r\n\r\n")))
+
+    def read_some(self, timeout=1.0):
+        """Whatever arrives within `timeout` (b"" if nothing), without waiting for a close."""
+        self.reader.deadline = time.time() + timeout
+        try:
+            self.reader._more()
+        except (socket.timeout, ConnectionEnded):
+            pass
+        return self.reader._take(len(self.reader.buf))
+
+    def wait_closed(self, timeout=3.0):
+        """Waits for the peer to close. Returns (how, extra_bytes): how is "eof", "reset" or
+        None when the connection was still open at the deadline."""
+        self.reader.deadline = time.time() + timeout
+        try:
+            while True:
+                self.reader._more()
+        except ConnectionEnded as e:
+            return e.how, self.reader._take(len(self.reader.buf))
+        except socket.timeout:
+            return None, self.reader._take(len(self.reader.buf))
+
+
+def upstream_counters(up):
+    """(requests, connections_accepted) of a demo upstream; reading them opens one connection."""
+    s = up.stats()
+    return s["requests"], s["connections_accepted"]
+
+
+UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+def filler(n):
+    """The demo upstream's deterministic filler body of n bytes."""
+    pattern = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-\n"
+    return (pattern * (n // 64 + 1))[:n]
+
+
+def curl(args, timeout=20):
+    """Runs curl with a hard timeout; returns the CompletedProcess (stdout/stderr bytes)."""
+    return subprocess.run(["curl", "-sS", "--max-time", str(max(1, int(timeout) - 2))] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
