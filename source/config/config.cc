@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
+#include "source/common/json.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -107,31 +108,6 @@ ConfigError splitFieldPath(absl::string_view msg) {
 // YAML -> JSON, guided by the target message's descriptor
 // ---------------------------------------------------------------------------------------------
 
-void appendJsonString(std::string& out, absl::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
-    default:
-      if (c < 0x20) {
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xf]);
-      } else {
-        out.push_back(ch);
-      }
-    }
-  }
-  out.push_back('"');
-}
 
 // YAML 1.2 core schema booleans (not 1.1's yes/no/on/off: "country: NO" stays a string).
 bool yamlBool(absl::string_view s, bool* value) {
@@ -373,7 +349,7 @@ private:
       first = false;
       const std::string& name = key.Scalar();
       const std::string child = joinPath(path, name);
-      appendJsonString(out_, name);
+      appendJsonString(name, out_);
       out_.push_back(':');
       if (expect.shape != Shape::Message) {
         if (auto st = convertValue(value, {Shape::Untyped}, child, depth + 1); !st.ok()) {
@@ -446,7 +422,7 @@ private:
       }
       break;
     }
-    appendJsonString(out_, s);
+    appendJsonString(s, out_);
     return absl::OkStatus();
   }
 

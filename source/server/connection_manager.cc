@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/json.h"
 #include "source/router/route_table.h"
 #include "source/server/error_response.h"
 
@@ -89,25 +90,6 @@ bool validRequestId(absl::string_view id) {
   return true;
 }
 
-void jsonEscape(absl::string_view s, std::string& out) {
-  for (unsigned char c : s) {
-    switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    default:
-      if (c < 0x20 || c >= 0x7f) {
-        char buf[8];
-        snprintf(buf, sizeof(buf), "\\u%04x", c);
-        out += buf;
-      } else {
-        out.push_back(static_cast<char>(c));
-      }
-    }
-  }
-}
 
 } // namespace
 
@@ -847,21 +829,21 @@ void Stream::finish() {
       line += buf;
     }
     line += "\",\"request_id\":\"";
-    jsonEscape(request_id_, line);
+    appendJsonEscaped(request_id_, line);
     line += "\",\"client\":\"";
-    jsonEscape(conn_.clientIp(), line);
+    appendJsonEscaped(conn_.clientIp(), line);
     line += "\",\"method\":\"";
-    jsonEscape(request_.method, line);
+    appendJsonEscaped(request_.method, line);
     line += "\",\"path\":\"";
-    jsonEscape(request_.path.empty() ? request_.target : request_.path, line);
+    appendJsonEscaped(request_.path.empty() ? request_.target : request_.path, line);
     line += "\",\"status\":";
     line += absl::StrCat(response_.status);
     line += ",\"route\":\"";
-    jsonEscape(route_name, line);
+    appendJsonEscaped(route_name, line);
     line += "\",\"cluster\":\"";
-    jsonEscape(cluster_name_, line);
+    appendJsonEscaped(cluster_name_, line);
     line += "\",\"upstream_host\":\"";
-    jsonEscape(upstream_host_, line);
+    appendJsonEscaped(upstream_host_, line);
     line += "\",\"bytes_received\":";
     line += absl::StrCat(body_received_);
     line += ",\"bytes_sent\":";
@@ -870,7 +852,7 @@ void Stream::finish() {
     line += absl::StrCat(static_cast<int64_t>(ms * 1000) / 1000.0);
     if (has_error_) {
       line += ",\"error\":\"";
-      jsonEscape(error_.code, line);
+      appendJsonEscaped(error_.code, line);
       line += "\"";
     }
     line += "}\n";
