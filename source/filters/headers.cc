@@ -149,14 +149,15 @@ FilterStatus HeadersFilter::onResponse(RequestContext& ctx) {
   return FilterStatus::Continue;
 }
 
-absl::Status checkName(const std::string& field, int i, std::string& name) {
+// `path` is the field path of the name: "request_set[0].name" or "request_remove[0]".
+absl::Status checkName(const std::string& path, std::string& name) {
   if (name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name: required"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": required"));
   }
   for (unsigned char c : name) {
     if (!http::isTokenChar(c)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, "[", i, "].name: invalid header name '", name, "'"));
+          absl::StrCat(path, ": invalid header name '", name, "'"));
     }
   }
   absl::AsciiStrToLower(&name);
@@ -165,7 +166,7 @@ absl::Status checkName(const std::string& field, int i, std::string& name) {
   for (const char* h : kHopByHop) {
     if (name == h) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, "[", i, "].name: '", name, "' is managed by the gateway"));
+          absl::StrCat(path, ": '", name, "' is managed by the gateway"));
     }
   }
   return absl::OkStatus();
@@ -182,7 +183,7 @@ absl::Status buildOps(const std::string& prefix,
     for (int i = 0; i < list.size(); i++) {
       Op op;
       op.name = list[i].name();
-      if (auto st = checkName(field, i, op.name); !st.ok()) {
+      if (auto st = checkName(absl::StrCat(field, "[", i, "].name"), op.name); !st.ok()) {
         return st;
       }
       if (!http::isValidFieldValue(list[i].value())) {
@@ -206,7 +207,7 @@ absl::Status buildOps(const std::string& prefix,
   }
   for (int i = 0; i < remove.size(); i++) {
     std::string name = remove[i];
-    if (auto st = checkName(prefix + "_remove", i, name); !st.ok()) {
+    if (auto st = checkName(absl::StrCat(prefix, "_remove[", i, "]"), name); !st.ok()) {
       return st;
     }
     ops.remove.push_back(name);

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -78,7 +80,19 @@ std::string formatAddress(const sockaddr* addr) {
 }
 
 bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
-  return google::protobuf::util::MessageDifferencer::Equals(proto, other.proto);
+  if (!google::protobuf::util::MessageDifferencer::Equals(proto, other.proto) ||
+      endpoints.size() != other.endpoints.size()) {
+    return false;
+  }
+  // A DNS name may resolve to another address at the next load: the proto alone is not enough.
+  for (size_t i = 0; i < endpoints.size(); i++) {
+    const EndpointConfig& a = endpoints[i];
+    const EndpointConfig& b = other.endpoints[i];
+    if (a.addr_len != b.addr_len || memcmp(&a.addr, &b.addr, a.addr_len) != 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config) {
