@@ -301,7 +301,8 @@ private:
     std::map<std::string, YAML::Mark> seen;
     std::vector<YAML::Node> merges;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy: yaml-cpp's iterator returns a proxy, so a reference would dangle.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         return fail(key, path, "map keys must be scalars");
       }

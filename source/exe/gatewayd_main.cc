@@ -4,28 +4,68 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "source/config/config.h"
 #include "source/exe/example_config.h"
+#include "source/server/admin.h"
+#include "source/server/proxy_admin.h"
 #include "source/server/runtime_config.h"
 #include "source/server/server.h"
+#include "source/server/xds_client.h"
 
 namespace {
+
+#ifndef GW_BUILD_VERSION
+#define GW_BUILD_VERSION "dev"
+#endif
+constexpr char kBuildVersion[] = "gatewayd/" GW_BUILD_VERSION;
 
 void usage() {
   fprintf(stderr,
           "usage: gatewayd [--config FILE] [--workers N] [--admin-address HOST:PORT]\n"
           "                [--validate] [--access-log PATH|-|off] [--drain-timeout-ms N]\n"
           "                [--print-example-config]\n"
+          "                [--admin-grpc-address HOST:PORT|off] [--admin-token-file F]\n"
+          "                [--control-plane ADDR --node-id ID [--node-label K=V]...\n"
+          "                 [--control-plane-token-file F]]\n"
           "  --config FILE        YAML or JSON config (default: the embedded example)\n"
           "  --workers N          worker threads, one event loop each (default: cores)\n"
           "  --admin-address A    admin HTTP endpoint (default 127.0.0.1:9901)\n"
+          "  --admin-grpc-address A  admin gRPC service for gatewayctl --proxy (default\n"
+          "                       127.0.0.1:9902; 'off' disables)\n"
+          "  --admin-token-file F bearer token both admin endpoints require (default: env\n"
+          "                       GATEWAY_ADMIN_TOKEN); mandatory when one is not on loopback\n"
           "  --validate           check the config, print every problem, exit 0 or 2\n"
           "  --access-log DEST    JSON access log: '-' stdout (default), a file, or 'off'\n"
-          "  --drain-timeout-ms N how long SIGTERM waits for in-flight requests (20000)\n");
+          "  --drain-timeout-ms N how long SIGTERM waits for in-flight requests (20000)\n"
+          "live configuration:\n"
+          "  --control-plane ADDR gateway-control's discovery service (host:port). With --config\n"
+          "                       that file serves until the first snapshot arrives; without it\n"
+          "                       the gateway starts with no listeners and waits\n"
+          "  --node-id ID         this proxy's node id (required with --control-plane)\n"
+          "  --node-label K=V     a label the control plane can target (repeatable)\n"
+          "  --control-plane-token-file F  bearer token for the control plane (default: env\n"
+          "                       GATEWAY_CONTROL_TOKEN)\n");
+}
+
+// The file's content without surrounding whitespace; false (with a message) if unreadable.
+bool readTokenFile(const std::string& path, const char* flag, std::string* token) {
+  std::ifstream in(path);
+  if (!in.is_open()) {
+    fprintf(stderr, "gatewayd: cannot read %s %s: %s\n", flag, path.c_str(), strerror(errno));
+    return false;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  *token = std::string(absl::StripAsciiWhitespace(buf.str()));
+  return true;
 }
 
 } // namespace
@@ -41,6 +81,12 @@ int main(int argc, char** argv) {
   gw::server::ServerConfig sc;
   sc.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string access_log = "-";
+  gw::server::DiscoveryClientOptions cp;
+  cp.build_version = kBuildVersion;
+  std::string token_file;
+  gw::server::ProxyAdminOptions admin_grpc;
+  bool admin_grpc_explicit = false;
+  std::string admin_token_file;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto next = [&](const char* name) -> std::string {
@@ -61,6 +107,11 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--admin-address") {
       sc.admin_address = next("--admin-address");
+    } else if (a == "--admin-grpc-address") {
+      admin_grpc.address = next("--admin-grpc-address");
+      admin_grpc_explicit = true;
+    } else if (a == "--admin-token-file") {
+      admin_token_file = next("--admin-token-file");
     } else if (a == "--validate") {
       validate = true;
     } else if (a == "--access-log") {
@@ -72,6 +123,20 @@ int main(int argc, char** argv) {
         return 2;
       }
       sc.drain_timeout = std::chrono::milliseconds(ms);
+    } else if (a == "--control-plane") {
+      cp.address = next("--control-plane");
+    } else if (a == "--node-id") {
+      cp.node_id = next("--node-id");
+    } else if (a == "--node-label") {
+      const std::string kv = next("--node-label");
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        fprintf(stderr, "gatewayd: --node-label must be KEY=VALUE, got '%s'\n", kv.c_str());
+        return 2;
+      }
+      cp.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else if (a == "--control-plane-token-file") {
+      token_file = next("--control-plane-token-file");
     } else if (a == "--print-example-config") {
       fputs(gw::kExampleConfig, stdout);
       return 0;
@@ -85,30 +150,62 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto parsed = config_path.empty() ? gw::config::parseConfig(gw::kExampleConfig)
-                                    : gw::config::loadConfigFile(config_path);
-  if (!parsed.ok()) {
-    fprintf(stderr, "gatewayd: %s\n", std::string(parsed.status().message()).c_str());
+  const bool live = !cp.address.empty();
+  if (live && cp.node_id.empty()) {
+    fprintf(stderr, "gatewayd: --control-plane needs --node-id\n");
     return 2;
   }
-  auto errors = gw::config::validateConfig(*parsed);
-  if (!errors.empty()) {
-    fprintf(stderr, "gatewayd: config has %zu problem(s):\n", errors.size());
-    for (const auto& e : errors) {
-      fprintf(stderr, "  %s\n", e.toString().c_str());
+  if (!live && (!cp.node_id.empty() || !cp.labels.empty() || !token_file.empty())) {
+    fprintf(stderr, "gatewayd: --node-id, --node-label and --control-plane-token-file need "
+                    "--control-plane\n");
+    return 2;
+  }
+  if (live) {
+    if (!token_file.empty()) {
+      if (!readTokenFile(token_file, "--control-plane-token-file", &cp.token)) {
+        return 2;
+      }
+    } else if (const char* env = getenv("GATEWAY_CONTROL_TOKEN"); env != nullptr) {
+      cp.token = std::string(absl::StripAsciiWhitespace(env));
     }
-    return 2;
   }
-  auto compiled = gw::server::compileConfig(*parsed);
-  if (!compiled.ok()) {
-    fprintf(stderr, "gatewayd: config rejected:\n  %s\n",
-            std::string(compiled.status().message()).c_str());
-    return 2;
-  }
-  if (validate) {
-    printf("config OK: %d listener(s), %d cluster(s)\n", parsed->listeners_size(),
-           parsed->clusters_size());
-    return 0;
+
+  gw::server::RuntimeConfigConstSharedPtr initial;
+  if (live && config_path.empty()) {
+    // No bootstrap: no listeners, no clusters until the first snapshot arrives.
+    initial = std::make_shared<gw::server::RuntimeConfig>();
+    sc.wait_for_config = true;
+    if (validate) {
+      fprintf(stderr, "gatewayd: --validate needs --config\n");
+      return 2;
+    }
+  } else {
+    auto parsed = config_path.empty() ? gw::config::parseConfig(gw::kExampleConfig)
+                                      : gw::config::loadConfigFile(config_path);
+    if (!parsed.ok()) {
+      fprintf(stderr, "gatewayd: %s\n", std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+    auto errors = gw::config::validateConfig(*parsed);
+    if (!errors.empty()) {
+      fprintf(stderr, "gatewayd: config has %zu problem(s):\n", errors.size());
+      for (const auto& e : errors) {
+        fprintf(stderr, "  %s\n", e.toString().c_str());
+      }
+      return 2;
+    }
+    auto compiled = gw::server::compileConfig(*parsed);
+    if (!compiled.ok()) {
+      fprintf(stderr, "gatewayd: config rejected:\n  %s\n",
+              std::string(compiled.status().message()).c_str());
+      return 2;
+    }
+    if (validate) {
+      printf("config OK: %d listener(s), %d cluster(s)\n", parsed->listeners_size(),
+             parsed->clusters_size());
+      return 0;
+    }
+    initial = *compiled;
   }
   if (access_log == "off") {
     sc.options.access_log = false;
@@ -121,6 +218,71 @@ int main(int argc, char** argv) {
     }
     sc.options.access_log_fd = fileno(f);
   }
-  gw::server::Server server(sc, *compiled);
-  return server.run();
+  // Admin endpoints: loopback by default; anywhere else only with a token.
+  if (!admin_token_file.empty()) {
+    if (!readTokenFile(admin_token_file, "--admin-token-file", &sc.admin_token)) {
+      return 2;
+    }
+    if (sc.admin_token.empty()) {
+      fprintf(stderr, "gatewayd: --admin-token-file %s is empty\n", admin_token_file.c_str());
+      return 2;
+    }
+  } else if (const char* env = getenv("GATEWAY_ADMIN_TOKEN"); env != nullptr) {
+    sc.admin_token = std::string(absl::StripAsciiWhitespace(env));
+  }
+  const bool admin_grpc_on = admin_grpc.address != "off";
+  for (const auto& [flag, address] :
+       {std::pair<const char*, std::string>{"--admin-address", sc.admin_address},
+        std::pair<const char*, std::string>{"--admin-grpc-address",
+                                            admin_grpc_on ? admin_grpc.address : ""}}) {
+    if (address.empty()) {
+      continue;
+    }
+    auto loopback = gw::server::isLoopbackAddress(address);
+    if (!loopback.ok()) {
+      fprintf(stderr, "gatewayd: %s: %s\n", flag, std::string(loopback.status().message()).c_str());
+      return 2;
+    }
+    if (!*loopback && sc.admin_token.empty()) {
+      fprintf(stderr,
+              "gatewayd: %s %s is not a loopback address: the admin endpoints then need a token "
+              "(--admin-token-file FILE or env GATEWAY_ADMIN_TOKEN)\n",
+              flag, address.c_str());
+      return 2;
+    }
+  }
+  admin_grpc.token = sc.admin_token;
+  const std::string initial_version = initial->version;
+  gw::server::Server server(sc, std::move(initial));  // not kept here: old generations must die
+  std::unique_ptr<gw::server::ProxyAdminServer> proxy_admin;
+  if (admin_grpc_on) {
+    proxy_admin = std::make_unique<gw::server::ProxyAdminServer>(server, admin_grpc);
+    if (auto st = proxy_admin->start(); !st.ok()) {
+      if (admin_grpc_explicit) {
+        fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
+      // The default port is shared by every gatewayd on the host (tests, a demo): run without
+      // the gRPC admin rather than not at all.
+      fprintf(stderr, "gatewayd: %s; continuing without it\n", std::string(st.message()).c_str());
+      proxy_admin.reset();
+    } else {
+      fprintf(stderr, "gatewayd: admin gRPC on %s%s\n", proxy_admin->boundAddress().c_str(),
+              sc.admin_token.empty() ? "" : " (token required)");
+    }
+    fflush(stderr);
+  }
+  std::unique_ptr<gw::server::DiscoveryClient> client;
+  if (live) {
+    client = std::make_unique<gw::server::DiscoveryClient>(server, std::move(cp), initial_version);
+    gw::server::DiscoveryClient* c = client.get();
+    server.onDrain([c] { c->requestStop(); });  // a draining proxy takes no new config
+    client->start();  // snapshots it posts are published once the main loop runs
+  }
+  const int rc = server.run();
+  if (proxy_admin) {
+    proxy_admin->shutdown();  // before the server goes: calls still waiting give up
+  }
+  client.reset();  // cancels the stream and joins the client thread
+  return rc;
 }

@@ -10,6 +10,10 @@ class DirectResponseConfig : public FilterConfig {
 public:
   explicit DirectResponseConfig(RouteAction a) : action_(std::move(a)) {}
   const RouteAction* routeAction() const override { return &action_; }
+  std::string explain(const http::RequestHead&) const override {
+    return absl::StrCat("respond ", action_.status, " (", action_.body.size(), " bytes, ",
+                        action_.content_type, ")");
+  }
 
 private:
   RouteAction action_;

@@ -64,6 +64,24 @@ class FaultConfig : public FilterConfig {
 public:
   explicit FaultConfig(FaultSettings s) : s_(std::move(s)) {}
   FilterPtr create() const override { return std::make_unique<FaultFilter>(s_); }
+  // "delay 200 ms for 10% of requests carrying x-chaos; abort 503 for 1%".
+  std::string explain(const http::RequestHead& head) const override {
+    if (!s_.header.empty() && !head.headers.has(s_.header)) {
+      return absl::StrCat("continue (no ", s_.header, " header; faults apply only to requests "
+                          "carrying it)");
+    }
+    const std::string who =
+        s_.header.empty() ? "of requests" : absl::StrCat("of requests carrying ", s_.header);
+    std::string out;
+    if (s_.delay_ms != 0) {
+      out = absl::StrCat("delay ", s_.delay_ms, " ms for ", s_.delay_percent, "% ", who);
+    }
+    if (s_.abort_status != 0) {
+      absl::StrAppend(&out, out.empty() ? "" : "; ", "abort ", s_.abort_status, " for ",
+                      s_.abort_percent, "%", out.empty() ? " " + who : "");
+    }
+    return out;
+  }
 
 private:
   FaultSettings s_;

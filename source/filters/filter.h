@@ -99,6 +99,9 @@ public:
   virtual FilterPtr create() const { return nullptr; }
   // Route filters: the action for this request.
   virtual const RouteAction* routeAction() const { return nullptr; }
+  // For `explain`: what this filter would do to `head`, decided from its config alone (nothing
+  // runs, nothing is sent), e.g. "proxy to cluster 'users'" or "set x-a: %REQUEST_ID%".
+  virtual std::string explain(const http::RequestHead& head) const;
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 

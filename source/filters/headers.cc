@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gateway/filters/v1/filters.pb.h"
 #include "source/filters/filter.h"
 #include "source/http/http1_codec.h"
@@ -19,6 +20,13 @@ struct Piece {
   Var var = Var::Literal;
   std::string literal;
 };
+
+constexpr std::pair<const char*, Var> kVars[] = {
+    {"REQUEST_ID", Var::RequestId},     {"CLIENT_ADDRESS", Var::ClientAddress},
+    {"ROUTE_NAME", Var::RouteName},     {"UPSTREAM_HOST", Var::UpstreamHost},
+    {"START_TIME", Var::StartTime},     {"RESPONSE_TIME_MS", Var::ResponseTimeMs},
+    {"HOST", Var::Host},                {"METHOD", Var::Method},
+    {"PATH", Var::Path}};
 
 struct Template {
   std::vector<Piece> pieces;
@@ -49,15 +57,26 @@ struct Template {
     }
     return out;
   }
+
+  // For explain: literals as they are, variables by name ("req-%REQUEST_ID%").
+  std::string describe() const {
+    std::string out;
+    for (const auto& p : pieces) {
+      if (p.var == Var::Literal) {
+        out += p.literal;
+        continue;
+      }
+      for (const auto& [name, v] : kVars) {
+        if (v == p.var) {
+          absl::StrAppend(&out, "%", name, "%");
+        }
+      }
+    }
+    return out;
+  }
 };
 
 absl::StatusOr<Template> parseTemplate(absl::string_view s) {
-  static const std::pair<const char*, Var> kVars[] = {
-      {"REQUEST_ID", Var::RequestId},     {"CLIENT_ADDRESS", Var::ClientAddress},
-      {"ROUTE_NAME", Var::RouteName},     {"UPSTREAM_HOST", Var::UpstreamHost},
-      {"START_TIME", Var::StartTime},     {"RESPONSE_TIME_MS", Var::ResponseTimeMs},
-      {"HOST", Var::Host},                {"METHOD", Var::Method},
-      {"PATH", Var::Path}};
   Template t;
   std::string lit;
   size_t i = 0;
@@ -118,6 +137,21 @@ struct Ops {
       h.add(o.name, o.value.render(ctx));
     }
   }
+
+  // The ops in the order apply() runs them: "remove x-b, set x-a: %REQUEST_ID%, add x-c: 1".
+  std::string describe() const {
+    std::vector<std::string> parts;
+    for (const auto& n : remove) {
+      parts.push_back(absl::StrCat("remove ", n));
+    }
+    for (const auto& o : set) {
+      parts.push_back(absl::StrCat("set ", o.name, ": ", o.value.describe()));
+    }
+    for (const auto& o : add) {
+      parts.push_back(absl::StrCat("add ", o.name, ": ", o.value.describe()));
+    }
+    return parts.empty() ? "no changes" : absl::StrJoin(parts, ", ");
+  }
 };
 
 class HeadersFilterConfig;
@@ -136,6 +170,11 @@ private:
 class HeadersFilterConfig : public FilterConfig {
 public:
   FilterPtr create() const override { return std::make_unique<HeadersFilter>(*this); }
+  // "request: set x-a: %REQUEST_ID%; response: remove server". The request ops run in the pre
+  // stage, the response ops in the post and error stages.
+  std::string explain(const http::RequestHead&) const override {
+    return absl::StrCat("request: ", request.describe(), "; response: ", response.describe());
+  }
   Ops request, response;
 };
 

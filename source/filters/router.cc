@@ -11,6 +11,9 @@ class RouterConfig : public FilterConfig {
 public:
   explicit RouterConfig(std::string cluster) { action_.cluster = std::move(cluster); }
   const RouteAction* routeAction() const override { return &action_; }
+  std::string explain(const http::RequestHead&) const override {
+    return absl::StrCat("proxy to cluster '", action_.cluster, "'");
+  }
 
 private:
   RouteAction action_;

@@ -1,7 +1,13 @@
 #include "source/server/admin.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
 #include <map>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
@@ -72,9 +78,26 @@ private:
   void handle(const http::RequestHead& head) {
     Server& s = admin_.server();
     std::string path = head.target.substr(0, head.target.find('?'));
+    // /ready stays open for load balancer and kubelet probes: it reveals nothing.
+    if (!s.adminToken().empty() && path != "/ready") {
+      const std::string* auth = head.headers.get("authorization");
+      if (auth == nullptr || !bearerTokenMatches(*auth, s.adminToken())) {
+        s.adminAuthStats().http_unauthenticated++;
+        reply(401, "application/json",
+              absl::StrCat("{\"error\":\"unauthenticated\",\"message\":\"",
+                           auth == nullptr ? "this admin endpoint needs "
+                                             "'Authorization: Bearer <token>'"
+                                           : "invalid admin token",
+                           "\",\"status\":401}\n"),
+              false, true);
+        return;
+      }
+    }
     if (path == "/ready") {
       if (s.draining()) {
         reply(503, "text/plain", "draining\n");
+      } else if (!s.hasConfig()) {
+        reply(503, "text/plain", "waiting for the first config from the control plane\n");
       } else {
         reply(200, "text/plain", "ready\n");
       }
@@ -118,7 +141,8 @@ private:
     }
   }
 
-  void reply(int status, absl::string_view type, const std::string& body, bool close = false) {
+  void reply(int status, absl::string_view type, const std::string& body, bool close = false,
+             bool challenge = false) {
     if (closed_) {
       if (zombie_) {
         delete this;  // the client left while /clusters was being collected
@@ -129,6 +153,9 @@ private:
     h.status = status;
     h.headers.add("content-type", type);
     h.headers.add("content-length", absl::StrCat(body.size()));
+    if (challenge) {
+      h.headers.add("www-authenticate", "Bearer");
+    }
     if (close || !keep_alive_) {
       h.headers.add("connection", "close");
     }
@@ -291,6 +318,39 @@ std::string renderMetrics(Server& server) {
   counter("gateway_upstream_connect_failures_total", "Failed upstream connects.", up_fail);
   counter("gateway_upstream_retries_total", "Requests retried on a fresh connection.", retries);
   counter("gateway_upstream_timeouts_total", "Route timeouts.", timeouts);
+  // Live configuration (the control-plane client writes these; applied/rejected count snapshots).
+  ControlPlaneStats& cp = server.controlPlaneStats();
+  counter("gateway_config_applied_total", "Snapshots from the control plane applied (ACKed).",
+          cp.config_applied.load());
+  counter("gateway_config_rejected_total", "Snapshots from the control plane rejected (NACKed).",
+          cp.config_rejected.load());
+  gauge("gateway_control_plane_connected", "1 while the discovery stream is up.",
+        cp.connected.load() ? 1 : 0);
+  out += absl::StrCat(
+      "# HELP gateway_admin_unauthenticated_total Admin requests refused for a missing or wrong "
+      "bearer token.\n"
+      "# TYPE gateway_admin_unauthenticated_total counter\n"
+      "gateway_admin_unauthenticated_total{endpoint=\"http\"} ",
+      server.adminAuthStats().http_unauthenticated.load(), "\n",
+      "gateway_admin_unauthenticated_total{endpoint=\"grpc\"} ",
+      server.adminAuthStats().grpc_unauthenticated.load(), "\n");
+  gauge("gateway_config_generations_live",
+        "Config generations still referenced (the running one plus any in-flight requests hold).",
+        RuntimeConfig::liveGenerations());
+  std::string version;
+  for (char c : server.config()->version) {
+    if (c == '\\' || c == '"') {
+      version += '\\';
+      version += c;
+    } else if (c == '\n') {
+      version += "\\n";
+    } else {
+      version += c;
+    }
+  }
+  out += absl::StrCat("# HELP gateway_config_version_info The config version running.\n"
+                      "# TYPE gateway_config_version_info gauge\n"
+                      "gateway_config_version_info{version=\"", version, "\"} 1\n");
   out += "# HELP gateway_requests_total Requests by route, cluster and status class.\n"
          "# TYPE gateway_requests_total counter\n";
   for (const auto& [key, rs] : routes) {
@@ -324,6 +384,68 @@ std::string renderMetrics(Server& server) {
                         "\n");
   }
   return out;
+}
+
+namespace {
+
+bool isLoopback(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+} // namespace
+
+absl::StatusOr<bool> isLoopbackAddress(absl::string_view address) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (auto st = parseAddress(address, &addr, &len); !st.ok()) {
+    return st;
+  }
+  // A name may resolve to several addresses and a listener binds them all: every one must be
+  // loopback.
+  std::string host(address.substr(0, address.rfind(':')));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+    return isLoopback(reinterpret_cast<const sockaddr*>(&addr));
+  }
+  bool all = true;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    all = all && isLoopback(ai->ai_addr);
+  }
+  freeaddrinfo(res);
+  return all;
+}
+
+bool bearerTokenMatches(absl::string_view authorization, absl::string_view token) {
+  if (token.empty()) {
+    return false;
+  }
+  authorization = absl::StripAsciiWhitespace(authorization);
+  if (authorization.size() < 7 || !absl::EqualsIgnoreCase(authorization.substr(0, 7), "bearer ")) {
+    return false;
+  }
+  absl::string_view given = absl::StripLeadingAsciiWhitespace(authorization.substr(7));
+  if (given.size() != token.size()) {
+    return false;  // the length is not the secret
+  }
+  // No early exit on the first differing byte.
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); i++) {
+    diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  }
+  return diff == 0;
 }
 
 } // namespace gw::server

@@ -404,7 +404,19 @@ void Stream::routeRequest() {
     return;
   }
   cluster_name_ = action->cluster;
-  cluster_ = conn_.worker().cluster(cluster_name_);
+  Worker& w = conn_.worker();
+  cluster_ = w.cluster(cluster_name_);
+  if (w.config() != config_) {
+    // The worker switched configs after this request started (a pre filter paused). If the
+    // cluster changed or went away, the request still goes where its own config says, through a
+    // one-off state whose connections close after use.
+    const ClusterConfig* pinned = config_->cluster(cluster_name_);
+    if (pinned != nullptr &&
+        (cluster_ == nullptr || !cluster_->config().sameUpstreamsAs(*pinned))) {
+      cluster_ = std::make_shared<ClusterState>(w, *pinned, config_);
+      cluster_->retire();
+    }
+  }
   if (cluster_ == nullptr) {
     fail({503, "no_cluster", absl::StrCat("cluster '", cluster_name_, "' is not available"),
           filters::ErrorSource::Internal, false});
@@ -893,13 +905,7 @@ void DownstreamConnection::start() {
     client_ip_ = std::move(a);
   }
   uv_tcp_nodelay(&handle_, 1);
-  config_ = worker_.config();
-  for (const auto& l : config_->listeners) {
-    if (l->name == listener_name_) {
-      listener_ = l.get();
-    }
-  }
-  if (listener_ == nullptr) {
+  if (!repin()) {
     close(true);
     return;
   }
@@ -907,6 +913,28 @@ void DownstreamConnection::start() {
   new (&parser_) http::Http1Parser(http::Http1Parser::Kind::Request, *this, listener_->codec_limits);
   armWaitTimer();
   updateReading();
+}
+
+bool DownstreamConnection::repin() {
+  const RuntimeConfigConstSharedPtr& newest = worker_.config();
+  for (const auto& l : newest->listeners) {
+    if (l->name == listener_name_) {
+      config_ = newest;
+      listener_ = l.get();
+      return true;
+    }
+  }
+  return false;
+}
+
+void DownstreamConnection::onConfigChanged() {
+  if (stream_ || closing_) {
+    return;  // the current request keeps the config it started with; the next one re-pins
+  }
+  // Idle: hold the newest config rather than keep an old generation alive until the next request.
+  if (!repin()) {
+    drain();  // the listener is gone
+  }
 }
 
 void DownstreamConnection::armWaitTimer() {
@@ -1063,15 +1091,11 @@ void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
   uv_timer_stop(&timer_);
   timer_mode_ = TimerMode::None;
   head_started_ = false;
-  config_ = worker_.config();  // each request runs on the newest config, pinned
-  const ListenerConfig* l = nullptr;
-  for (const auto& lc : config_->listeners) {
-    if (lc->name == listener_name_) {
-      l = lc.get();
-    }
-  }
-  if (l != nullptr) {
-    listener_ = l;
+  // Each request runs on the newest config, pinned by its stream. If the newest config no longer
+  // has this connection's listener (removed while this head was being read), the request finishes
+  // on the config the connection already holds and the connection then closes.
+  if (!repin()) {
+    draining_ = true;
   }
   stream_ = std::make_unique<Stream>(*this, config_, *listener_, std::move(head), parser_);
   // Started by processInput once feed() has returned: the parser then knows whether the message
@@ -1122,6 +1146,8 @@ void DownstreamConnection::onStreamComplete(bool close_after) {
     return;
   }
   parser_.reset();
+  // Between requests hold the newest config: an old generation dies with its last request.
+  repin();
   processInput();
 }
 

@@ -34,6 +34,9 @@ public:
   void close(bool abort = false);
   // Draining: close if idle, else after the current response.
   void drain();
+  // The worker switched configs (loop thread): an idle connection re-pins the newest config, or
+  // drains if its listener is gone.
+  void onConfigChanged();
 
   // Used by Stream.
   void write(std::string&& data);
@@ -65,6 +68,8 @@ private:
   void finishClose();
   void afterShutdown(int status);
   void closeLingering();
+  // Points config_/listener_ at the worker's newest config; false if it lacks this listener.
+  bool repin();
 
   Worker& worker_;
   std::string listener_name_;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -77,6 +78,16 @@ std::string formatAddress(const sockaddr* addr) {
     return absl::StrCat("[", buf, "]:", ntohs(a->sin6_port));
   }
   return "unknown";
+}
+
+namespace {
+std::atomic<int64_t> live_generations{0};
+} // namespace
+
+RuntimeConfig::RuntimeConfig() { live_generations.fetch_add(1, std::memory_order_relaxed); }
+RuntimeConfig::~RuntimeConfig() { live_generations.fetch_sub(1, std::memory_order_relaxed); }
+int64_t RuntimeConfig::liveGenerations() {
+  return live_generations.load(std::memory_order_relaxed);
 }
 
 bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {

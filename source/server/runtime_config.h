@@ -67,6 +67,14 @@ struct ClusterConfig {
 // The whole running configuration: immutable once built, shared by every worker through one
 // shared_ptr<const RuntimeConfig>. A switch is one pointer swap per worker.
 struct RuntimeConfig {
+  RuntimeConfig();
+  ~RuntimeConfig();
+  RuntimeConfig(const RuntimeConfig&) = delete;
+  RuntimeConfig& operator=(const RuntimeConfig&) = delete;
+  // How many generations are alive (gateway_config_generations_live): the running one plus the
+  // old ones still pinned by in-flight requests. Growing without bound means a leak.
+  static int64_t liveGenerations();
+
   gateway::v1::Config proto;
   std::string version;
   std::vector<std::unique_ptr<ListenerConfig>> listeners;

@@ -11,7 +11,8 @@
 namespace gw::server {
 
 Server::Server(ServerConfig config, RuntimeConfigConstSharedPtr initial)
-    : cfg_(std::move(config)), config_(std::move(initial)), loop_(uv_default_loop()) {
+    : cfg_(std::move(config)), config_(std::move(initial)), loop_(uv_default_loop()),
+      has_config_(!cfg_.wait_for_config) {
   uv_async_init(loop_, &main_async_, [](uv_async_t* a) {
     static_cast<Server*>(a->data)->runMainPosted();
   });
@@ -70,31 +71,144 @@ void Server::collect(std::function<std::string(Worker&)> fn,
   }
 }
 
-void Server::publish(RuntimeConfigConstSharedPtr config) {
-  config_ = config;
-  for (auto& w : workers_) {
-    w->setConfig(config);
+namespace {
+
+// Binds `l`'s address once so that port 0 becomes one concrete port for every worker. The socket
+// (SO_REUSEPORT, bound, not listening: it receives no connections) is returned open in `*fd` so
+// that nobody else takes the port before the workers have bound it.
+absl::StatusOr<sockaddr_storage> reserveListenerAddress(const ListenerConfig& l, int index,
+                                                        int* fd) {
+  sockaddr_storage addr = l.addr;
+  *fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0) {
+    return absl::InternalError(absl::StrCat("socket(): ", strerror(errno)));
   }
+  int one = 1;
+  setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(*fd, reinterpret_cast<const sockaddr*>(&addr), l.addr_len) != 0) {
+    const std::string err = strerror(errno);
+    ::close(*fd);
+    *fd = -1;
+    return absl::UnavailableError(absl::StrCat("listeners[", index, "].address: listener '", l.name,
+                                               "' cannot bind ", l.proto.address(), ": ", err));
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return addr;
+}
+
+} // namespace
+
+absl::Status Server::publish(RuntimeConfigConstSharedPtr config, std::function<void()> done) {
+  if (draining_) {
+    return absl::FailedPreconditionError("gatewayd is draining; no new config is applied");
+  }
+  // Listeners: keep the bound address of every listener whose name and configured address are
+  // unchanged (a port-0 listener keeps its port); reserve an address for new or moved ones.
+  BoundListeners next;
+  auto fds = std::make_shared<std::vector<int>>();
+  auto closeFds = [fds] {
+    for (int fd : *fds) {
+      ::close(fd);
+    }
+    fds->clear();
+  };
+  for (size_t i = 0; i < config->listeners.size(); i++) {
+    const ListenerConfig& l = *config->listeners[i];
+    const ListenerConfig* old = nullptr;
+    for (const auto& ol : config_->listeners) {
+      if (ol->name == l.name) {
+        old = ol.get();
+      }
+    }
+    const sockaddr_storage* kept = nullptr;
+    if (old != nullptr && old->proto.address() == l.proto.address()) {
+      for (const auto& [name, addr] : bound_) {
+        if (name == l.name) {
+          kept = &addr;
+        }
+      }
+    }
+    if (kept != nullptr) {
+      next.emplace_back(l.name, *kept);
+      continue;
+    }
+    int fd = -1;
+    auto addr = reserveListenerAddress(l, static_cast<int>(i), &fd);
+    if (!addr.ok()) {
+      closeFds();
+      return addr.status();
+    }
+    fds->push_back(fd);
+    next.emplace_back(l.name, *addr);
+  }
+  for (const auto& [name, addr] : next) {
+    bool was = false;
+    for (const auto& [oname, oaddr] : bound_) {
+      was = was || (oname == name && memcmp(&oaddr, &addr, sizeof(addr)) == 0);
+    }
+    if (!was) {
+      fprintf(stderr, "gatewayd: listener '%s' on %s\n", name.c_str(),
+              formatAddress(reinterpret_cast<const sockaddr*>(&addr)).c_str());
+    }
+  }
+  for (const auto& [oname, oaddr] : bound_) {
+    bool kept = false;
+    for (const auto& [name, addr] : next) {
+      kept = kept || (oname == name && memcmp(&oaddr, &addr, sizeof(addr)) == 0);
+    }
+    if (!kept) {
+      fprintf(stderr, "gatewayd: listener '%s' on %s closed\n", oname.c_str(),
+              formatAddress(reinterpret_cast<const sockaddr*>(&oaddr)).c_str());
+    }
+  }
+  fflush(stderr);
+  config_ = config;
+  bound_ = next;
+  has_config_ = true;
+  struct Pending {
+    size_t remaining;
+    std::function<void()> done;
+  };
+  auto pending = std::make_shared<Pending>(Pending{workers_.size(), std::move(done)});
+  auto finish = [pending, closeFds] {
+    closeFds();
+    if (pending->done) {
+      pending->done();
+    }
+  };
+  if (workers_.empty()) {
+    finish();
+    return absl::OkStatus();
+  }
+  for (auto& w : workers_) {
+    w->setConfig(config, next, [this, pending, finish] {
+      postMain([pending, finish] {
+        if (--pending->remaining == 0) {
+          finish();
+        }
+      });
+    });
+  }
+  return absl::OkStatus();
 }
 
 int Server::run() {
   // Resolve every listener address once (port 0 -> a concrete port shared by all workers).
-  for (const auto& l : config_->listeners) {
-    sockaddr_storage addr = l->addr;
-    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), l->addr_len) != 0) {
-      fprintf(stderr, "gatewayd: listener '%s': cannot bind %s: %s\n", l->name.c_str(),
-              l->proto.address().c_str(), strerror(errno));
-      ::close(fd);
+  std::vector<int> reserved;
+  for (size_t i = 0; i < config_->listeners.size(); i++) {
+    int fd = -1;
+    auto addr = reserveListenerAddress(*config_->listeners[i], static_cast<int>(i), &fd);
+    if (!addr.ok()) {
+      fprintf(stderr, "gatewayd: %s\n", std::string(addr.status().message()).c_str());
+      for (int f : reserved) {
+        ::close(f);
+      }
       return 1;
     }
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    bound_.emplace_back(l->name, addr);
+    reserved.push_back(fd);
+    bound_.emplace_back(config_->listeners[i]->name, *addr);
   }
   for (int i = 0; i < cfg_.workers; i++) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_.options));
@@ -104,6 +218,9 @@ int Server::run() {
       fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
       return 1;
     }
+  }
+  for (int fd : reserved) {
+    ::close(fd);
   }
   admin_ = std::make_unique<AdminServer>(*this);
   if (auto st = admin_->listen(cfg_.admin_address); !st.ok()) {
@@ -157,6 +274,9 @@ void Server::startDrain() {
   }
   draining_ = true;
   drained_workers_ = 0;
+  for (auto& hook : drain_hooks_) {
+    hook();
+  }
   for (auto& w : workers_) {
     w->drain([this] {
       postMain([this] {

@@ -2,12 +2,15 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "source/server/runtime_config.h"
 #include "source/server/worker.h"
 
@@ -15,12 +18,31 @@ namespace gw::server {
 
 struct ServerConfig {
   int workers = 1;
+  // Started without a config (control plane, no bootstrap): /ready answers 503 until the first
+  // config is published.
+  bool wait_for_config = false;
   std::string admin_address = "127.0.0.1:9901";
+  // When set, every admin request (HTTP except /ready, and gRPC) must carry
+  // "Authorization: Bearer <admin_token>". Required when an admin address is not loopback.
+  std::string admin_token;
   std::chrono::milliseconds drain_timeout{20000};
   ServerOptions options;
 };
 
 class AdminServer;
+
+// Written by the control-plane client (any thread), read by /metrics.
+struct ControlPlaneStats {
+  std::atomic<uint64_t> config_applied{0};
+  std::atomic<uint64_t> config_rejected{0};
+  std::atomic<bool> connected{false};
+};
+
+// Admin requests refused for a missing or wrong bearer token (any thread).
+struct AdminAuthStats {
+  std::atomic<uint64_t> http_unauthenticated{0};
+  std::atomic<uint64_t> grpc_unauthenticated{0};
+};
 
 // The main thread: signals, admin endpoint, config publication, drain. Workers do the data path.
 class Server {
@@ -32,12 +54,22 @@ public:
 
   // Main thread.
   const RuntimeConfigConstSharedPtr& config() const { return config_; }
-  void publish(RuntimeConfigConstSharedPtr config);
+  // Switches every worker to `config`. Listeners that `config` adds, or whose address changed,
+  // are bound here once (port 0 -> one concrete port for every worker; the port stays held until
+  // the workers have bound it); listeners it removes stop accepting and their connections drain.
+  // `done` runs on the main loop once every worker has switched. Fails without changing anything
+  // when a new listener cannot bind ("listeners[i].address: ...") or while draining.
+  absl::Status publish(RuntimeConfigConstSharedPtr config, std::function<void()> done = nullptr);
+  // False until a config is running when started with `wait_for_config`.
+  bool hasConfig() const { return has_config_; }
+  ControlPlaneStats& controlPlaneStats() { return cp_stats_; }
+  AdminAuthStats& adminAuthStats() { return admin_auth_stats_; }
+  const std::string& adminToken() const { return cfg_.admin_token; }
+  // `fn` runs on the main loop when a drain starts (e.g. stop the control-plane client).
+  void onDrain(std::function<void()> fn) { drain_hooks_.push_back(std::move(fn)); }
   bool draining() const { return draining_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
-  const std::vector<std::pair<std::string, sockaddr_storage>>& boundListeners() const {
-    return bound_;
-  }
+  const BoundListeners& boundListeners() const { return bound_; }
   // Runs `fn` on every worker loop and calls `done` on the main loop with the results in order.
   void collect(std::function<std::string(Worker&)> fn,
                std::function<void(std::vector<std::string>)> done);
@@ -60,8 +92,12 @@ private:
   std::mutex main_mu_;
   std::vector<std::function<void()>> main_posted_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::pair<std::string, sockaddr_storage>> bound_;
+  BoundListeners bound_;
   std::unique_ptr<AdminServer> admin_;
+  ControlPlaneStats cp_stats_;
+  AdminAuthStats admin_auth_stats_;
+  std::vector<std::function<void()>> drain_hooks_;
+  bool has_config_ = true;
   bool draining_ = false;
   int drained_workers_ = 0;
   int exit_code_ = 0;

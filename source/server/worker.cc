@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -116,39 +118,102 @@ void Worker::deferDelete(std::unique_ptr<DeferredDeletable> obj) {
   deferred_.push_back(std::move(obj));
 }
 
-absl::Status Worker::start(RuntimeConfigConstSharedPtr config,
-                           const std::vector<std::pair<std::string, sockaddr_storage>>& bound) {
+namespace {
+
+socklen_t addressLength(const sockaddr_storage& addr) {
+  return addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+bool sameAddress(const sockaddr_storage& a, const sockaddr_storage& b) {
+  return a.ss_family == b.ss_family && memcmp(&a, &b, addressLength(a)) == 0;
+}
+
+} // namespace
+
+absl::Status Worker::start(RuntimeConfigConstSharedPtr config, const BoundListeners& bound) {
   applyConfig(config);
   for (const auto& [name, addr] : bound) {
-    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      return absl::InternalError(absl::StrCat("socket(): ", strerror(errno)));
+    if (auto st = bindListener(name, addr); !st.ok()) {
+      return st;
     }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    const socklen_t len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
-      const std::string err = strerror(errno);
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("listener '", name, "': bind ",
-                                              formatAddress(reinterpret_cast<const sockaddr*>(&addr)),
-                                              ": ", err));
-    }
-    auto ls = std::make_unique<ListenerSocket>();
-    ls->worker = this;
-    ls->name = name;
-    uv_tcp_init(&loop_, &ls->handle);
-    ls->handle.data = ls.get();
-    uv_tcp_open(&ls->handle, fd);
-    const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&ls->handle), 1024, onAccept);
-    if (rc != 0) {
-      return absl::InternalError(absl::StrCat("listen: ", uv_strerror(rc)));
-    }
-    listeners_.push_back(std::move(ls));
   }
   thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
   return absl::OkStatus();
+}
+
+absl::Status Worker::bindListener(const std::string& name, const sockaddr_storage& addr) {
+  const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("socket(): ", strerror(errno)));
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0) {
+    const std::string err = strerror(errno);
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("listener '", name, "': bind ",
+                                            formatAddress(reinterpret_cast<const sockaddr*>(&addr)),
+                                            ": ", err));
+  }
+  auto ls = std::make_unique<ListenerSocket>();
+  ls->worker = this;
+  ls->name = name;
+  ls->addr = addr;
+  uv_tcp_init(&loop_, &ls->handle);
+  ls->handle.data = ls.get();
+  uv_tcp_open(&ls->handle, fd);
+  const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&ls->handle), 1024, onAccept);
+  if (rc != 0) {
+    // The handle owns the fd now: close it through libuv, then free the socket object.
+    uv_close(reinterpret_cast<uv_handle_t*>(&ls.release()->handle), [](uv_handle_t* h) {
+      delete static_cast<ListenerSocket*>(h->data);
+    });
+    return absl::InternalError(absl::StrCat("listener '", name, "': listen: ", uv_strerror(rc)));
+  }
+  listeners_.push_back(std::move(ls));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Worker::updateListeners(const BoundListeners& bound) {
+  std::vector<std::string> closed;
+  std::vector<std::unique_ptr<ListenerSocket>> keep;
+  for (auto& ls : listeners_) {
+    bool wanted = false;
+    for (const auto& [name, addr] : bound) {
+      if (name == ls->name && sameAddress(addr, ls->addr)) {
+        wanted = true;
+        break;
+      }
+    }
+    if (wanted) {
+      keep.push_back(std::move(ls));
+      continue;
+    }
+    // Removed or moved: stop accepting. Connections it accepted drain (see applyConfig).
+    closed.push_back(ls->name);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ls.release()->handle), [](uv_handle_t* h) {
+      delete static_cast<ListenerSocket*>(h->data);
+    });
+  }
+  listeners_ = std::move(keep);
+  for (const auto& [name, addr] : bound) {
+    bool have = false;
+    for (const auto& ls : listeners_) {
+      if (ls->name == name) {
+        have = true;
+        break;
+      }
+    }
+    if (!have) {
+      if (auto st = bindListener(name, addr); !st.ok()) {
+        // The main thread held the port while workers bind, so this is not expected.
+        fprintf(stderr, "gatewayd: worker %d: %s\n", index_, std::string(st.message()).c_str());
+        fflush(stderr);
+      }
+    }
+  }
+  return closed;
 }
 
 void Worker::onAccept(uv_stream_t* server, int status) {
@@ -197,8 +262,31 @@ void Worker::runPosted() {
   }
 }
 
-void Worker::setConfig(RuntimeConfigConstSharedPtr config) {
-  post([this, config = std::move(config)]() mutable { applyConfig(std::move(config)); });
+void Worker::setConfig(RuntimeConfigConstSharedPtr config, BoundListeners bound,
+                       std::function<void()> done) {
+  post([this, config = std::move(config), bound = std::move(bound),
+        done = std::move(done)]() mutable {
+    applyConfig(std::move(config));
+    std::vector<std::string> closed;
+    if (!draining_) {
+      closed = updateListeners(bound);
+    }
+    // Connections of a closed listener socket drain; the others re-pin the new config when idle.
+    std::vector<DownstreamConnection*> conns;
+    for (auto& c : connections_) {
+      conns.push_back(c.get());
+    }
+    for (auto* c : conns) {
+      if (std::find(closed.begin(), closed.end(), c->listenerName()) != closed.end()) {
+        c->drain();
+      } else {
+        c->onConfigChanged();
+      }
+    }
+    if (done) {
+      done();
+    }
+  });
 }
 
 void Worker::applyConfig(RuntimeConfigConstSharedPtr config) {
@@ -266,6 +354,28 @@ void Worker::join() {
   if (thread_.joinable()) {
     thread_.join();
   }
+}
+
+std::vector<ClusterSnapshot> Worker::clusterSnapshots() {
+  std::vector<ClusterSnapshot> out;
+  out.reserve(clusters_.size());
+  for (const auto& [name, state] : clusters_) {
+    ClusterSnapshot c;
+    c.name = name;
+    for (const auto& p : state->pools()) {
+      EndpointSnapshot e;
+      e.address = p->host.address;
+      e.weight = p->host.weight;
+      e.healthy = p->host.healthy;
+      e.active_requests = p->host.active_requests;
+      e.total_requests = p->host.total_requests;
+      e.connections = p->total;
+      e.idle_connections = p->idle.size();
+      c.endpoints.push_back(std::move(e));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 std::string Worker::clustersJson() {

@@ -76,7 +76,26 @@ struct ListenerSocket {
   uv_tcp_t handle;
   Worker* worker = nullptr;
   std::string name;
+  sockaddr_storage addr{};
 };
+
+// One worker's view of a cluster's endpoints (for the admin services).
+struct EndpointSnapshot {
+  std::string address;
+  uint32_t weight = 1;
+  bool healthy = true;
+  uint64_t active_requests = 0;
+  uint64_t total_requests = 0;
+  uint64_t connections = 0;       // open: idle + busy + connecting
+  uint64_t idle_connections = 0;
+};
+struct ClusterSnapshot {
+  std::string name;
+  std::vector<EndpointSnapshot> endpoints;  // in config order
+};
+
+// Listener name -> the concrete address every worker binds (resolved once by the main thread).
+using BoundListeners = std::vector<std::pair<std::string, sockaddr_storage>>;
 
 // One event loop on one thread. Owns its connections, cluster states and stats.
 class Worker {
@@ -86,12 +105,16 @@ public:
 
   // Binds every listener (SO_REUSEPORT, at the addresses the server resolved, so port 0 becomes
   // one concrete port for all workers) and runs the loop on a new thread.
-  absl::Status start(RuntimeConfigConstSharedPtr config,
-                     const std::vector<std::pair<std::string, sockaddr_storage>>& bound);
+  absl::Status start(RuntimeConfigConstSharedPtr config, const BoundListeners& bound);
   // Runs `fn` on this worker's loop (thread-safe).
   void post(std::function<void()> fn);
-  // Thread-safe: the worker switches to `config` on its own loop.
-  void setConfig(RuntimeConfigConstSharedPtr config);
+  // Thread-safe: the worker switches to `config` on its own loop. Listeners are reconciled with
+  // `bound` by name and address: a new one binds and listens; a removed or moved one stops
+  // accepting and the connections it accepted drain (current request, then Connection: close).
+  // Idle connections re-pin the new config; busy ones at their next request. `done` then runs on
+  // the worker loop.
+  void setConfig(RuntimeConfigConstSharedPtr config, BoundListeners bound,
+                 std::function<void()> done = nullptr);
   // Thread-safe: stop accepting; close idle connections; close others after their response.
   void drain(std::function<void()> on_empty);
   void stop();
@@ -113,9 +136,14 @@ public:
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn);
   // Snapshot of cluster health for /clusters (loop thread).
   std::string clustersJson();
+  // The same, structured (loop thread).
+  std::vector<ClusterSnapshot> clusterSnapshots();
 
 private:
   void applyConfig(RuntimeConfigConstSharedPtr config);
+  absl::Status bindListener(const std::string& name, const sockaddr_storage& addr);
+  // Returns the names of the listener sockets closed (removed or moved).
+  std::vector<std::string> updateListeners(const BoundListeners& bound);
   void runPosted();
   static void onAccept(uv_stream_t* server, int status);
   void checkDrained();

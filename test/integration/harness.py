@@ -89,6 +89,8 @@ class Gateway:
     def __init__(self, config, upstreams=(), workers=1, args=(), env=None):
         self.port = free_port()
         self.admin_port = free_port()
+        # The admin gRPC service on its own free port (not the shared default 127.0.0.1:9902).
+        self.grpc_port = free_port()
         subst = {"listen": "127.0.0.1:%d" % self.port}
         for i, u in enumerate(upstreams):
             subst["up%d" % i] = u.address if hasattr(u, "address") else u
@@ -107,7 +109,8 @@ class Gateway:
         self.stderr_path = os.path.join(self.dir, "stderr")
         self.proc = subprocess.Popen(
             [GATEWAYD, "--config", path, "--workers", str(self.workers),
-             "--admin-address", "127.0.0.1:%d" % self.admin_port] + self.args,
+             "--admin-address", "127.0.0.1:%d" % self.admin_port,
+             "--admin-grpc-address", "127.0.0.1:%d" % self.grpc_port] + self.args,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=self.env)
         try:
             wait_for(lambda: self.admin("GET", "/ready")[0] == 200, what="gatewayd ready")

@@ -1,0 +1,291 @@
+#include "source/server/explain.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "source/http/http1_codec.h"
+#include "source/http/path.h"
+#include "source/upstream/load_balancer.h"
+
+namespace gw::server {
+namespace {
+
+using gateway::v1::ExplainRequest;
+using gateway::v1::ExplainResponse;
+
+std::string quote(absl::string_view s) { return absl::StrCat("'", absl::CHexEscape(s), "'"); }
+
+// The authority of an absolute-form URL ("http://user@h:1/p" -> "h:1"); nullopt for origin-form.
+// Error for another scheme.
+absl::StatusOr<std::optional<std::string>> authorityOf(absl::string_view url) {
+  absl::string_view rest;
+  if (absl::StartsWithIgnoreCase(url, "http://")) {
+    rest = url.substr(7);
+  } else if (absl::StartsWithIgnoreCase(url, "https://")) {
+    rest = url.substr(8);
+  } else if (absl::StartsWith(url, "/") || url == "*") {
+    return std::optional<std::string>();
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("url ", quote(url), ": expected http://host/path or /path"));
+  }
+  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  if (authority.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("url ", quote(url), ": no host"));
+  }
+  return std::optional<std::string>(std::string(authority));
+}
+
+// As Stream::start does it: port stripped ("[v6]" kept with brackets), lower-cased.
+std::string routingHost(absl::string_view host_header) {
+  std::string host(host_header);
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    host = close == std::string::npos ? host : host.substr(0, close + 1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+    host.resize(colon);
+  }
+  absl::AsciiStrToLower(&host);
+  return host;
+}
+
+std::string policyName(gateway::v1::Cluster::LbPolicy p) {
+  return absl::AsciiStrToLower(gateway::v1::Cluster::LbPolicy_Name(p));
+}
+
+// "header x-user 'alice'", "cookie session (absent)", ...
+std::string hashKeyDescription(const gateway::v1::HashPolicy& policy,
+                               const http::RequestHead& head, absl::string_view client_ip) {
+  switch (policy.source_case()) {
+  case gateway::v1::HashPolicy::kHeader: {
+    const std::string name = absl::AsciiStrToLower(policy.header());
+    const std::string* v = head.headers.get(name);
+    return v == nullptr ? absl::StrCat("header ", name, " absent")
+                        : absl::StrCat("header ", name, " ", quote(*v));
+  }
+  case gateway::v1::HashPolicy::kCookie:
+    return absl::StrCat("cookie ", policy.cookie());
+  case gateway::v1::HashPolicy::kSourceIp:
+    return absl::StrCat("client address ", client_ip);
+  default:
+    return "no hash policy";
+  }
+}
+
+void addFilters(ExplainResponse& out, const char* stage,
+                const std::vector<filters::FilterConfigConstSharedPtr>& configs,
+                const std::vector<std::string>& names, const http::RequestHead& head) {
+  for (size_t i = 0; i < configs.size(); i++) {
+    auto* d = out.add_filters();
+    d->set_stage(stage);
+    d->set_name(i < names.size() ? names[i] : "");
+    d->set_decision(configs[i]->explain(head));
+  }
+}
+
+// The endpoint a fresh balancer over the cluster's endpoints would pick for `head`.
+void explainUpstream(const ClusterConfig& cluster, const http::RequestHead& head,
+                     absl::string_view client_ip, ExplainResponse& out) {
+  const std::string policy = policyName(cluster.proto.lb_policy());
+  const std::string what = absl::StrCat("cluster ", quote(cluster.name), " (", policy, ", ",
+                                        cluster.endpoints.size(), " endpoint",
+                                        cluster.endpoints.size() == 1 ? "" : "s", ")");
+  if (cluster.endpoints.empty()) {
+    out.set_status(503);
+    out.add_trace(absl::StrCat(what, ": no endpoint, the request would get 503"));
+    return;
+  }
+  std::vector<upstream::Host> hosts(cluster.endpoints.size());
+  std::vector<upstream::Host*> ptrs;
+  for (size_t i = 0; i < cluster.endpoints.size(); i++) {
+    hosts[i].address = cluster.endpoints[i].address;
+    hosts[i].sockaddr = cluster.endpoints[i].addr;
+    hosts[i].sockaddr_len = cluster.endpoints[i].addr_len;
+    hosts[i].weight = cluster.endpoints[i].weight;
+    ptrs.push_back(&hosts[i]);
+  }
+  auto lb = upstream::LoadBalancer::create(cluster.proto.lb_policy(), std::move(ptrs), 0);
+  upstream::LbContext ctx;
+  const bool hashing = cluster.proto.lb_policy() == gateway::v1::Cluster::RING_HASH ||
+                       cluster.proto.lb_policy() == gateway::v1::Cluster::MAGLEV;
+  if (cluster.proto.has_hash_policy()) {
+    ctx.hash = upstream::computeHash(cluster.proto.hash_policy(), head, client_ip);
+  }
+  const upstream::Host* host = lb->pick(ctx);
+  if (host == nullptr) {
+    out.set_status(503);
+    out.add_trace(absl::StrCat(what, ": no healthy endpoint, the request would get 503"));
+    return;
+  }
+  out.set_endpoint(host->address);
+  if (hashing && ctx.hash.has_value()) {
+    out.add_trace(absl::StrCat(what, ": ",
+                               hashKeyDescription(cluster.proto.hash_policy(), head, client_ip),
+                               " -> ", host->address));
+  } else if (hashing) {
+    out.add_trace(absl::StrCat(what, ": no hash key (",
+                               hashKeyDescription(cluster.proto.hash_policy(), head, client_ip),
+                               "), any endpoint may serve it; e.g. ", host->address));
+  } else {
+    out.add_trace(absl::StrCat(what, ": each worker keeps its own balancer state; a fresh one "
+                               "picks ", host->address));
+  }
+}
+
+} // namespace
+
+ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest& request) {
+  ExplainResponse out;
+  auto reject = [&out](int status, std::string why) {
+    out.set_status(status);
+    out.set_rejected(std::move(why));
+    return out;
+  };
+
+  // Listener.
+  const ListenerConfig* listener = nullptr;
+  std::vector<std::string> names;
+  for (const auto& l : config.listeners) {
+    names.push_back(l->name);
+    if (request.listener().empty() ? listener == nullptr : l->name == request.listener()) {
+      listener = l.get();
+    }
+  }
+  if (listener == nullptr) {
+    out.set_listener(request.listener());
+    return reject(0, config.listeners.empty()
+                         ? std::string("no listener is configured")
+                         : absl::StrCat("no listener named ", quote(request.listener()),
+                                        " (listeners: ", absl::StrJoin(names, ", "), ")"));
+  }
+  out.set_listener(listener->name);
+
+  // Request head, as the codec would have parsed it.
+  http::RequestHead head;
+  head.method = request.method().empty() ? "GET" : absl::AsciiStrToUpper(request.method());
+  for (unsigned char c : head.method) {
+    if (!http::isTokenChar(c)) {
+      return reject(400, absl::StrCat("invalid method ", quote(request.method())));
+    }
+  }
+  head.target = request.url().empty() ? "/" : request.url();
+  const std::string client_ip =
+      request.client_address().empty() ? "127.0.0.1" : request.client_address();
+  // Sorted, so the header order (and a trace built from it) does not depend on the map.
+  std::map<std::string, std::string> sorted(request.headers().begin(), request.headers().end());
+  for (const auto& [name, value] : sorted) {
+    std::string lower = absl::AsciiStrToLower(name);
+    const bool valid = !lower.empty() &&
+                       std::all_of(lower.begin(), lower.end(),
+                                   [](unsigned char c) { return http::isTokenChar(c); });
+    if (!valid) {
+      return reject(400, absl::StrCat("invalid header name ", quote(name)));
+    }
+    if (!http::isValidFieldValue(value)) {
+      return reject(400, absl::StrCat("header ", lower, ": invalid value ", quote(value)));
+    }
+    head.headers.add(lower, value);
+  }
+  auto authority = authorityOf(head.target);
+  if (!authority.ok()) {
+    return reject(400, std::string(authority.status().message()));
+  }
+  if (authority->has_value()) {
+    const std::string* given = head.headers.get("host");
+    if (given != nullptr && *given != **authority) {
+      out.add_trace(absl::StrCat("Host header ", quote(*given), " replaced by the URL's host ",
+                                 quote(**authority)));
+    }
+    head.headers.set("host", **authority);
+  }
+  const std::string* host = head.headers.get("host");
+  if (host == nullptr) {
+    return reject(400, "missing Host header (give an absolute URL or -H 'host: ...')");
+  }
+  head.host = routingHost(*host);
+  if (head.method == "CONNECT") {
+    return reject(405, "CONNECT is not supported");
+  }
+
+  // Path normalization with the listener's options.
+  auto normalized = http::normalizeTarget(head.target, listener->path_options);
+  if (!normalized.ok()) {
+    return reject(400, absl::StrCat("invalid path: ", normalized.status().message()));
+  }
+  head.path = std::move(normalized->path);
+  head.query = std::move(normalized->query);
+  out.set_normalized_path(head.path);
+
+  // Routing.
+  router::MatchTrace trace;
+  router::MatchResult m = listener->routes->match(head, &trace);
+  out.set_virtual_host(trace.virtual_host);
+  for (auto& line : trace.lines) {
+    out.add_trace(std::move(line));
+  }
+  if (m.route == nullptr) {
+    out.set_status(404);
+    return out;
+  }
+  const router::RouteEntry& route = *m.route;
+  out.set_route(route.name());
+  const FilterChain& chain = filterChainOf(route);
+
+  // Body limit (Content-Length known up front): refused before any pre filter runs.
+  const uint64_t max_body = route.proto().max_request_body_bytes() > 0
+                                ? route.proto().max_request_body_bytes()
+                                : listener->max_request_body_bytes;
+  uint64_t content_length = 0;
+  if (const std::string* cl = head.headers.get("content-length");
+      cl != nullptr && max_body > 0 && absl::SimpleAtoi(*cl, &content_length) &&
+      content_length > max_body) {
+    addFilters(out, "error", chain.error, chain.error_names, head);
+    return reject(413, absl::StrCat("request body of ", content_length,
+                                    " bytes exceeds the limit of ", max_body));
+  }
+
+  addFilters(out, "pre", chain.pre, chain.pre_names, head);
+  auto* d = out.add_filters();
+  d->set_stage("route");
+  d->set_name(chain.route_name);
+  d->set_decision(chain.route->explain(head));
+  addFilters(out, "post", chain.post, chain.post_names, head);
+  addFilters(out, "error", chain.error, chain.error_names, head);
+
+  const filters::RouteAction* action = chain.route->routeAction();
+  if (action == nullptr) {
+    return out;
+  }
+  if (action->kind == filters::RouteAction::Kind::DirectResponse) {
+    out.set_status(static_cast<uint32_t>(action->status));
+    return out;
+  }
+  out.set_cluster(action->cluster);
+  std::string upstream_path = route.rewritePath(head.path);
+  if (!head.query.empty()) {
+    absl::StrAppend(&upstream_path, "?", head.query);
+  }
+  out.set_upstream_path(std::move(upstream_path));
+  const ClusterConfig* cluster = config.cluster(action->cluster);
+  if (cluster == nullptr) {
+    out.set_status(503);
+    out.add_trace(absl::StrCat("cluster ", quote(action->cluster), " is not configured"));
+    return out;
+  }
+  explainUpstream(*cluster, head, client_ip, out);
+  return out;
+}
+
+} // namespace gw::server
