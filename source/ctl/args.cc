@@ -34,7 +34,8 @@ std::vector<std::string> words(const std::string& name) {
 }
 
 std::string flagTitle(const FlagSpec& f) {
-  std::string s = f.short_name != 0 ? absl::StrCat("-", std::string(1, f.short_name), ", ") : "    ";
+  std::string s =
+      f.short_name != 0 ? absl::StrCat("-", std::string(1, f.short_name), ", ") : "    ";
   absl::StrAppend(&s, "--", f.name);
   if (f.kind != FlagKind::Bool) {
     absl::StrAppend(&s, " ", f.value_name.empty() ? "VALUE" : f.value_name);
@@ -127,9 +128,8 @@ ParsedArgs parseArgs(const std::vector<std::string>& argv, const std::vector<Fla
         if (prefix) {
           out.group = joined;
         } else {
-          fail(out.group.empty()
-                   ? absl::StrCat("unknown command '", tok, "'")
-                   : absl::StrCat("unknown command '", joined, "'"));
+          fail(out.group.empty() ? absl::StrCat("unknown command '", tok, "'")
+                                 : absl::StrCat("unknown command '", joined, "'"));
           return out;
         }
       }
@@ -208,8 +208,9 @@ ParsedArgs parseArgs(const std::vector<std::string>& argv, const std::vector<Fla
     return out;
   }
   if (out.args.size() < out.command->min_args) {
-    fail(absl::StrCat("'", out.command->name, "' needs ",
-                      out.command->args_usage.empty() ? "more arguments" : out.command->args_usage));
+    fail(
+        absl::StrCat("'", out.command->name, "' needs ",
+                     out.command->args_usage.empty() ? "more arguments" : out.command->args_usage));
   } else if (out.args.size() > out.command->max_args) {
     fail(absl::StrCat("unexpected argument '", out.args[out.command->max_args], "'", where()));
   }
@@ -218,33 +219,32 @@ ParsedArgs parseArgs(const std::vector<std::string>& argv, const std::vector<Fla
 
 std::string generalUsage(const std::string& program, const std::vector<FlagSpec>& globals,
                          const std::vector<CommandSpec>& commands) {
-  std::string out = absl::StrCat("Usage: ", program, " [global flags] COMMAND [flags] [args]\n\n",
-                                 "Commands:\n");
+  std::string out =
+      absl::StrCat("Usage: ", program, " [global flags] COMMAND [flags] [args]\n\n", "Commands:\n");
   size_t width = 0;
   for (const auto& c : commands) {
     width = std::max(width, c.name.size() + 1 + c.args_usage.size());
   }
   for (const auto& c : commands) {
     std::string title = c.args_usage.empty() ? c.name : absl::StrCat(c.name, " ", c.args_usage);
-    absl::StrAppend(&out, "  ", title, std::string(width - title.size() + 2, ' '), c.summary,
-                    "\n");
+    absl::StrAppend(&out, "  ", title, std::string(width - title.size() + 2, ' '), c.summary, "\n");
   }
   absl::StrAppend(&out, "\nGlobal flags:\n");
   std::vector<FlagSpec> shown = globals;
   shown.push_back({"help", 'h', FlagKind::Bool, "",
                    absl::StrCat("show help (also: ", program, " COMMAND --help)")});
   appendFlagList(out, shown);
-  absl::StrAppend(&out, "\nExit codes: 0 ok; 1 refused, NACKed or not found; "
-                        "2 usage or connection error.\n");
+  absl::StrAppend(&out,
+                  "\nExit codes: 0 ok; 1 refused, NACKed or not found; "
+                  "2 usage or connection error.\n");
   return out;
 }
 
 std::string commandUsage(const std::string& program, const CommandSpec& command,
                          const std::vector<FlagSpec>& globals) {
-  std::string out = absl::StrCat("Usage: ", program, " ", command.name,
-                                 command.flags.empty() ? "" : " [flags]",
-                                 command.args_usage.empty() ? "" : " ", command.args_usage, "\n\n",
-                                 command.summary, "\n");
+  std::string out = absl::StrCat(
+      "Usage: ", program, " ", command.name, command.flags.empty() ? "" : " [flags]",
+      command.args_usage.empty() ? "" : " ", command.args_usage, "\n\n", command.summary, "\n");
   if (!command.description.empty()) {
     absl::StrAppend(&out, "\n", command.description);
     if (!absl::EndsWith(command.description, "\n")) {

@@ -14,8 +14,8 @@ enum class FlagKind {
 };
 
 struct FlagSpec {
-  std::string name;        // long name without the dashes, e.g. "dry-run"
-  char short_name = 0;     // e.g. 'f' for -f; 0: none
+  std::string name;     // long name without the dashes, e.g. "dry-run"
+  char short_name = 0;  // e.g. 'f' for -f; 0: none
   FlagKind kind = FlagKind::Value;
   std::string value_name;  // shown in usage, e.g. "FILE"
   std::string help;        // one line
@@ -38,8 +38,8 @@ struct ParsedArgs {
   std::string group;                     // "proxy" when only the group word was given
   std::vector<std::string> args;         // positional arguments after the command words
   std::map<std::string, std::vector<std::string>> flags;  // by long name; Bool: {"true"|"false"}
-  bool help = false;                     // --help / -h anywhere
-  std::string error;                     // a usage error ("" when none)
+  bool help = false;                                      // --help / -h anywhere
+  std::string error;                                      // a usage error ("" when none)
 
   bool has(const std::string& name) const { return flags.count(name) > 0; }
   // Bool flags: true when given (and not `=false`).

@@ -65,7 +65,9 @@ FlagSpec waitFlag() {
 
 const std::vector<CommandSpec>& commands() {
   static const std::vector<CommandSpec> cmds = {
-      {"apply", "", "validate and apply a config file to the fleet",
+      {"apply",
+       "",
+       "validate and apply a config file to the fleet",
        "The file (YAML or JSON; '-' reads stdin) is parsed locally first: a parse error is\n"
        "reported with its line and nothing is sent. gateway-control validates it, prints the\n"
        "semantic diff and the version it stored, or every problem if it refuses.\n",
@@ -73,39 +75,53 @@ const std::vector<CommandSpec>& commands() {
         {"message", 'm', FlagKind::Value, "TEXT", "why (kept in history)"},
         {"author", 0, FlagKind::Value, "NAME", "who (default $USER)"},
         {"dry-run", 0, FlagKind::Bool, "", "validate and diff only; store nothing"},
-        targetNodeFlag(), targetLabelFlag(), waitFlag()},
-       0, 0},
-      {"diff", "", "show what applying a config file would change",
+        targetNodeFlag(),
+        targetLabelFlag(),
+        waitFlag()},
+       0,
+       0},
+      {"diff",
        "",
-       {{"file", 'f', FlagKind::Value, "FILE", "config file (required)"}, targetNodeFlag(),
+       "show what applying a config file would change",
+       "",
+       {{"file", 'f', FlagKind::Value, "FILE", "config file (required)"},
+        targetNodeFlag(),
         targetLabelFlag()},
-       0, 0},
-      {"get", "KIND", "show the applied config (KIND: snapshot, routes, clusters, ...)",
+       0,
+       0},
+      {"get",
+       "KIND",
+       "show the applied config (KIND: snapshot, routes, clusters, ...)",
        "KIND is snapshot, routes, clusters, listeners or policies.\n"
        "`get snapshot -o yaml|json` prints the config alone, so it can be edited and applied\n"
        "again; `history` has the metadata of every version.\n",
        {{"version", 0, FlagKind::Value, "N", "a stored version (default: the latest)"}},
-       1, 1},
-      {"history", "", "list applied versions, newest first",
+       1,
+       1},
+      {"history",
+       "",
+       "list applied versions, newest first",
        "",
        {{"limit", 0, FlagKind::Value, "N", "at most N versions (default: all)"}},
-       0, 0},
-      {"rollback", "", "apply an earlier version again, as a new version",
+       0,
+       0},
+      {"rollback",
+       "",
+       "apply an earlier version again, as a new version",
        "",
        {{"to", 0, FlagKind::Value, "VERSION", "the version to restore (default: the previous)"},
         {"message", 'm', FlagKind::Value, "TEXT", "why (kept in history)"},
         {"author", 0, FlagKind::Value, "NAME", "who (default $USER)"},
         waitFlag()},
-       0, 0},
-      {"status", "", "every node: connected, running and desired version, last NACK", "", {},
-       0, 0},
-      {"proxy config", "", "the config a gatewayd runs and its bound listeners", "",
-       {}, 0, 0},
+       0,
+       0},
+      {"status", "", "every node: connected, running and desired version, last NACK", "", {}, 0, 0},
+      {"proxy config", "", "the config a gatewayd runs and its bound listeners", "", {}, 0, 0},
       {"proxy clusters", "", "a gatewayd's clusters and endpoint health", "", {}, 0, 0},
       {"proxy stats", "", "a gatewayd's metrics (Prometheus text)", "", {}, 0, 0},
-      {"proxy drain", "", "make a gatewayd stop accepting and finish its requests", "", {},
-       0, 0},
-      {"proxy explain", "METHOD URL",
+      {"proxy drain", "", "make a gatewayd stop accepting and finish its requests", "", {}, 0, 0},
+      {"proxy explain",
+       "METHOD URL",
        "how a gatewayd would route a request (nothing is sent upstream)",
        "URL is 'http://host/path?query' or '/path?query' (then give Host with -H).\n"
        "Shows the listener, the normalized path (or why the request is refused), the virtual\n"
@@ -115,7 +131,8 @@ const std::vector<CommandSpec>& commands() {
        {{"header", 'H', FlagKind::Repeated, "'NAME: VALUE'", "a request header (repeatable)"},
         {"listener", 0, FlagKind::Value, "NAME", "the listener (default: the first)"},
         {"client-address", 0, FlagKind::Value, "IP", "the client's address (default 127.0.0.1)"}},
-       2, 2},
+       2,
+       2},
       {"help", "[COMMAND]", "show help for a command", "", {}, 0, 2},
   };
   return cmds;
@@ -225,8 +242,8 @@ private:
     if (args_.has("timeout")) {
       auto d = parseDuration(args_.value("timeout"));
       if (!d.has_value() || d->count() == 0) {
-        throw UsageError{absl::StrCat("bad --timeout '", args_.value("timeout"),
-                                      "': use e.g. 5s, 500ms, 1m")};
+        throw UsageError{
+            absl::StrCat("bad --timeout '", args_.value("timeout"), "': use e.g. 5s, 500ms, 1m")};
       }
       timeout_given_ = *d;
     }
@@ -234,8 +251,7 @@ private:
       const std::string path = args_.value("token-file");
       std::ifstream f(path);
       if (!f) {
-        throw UsageError{
-            absl::StrCat("cannot read token file ", path, ": ", std::strerror(errno))};
+        throw UsageError{absl::StrCat("cannot read token file ", path, ": ", std::strerror(errno))};
       }
       std::stringstream ss;
       ss << f.rdbuf();
@@ -409,8 +425,7 @@ private:
     req.set_author(author());
     req.set_message(args_.value("message"));
     gateway::v1::ApplyResponse resp;
-    auto st =
-        call(control(), &gateway::v1::ControlAdmin::Stub::Rollback, req, &resp, rpcTimeout());
+    auto st = call(control(), &gateway::v1::ControlAdmin::Stub::Rollback, req, &resp, rpcTimeout());
     if (!st.ok()) {
       return rpcFailed(st, controlEndpoint(), rpcTimeout());
     }
@@ -419,15 +434,14 @@ private:
       summary = absl::StrCat(
           req.to_version() != 0 ? absl::StrCat("rolled back to version ", req.to_version())
                                 : std::string("rolled back"),
-          ": applied as version ", resp.version(), " to ", resp.targeted_nodes_size(),
-          " node(s)");
+          ": applied as version ", resp.version(), " to ", resp.targeted_nodes_size(), " node(s)");
     }
     return finishApply(resp, summary, false, "rollback");
   }
 
   // Prints an Apply/Rollback response; waits for the nodes with --wait.
-  int finishApply(const gateway::v1::ApplyResponse& resp, const std::string& summary,
-                  bool dry_run, const std::string& what) {
+  int finishApply(const gateway::v1::ApplyResponse& resp, const std::string& summary, bool dry_run,
+                  const std::string& what) {
     Doc doc = Doc::fromMessage(resp, true);
     if (!resp.accepted()) {
       if (format_ != OutputFormat::Table) {
@@ -491,9 +505,9 @@ private:
     }
     gateway::v1::StatusResponse last;
     while (true) {
-      auto remaining =
-          std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      milliseconds call_timeout = std::min(kDefaultRpcTimeout, std::max(remaining, milliseconds(1)));
+      auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      milliseconds call_timeout =
+          std::min(kDefaultRpcTimeout, std::max(remaining, milliseconds(1)));
       gateway::v1::StatusResponse st_resp;
       auto st = call(control(), &gateway::v1::ControlAdmin::Stub::Status,
                      gateway::v1::StatusRequest(), &st_resp, call_timeout);
@@ -543,10 +557,12 @@ private:
         results.push(std::move(r));
       }
       pending = std::move(still);
-      if (pending.empty() || Clock::now() + ctx_.poll_interval > deadline) {
+      const auto now = Clock::now();
+      if (pending.empty() || now >= deadline) {
         break;
       }
-      std::this_thread::sleep_for(ctx_.poll_interval);
+      // The last poll happens at the deadline.
+      std::this_thread::sleep_for(std::min<Clock::duration>(ctx_.poll_interval, deadline - now));
     }
     bool timed_out = !pending.empty();
     if (timed_out) {
@@ -558,12 +574,12 @@ private:
             ns = &n;
           }
         }
-        std::string state = ns == nullptr     ? "unknown to gateway-control"
-                            : !ns->connected() ? "disconnected"
-                                               : absl::StrCat("no answer, runs version ",
-                                                              ns->acked_version().empty()
-                                                                  ? "-"
-                                                                  : ns->acked_version());
+        std::string state =
+            ns == nullptr ? "unknown to gateway-control"
+            : !ns->connected()
+                ? "disconnected"
+                : absl::StrCat("no answer, runs version ",
+                               ns->acked_version().empty() ? "-" : ns->acked_version());
         why.push_back(absl::StrCat(id, " (", state, ")"));
         Doc r = Doc::map();
         r.set("id", Doc::string(id));
@@ -603,8 +619,7 @@ private:
   }
 
   int get() {
-    static const char* const kKinds[] = {"snapshot", "routes", "clusters", "listeners",
-                                         "policies"};
+    static const char* const kKinds[] = {"snapshot", "routes", "clusters", "listeners", "policies"};
     const std::string kind = args_.args[0];
     if (std::find(std::begin(kKinds), std::end(kKinds), kind) == std::end(kKinds)) {
       throw UsageError{absl::StrCat("unknown resource '", kind,
@@ -650,8 +665,7 @@ private:
     }
     req.set_limit(static_cast<uint32_t>(limit));
     gateway::v1::HistoryResponse resp;
-    auto st =
-        call(control(), &gateway::v1::ControlAdmin::Stub::History, req, &resp, rpcTimeout());
+    auto st = call(control(), &gateway::v1::ControlAdmin::Stub::History, req, &resp, rpcTimeout());
     if (!st.ok()) {
       return rpcFailed(st, controlEndpoint(), rpcTimeout());
     }
@@ -711,8 +725,8 @@ private:
 
   int proxyDrain() {
     gateway::v1::ProxyDrainResponse resp;
-    auto st = call(proxy(), &gateway::v1::ProxyAdmin::Stub::Drain,
-                   gateway::v1::ProxyDrainRequest(), &resp, rpcTimeout());
+    auto st = call(proxy(), &gateway::v1::ProxyAdmin::Stub::Drain, gateway::v1::ProxyDrainRequest(),
+                   &resp, rpcTimeout());
     if (!st.ok()) {
       return rpcFailed(st, proxyEndpoint(), rpcTimeout());
     }
@@ -731,8 +745,8 @@ private:
     req.set_url(args_.args[1]);
     if (!absl::StartsWith(req.url(), "/") && !absl::StartsWith(req.url(), "http://") &&
         !absl::StartsWith(req.url(), "https://")) {
-      throw UsageError{absl::StrCat("bad URL '", req.url(),
-                                    "': use http://host/path?query or /path?query")};
+      throw UsageError{
+          absl::StrCat("bad URL '", req.url(), "': use http://host/path?query or /path?query")};
     }
     for (const auto& h : args_.values("header")) {
       size_t colon = h.find(':');
@@ -812,8 +826,8 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
       return kExitUsage;
     }
     std::string where = args.command != nullptr ? absl::StrCat(" ", args.command->name)
-                        : !args.group.empty()    ? absl::StrCat(" ", args.group)
-                                                 : "";
+                        : !args.group.empty()   ? absl::StrCat(" ", args.group)
+                                                : "";
     err << "error: " << args.error << "\nrun '" << kProgram << where << " --help' for usage\n";
     return kExitUsage;
   }

@@ -73,8 +73,8 @@ bool needsQuotes(const std::string& s) {
     return true;
   }
   std::string lower = absl::AsciiStrToLower(s);
-  static const char* const kSpecial[] = {"true", "false", "yes", "no", "on", "off", "y", "n",
-                                         "null", "~", ".inf", "-.inf", "+.inf", ".nan"};
+  static const char* const kSpecial[] = {"true", "false", "yes", "no",   "on",    "off",   "y",
+                                         "n",    "null",  "~",   ".inf", "-.inf", "+.inf", ".nan"};
   for (const char* k : kSpecial) {
     if (lower == k) {
       return true;

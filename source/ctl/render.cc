@@ -184,8 +184,8 @@ std::string renderFieldErrors(
     const google::protobuf::RepeatedPtrField<gateway::v1::FieldError>& errors) {
   std::string out;
   for (const auto& e : errors) {
-    absl::StrAppend(&out, e.path().empty() ? e.message() : absl::StrCat(e.path(), ": ", e.message()),
-                    "\n");
+    absl::StrAppend(
+        &out, e.path().empty() ? e.message() : absl::StrCat(e.path(), ": ", e.message()), "\n");
   }
   return out;
 }
@@ -348,11 +348,10 @@ Doc policiesDoc(const Config& config) {
 }
 
 std::string renderSnapshot(const gateway::v1::StoredSnapshot& s) {
-  std::string out = absl::StrCat("version      ", s.version(), "\n",
-                                 "applied at   ", formatTimestamp(s.applied_at()), "\n",
-                                 "author       ", orDash(s.author()), "\n",
-                                 "message      ", orDash(s.message()), "\n",
-                                 "target       ", formatTarget(s.target()), "\n");
+  std::string out = absl::StrCat("version      ", s.version(), "\n", "applied at   ",
+                                 formatTimestamp(s.applied_at()), "\n", "author       ",
+                                 orDash(s.author()), "\n", "message      ", orDash(s.message()),
+                                 "\n", "target       ", formatTarget(s.target()), "\n");
   if (s.rolled_back_from() != 0) {
     absl::StrAppend(&out, "rollback of  version ", s.rolled_back_from(), "\n");
   }
@@ -441,8 +440,8 @@ std::string renderExplain(const gateway::v1::ExplainRequest& req,
                           const gateway::v1::ExplainResponse& r) {
   std::string out;
   auto line = [&out](const std::string& label, const std::string& value) {
-    absl::StrAppend(&out, label, std::string(label.size() < 16 ? 16 - label.size() : 1, ' '),
-                    value, "\n");
+    absl::StrAppend(&out, label, std::string(label.size() < 16 ? 16 - label.size() : 1, ' '), value,
+                    "\n");
   };
   std::string request = absl::StrCat(req.method(), " ", req.url());
   std::map<std::string, std::string> headers(req.headers().begin(), req.headers().end());
@@ -462,7 +461,8 @@ std::string renderExplain(const gateway::v1::ExplainRequest& req,
   line("normalized path", orDash(r.normalized_path()));
   line("virtual host", r.virtual_host().empty() ? "none matches the Host" : r.virtual_host());
   if (!r.trace().empty()) {
-    absl::StrAppend(&out, r.route().empty() ? "routes tried:\n" : "routes before the match:\n");
+    // Why the virtual host was chosen and why each route before the match did not match.
+    absl::StrAppend(&out, "trace:\n");
     for (const auto& t : r.trace()) {
       absl::StrAppend(&out, "  ", t, "\n");
     }
@@ -488,8 +488,8 @@ std::string renderExplain(const gateway::v1::ExplainRequest& req,
   }
   if (!r.cluster().empty()) {
     line("cluster", r.cluster());
-    line("endpoint", r.endpoint().empty() ? "none available (the gateway would answer 503)"
-                                          : r.endpoint());
+    line("endpoint",
+         r.endpoint().empty() ? "none available (the gateway would answer 503)" : r.endpoint());
     line("upstream path", orDash(r.upstream_path()));
   }
   if (r.status() != 0) {
@@ -529,8 +529,7 @@ std::string renderProxyConfig(const gateway::v1::ProxyConfigResponse& c) {
     absl::StrAppend(&out, t.render());
   }
   absl::StrAppend(&out, "\nListeners:\n", renderListenersTable(c.config()), "\nRoutes:\n",
-                  renderRoutesTable(c.config()), "\nClusters:\n",
-                  renderClustersTable(c.config()));
+                  renderRoutesTable(c.config()), "\nClusters:\n", renderClustersTable(c.config()));
   return out;
 }
 

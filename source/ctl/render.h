@@ -27,13 +27,13 @@ std::string renderChange(const gateway::v1::ResourceChange& change);
 std::string renderDiff(const gateway::v1::Diff& diff);
 
 // Every error of a refusal, one "path: message" line each.
-std::string renderFieldErrors(const google::protobuf::RepeatedPtrField<gateway::v1::FieldError>&
-                                  errors);
+std::string renderFieldErrors(
+    const google::protobuf::RepeatedPtrField<gateway::v1::FieldError>& errors);
 
 // Route pieces as the routes table shows them.
 std::string describeMatch(const gateway::v1::RouteMatch& match);
 std::string describeRouteFilter(const gateway::v1::Route& route);  // "router -> users", ...
-std::string lbPolicyName(gateway::v1::Cluster::LbPolicy policy);    // "round_robin", ...
+std::string lbPolicyName(gateway::v1::Cluster::LbPolicy policy);   // "round_robin", ...
 
 // `get` views: a table, and the document -o json / -o yaml print.
 std::string renderRoutesTable(const gateway::v1::Config& config);

@@ -80,8 +80,8 @@ RpcFailure describeRpcError(const grpc::Status& status, const Endpoint& endpoint
   case grpc::StatusCode::OK:
     return f;
   case grpc::StatusCode::UNAVAILABLE:
-    f.message = absl::StrCat("cannot reach ", at, ": is it running? (", endpoint.flag,
-                             " to change)");
+    f.message =
+        absl::StrCat("cannot reach ", at, ": is it running? (", endpoint.flag, " to change)");
     if (!detail.empty()) {
       absl::StrAppend(&f.message, "\n  (", detail, ")");
     }
@@ -93,13 +93,14 @@ RpcFailure describeRpcError(const grpc::Status& status, const Endpoint& endpoint
     return f;
   case grpc::StatusCode::UNAUTHENTICATED:
     f.message = token_sent
-                    ? absl::StrCat(at, " refused the token: check --token-file or "
-                                       "GATEWAY_ADMIN_TOKEN")
+                    ? absl::StrCat(at,
+                                   " refused the token: check --token-file or "
+                                   "GATEWAY_ADMIN_TOKEN")
                     : "the server requires a token: pass --token-file or set GATEWAY_ADMIN_TOKEN";
     return f;
   case grpc::StatusCode::PERMISSION_DENIED:
-    f.message = absl::StrCat(at, " denied the request",
-                             detail.empty() ? "" : absl::StrCat(": ", detail));
+    f.message =
+        absl::StrCat(at, " denied the request", detail.empty() ? "" : absl::StrCat(": ", detail));
     return f;
   case grpc::StatusCode::UNIMPLEMENTED:
     f.message = absl::StrCat(endpoint.address, " does not serve this call: is it ", endpoint.what,

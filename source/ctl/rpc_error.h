@@ -1,9 +1,9 @@
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 namespace gw::ctl {
 

@@ -1,7 +1,8 @@
+#include "source/ctl/args.h"
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
-#include "source/ctl/args.h"
 
 namespace gw::ctl {
 namespace {
@@ -22,8 +23,13 @@ const std::vector<CommandSpec> kCommands = {
      0,
      0},
     {"get", "KIND", "get", "", {{"version", 0, FlagKind::Value, "N", "v"}}, 1, 1},
-    {"proxy explain", "METHOD URL", "explain", "", {{"header", 'H', FlagKind::Repeated, "H", "h"}},
-     2, 2},
+    {"proxy explain",
+     "METHOD URL",
+     "explain",
+     "",
+     {{"header", 'H', FlagKind::Repeated, "H", "h"}},
+     2,
+     2},
     {"proxy stats", "", "stats", "", {}, 0, 0},
 };
 

@@ -1,20 +1,20 @@
 // gatewayctl end to end against in-process fake ControlAdmin / ProxyAdmin services over real gRPC
 // on 127.0.0.1:0: request contents, output text and exit codes.
+#include "source/ctl/cli.h"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
 
-#include <catch2/catch.hpp>
-
 #include "absl/strings/match.h"
 #include "google/protobuf/text_format.h"
-#include "source/ctl/cli.h"
 #include "test/ctl/fake_admin.h"
 
 namespace gw::ctl {
@@ -164,11 +164,15 @@ TEST_CASE("cli: a refused apply lists every error and exits 1") {
   ControlFixture f;
   f.svc.apply_response = textProto<gateway::v1::ApplyResponse>(R"pb(
     accepted: false
-    errors { path: "listeners[0].virtual_hosts[0].routes[0].route_filter.config.cluster"
-             message: "unknown cluster 'nope'" }
+    errors {
+      path: "listeners[0].virtual_hosts[0].routes[0].route_filter.config.cluster"
+      message: "unknown cluster 'nope'"
+    }
     errors { path: "clusters[1].name" message: "duplicate name 'user-service'" }
-    errors { path: "listeners[0].virtual_hosts[0].routes[2].match.regex"
-             message: "invalid regex: missing )" })pb");
+    errors {
+      path: "listeners[0].virtual_hosts[0].routes[2].match.regex"
+      message: "invalid regex: missing )"
+    })pb");
   std::string file = writeFile("apply_refused.yaml", kConfig);
   auto r = run(f.args({"apply", "-f", file}));
   CHECK(r.rc == 1);
@@ -307,8 +311,9 @@ TEST_CASE("cli: apply --wait with no connected target has nothing to wait for") 
   std::string file = writeFile("wait_none.yaml", kConfig);
   auto r = run(f.args({"apply", "-f", file, "--wait"}));
   CHECK(r.rc == 0);
-  CHECK(absl::EndsWith(r.out, "applied as version 8 to 0 node(s)\n"
-                              "no connected node is targeted: nothing to wait for\n"));
+  CHECK(absl::EndsWith(r.out,
+                       "applied as version 8 to 0 node(s)\n"
+                       "no connected node is targeted: nothing to wait for\n"));
   CHECK(f.svc.log.count("Status") == 0);
 }
 
@@ -387,8 +392,9 @@ TEST_CASE("cli: get snapshot -o yaml prints a config that parses back; -o json t
 
   auto j = run(f.args({"get", "routes", "--version=8", "-o", "json"}));
   CHECK(j.rc == 0);
-  CHECK(absl::StartsWith(j.out, "[\n  {\n    \"listener\": \"public\",\n    \"virtual_host\": "
-                                "\"demo\",\n    \"route\": {\n      \"name\": \"users\","));
+  CHECK(absl::StartsWith(j.out,
+                         "[\n  {\n    \"listener\": \"public\",\n    \"virtual_host\": "
+                         "\"demo\",\n    \"route\": {\n      \"name\": \"users\","));
 
   auto table = run(f.args({"get", "snapshot", "--version", "8"}));
   CHECK(absl::StartsWith(table.out, "version      8\napplied at   2024-05-01T12:00:00Z\n"));
@@ -447,7 +453,8 @@ TEST_CASE("cli: rollback") {
       R"(accepted: false errors { message: "version 99 does not exist" })");
   auto refused = run(f.args({"rollback", "--to", "99"}));
   CHECK(refused.rc == 1);
-  CHECK(refused.err == "rollback refused by gateway-control (1 error):\nversion 99 does not exist\n");
+  CHECK(refused.err ==
+        "rollback refused by gateway-control (1 error):\nversion 99 does not exist\n");
 }
 
 TEST_CASE("cli: status table and json") {
@@ -526,11 +533,16 @@ TEST_CASE("cli: a server slower than --timeout exits 2") {
 TEST_CASE("cli: proxy explain sends the request and renders the answer") {
   ProxyFixture p;
   p.svc.explain_response = textProto<gateway::v1::ExplainResponse>(R"pb(
-    listener: "public" normalized_path: "/api/users/42" virtual_host: "demo" route: "users"
+    listener: "public"
+    normalized_path: "/api/users/42"
+    virtual_host: "demo"
+    route: "users"
     trace: "route 'health' skipped: path /healthz does not match"
     filters { stage: "pre" name: "fault" decision: "continue (no x-fault header)" }
     filters { stage: "route" name: "router" decision: "proxy to cluster user-service" }
-    cluster: "user-service" endpoint: "127.0.0.1:9101" upstream_path: "/api/users/42")pb");
+    cluster: "user-service"
+    endpoint: "127.0.0.1:9101"
+    upstream_path: "/api/users/42")pb");
   auto r = run(p.args({"proxy", "explain", "GET", "/api//users/42", "-H", "Host: api.example.com",
                        "-H", "X-Env:canary", "--listener", "public"}));
   INFO(r.err);
@@ -548,7 +560,7 @@ TEST_CASE("cli: proxy explain sends the request and renders the answer") {
         "listener        public\n"
         "normalized path /api/users/42\n"
         "virtual host    demo\n"
-        "routes before the match:\n"
+        "trace:\n"
         "  route 'health' skipped: path /healthz does not match\n"
         "matched route   users\n"
         "filter chain:\n"

@@ -22,10 +22,10 @@ namespace gw::ctl::testing {
 // What every fake records about a call.
 struct CallLog {
   std::mutex mu;
-  std::map<std::string, int> calls;   // by method name
-  std::string last_authorization;     // "" when none was sent
-  std::string required_token;         // when set, calls without "Bearer <it>" get UNAUTHENTICATED
-  std::chrono::milliseconds delay{0}; // each call waits this long (or until cancelled)
+  std::map<std::string, int> calls;    // by method name
+  std::string last_authorization;      // "" when none was sent
+  std::string required_token;          // when set, calls without "Bearer <it>" get UNAUTHENTICATED
+  std::chrono::milliseconds delay{0};  // each call waits this long (or until cancelled)
 
   // Records the call; returns a non-OK status when the call must fail.
   grpc::Status enter(grpc::ServerContext* ctx, const std::string& method) {
@@ -35,8 +35,9 @@ struct CallLog {
       std::lock_guard<std::mutex> lock(mu);
       calls[method]++;
       auto it = ctx->client_metadata().find("authorization");
-      last_authorization =
-          it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+      last_authorization = it == ctx->client_metadata().end()
+                               ? ""
+                               : std::string(it->second.data(), it->second.size());
       token = required_token;
       delay_copy = delay;
     }
@@ -214,9 +215,7 @@ public:
     b.RegisterService(service);
     server_ = b.BuildAndStart();
   }
-  ~FakeServer() {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  }
+  ~FakeServer() { server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1)); }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
 

@@ -1,9 +1,10 @@
+#include "source/ctl/render.h"
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
 #include "google/protobuf/text_format.h"
 #include "source/config/config.h"
-#include "source/ctl/render.h"
 
 namespace gw::ctl {
 namespace {
@@ -81,24 +82,23 @@ TEST_CASE("render: every field error as path: message") {
 }
 
 TEST_CASE("render: routes table") {
-  CHECK(renderRoutesTable(sampleConfig()) ==
-        "LISTENER  VHOST  ROUTE   MATCH                                                          "
-        "             ROUTE FILTER\n"
-        "public    demo   health  path /healthz                                                  "
-        "             direct_response 200\n"
-        "public    demo   users   prefix /api/users GET|POST header x-env=canary query not debug "
-        "present  router -> user-service\n"
-        "public    demo   -       regex /v[0-9]+/.*                                              "
-        "             router -> orders\n");
+  // The match column is as wide as its widest cell (the users route).
+  const std::string pad(55, ' ');
+  CHECK(
+      renderRoutesTable(sampleConfig()) ==
+      "LISTENER  VHOST  ROUTE   MATCH" + pad +
+          "            ROUTE FILTER\n"
+          "public    demo   health  path /healthz" +
+          pad +
+          "    direct_response 200\n"
+          "public    demo   users   prefix /api/users GET|POST header x-env=canary query not debug "
+          "present  router -> user-service\n"
+          "public    demo   -       regex /v[0-9]+/.*" +
+          pad + "router -> orders\n");
   CHECK(renderRoutesTable(gateway::v1::Config()) == "no routes defined\n");
 }
 
 TEST_CASE("render: clusters and listeners tables") {
-  CHECK(renderClustersTable(sampleConfig()) ==
-        "NAME          LB                         ENDPOINTS\n"
-        "user-service  round_robin                127.0.0.1:9101, 127.0.0.1:9102 (w3)\n"
-        "orders        ring_hash by header x-user-id  127.0.0.1:9201\n" ||
-        true);
   std::string clusters = renderClustersTable(sampleConfig());
   CHECK(absl::StrContains(clusters, "NAME "));
   CHECK(absl::StrContains(clusters, "user-service  round_robin"));
@@ -155,18 +155,19 @@ TEST_CASE("render: history") {
     snapshots { version: 1 }
   )");
   CHECK(renderHistory(h) ==
-        "VERSION  TIME                  AUTHOR  MESSAGE   TARGET                      "
+        "VERSION  TIME                  AUTHOR  MESSAGE   TARGET                     "
         "ROLLED BACK FROM\n"
-        "3        2024-05-01T12:00:00Z  bob     rollback  all nodes                   1\n"
+        "3        2024-05-01T12:00:00Z  bob     rollback  all nodes                  1\n"
         "2        2024-05-01T11:58:20Z  alice   canary    nodes a,b labels env=prod  -\n"
-        "1        -                     -       -         all nodes                   -\n");
+        "1        -                     -       -         all nodes                  -\n");
   CHECK(renderHistory(gateway::v1::HistoryResponse()) == "no snapshots applied yet\n");
 }
 
 TEST_CASE("render: node state and status table") {
   auto s = textProto<gateway::v1::StatusResponse>(R"(
     latest_version: 8
-    nodes { node { id: "edge-1" labels { key: "zone" value: "a" } labels { key: "env" value: "prod" } }
+    nodes { node { id: "edge-1" labels { key: "zone" value: "a" }
+                   labels { key: "env" value: "prod" } }
             connected: true acked_version: "8" desired_version: "8" }
     nodes { node { id: "edge-2" } connected: true acked_version: "7" desired_version: "8"
             nacked_version: "8"
@@ -180,17 +181,15 @@ TEST_CASE("render: node state and status table") {
   CHECK(nodeState(s.nodes(2)) == "pending");
   CHECK(lastErrorLine(s.nodes(1)) == "v8: listeners[0].address: cannot bind (+1 more)");
   CHECK(lastErrorLine(s.nodes(0)).empty());
-  CHECK(renderStatus(s) ==
-        "latest version 8\n"
-        "NODE    LABELS          CONNECTED  RUNNING  DESIRED  STATE    LAST ERROR\n"
-        "edge-1  env=prod,zone=a  yes        8        8        in-sync  -\n" ||
-        true);
   std::string out = renderStatus(s);
   CHECK(absl::StartsWith(out, "latest version 8\nNODE "));
-  CHECK(absl::StrContains(out, "edge-1  env=prod,zone=a  yes        8        8        in-sync  -\n"));
+  CHECK(
+      absl::StrContains(out, "edge-1  env=prod,zone=a  yes        8        8        in-sync  -\n"));
   CHECK(absl::StrContains(
-      out, "edge-2  -                yes        7        8        NACKed   v8: listeners[0].address"));
-  CHECK(absl::StrContains(out, "edge-3  -                no         6        8        pending  -\n"));
+      out,
+      "edge-2  -                yes        7        8        NACKed   v8: listeners[0].address"));
+  CHECK(
+      absl::StrContains(out, "edge-3  -                no         6        8        pending  -\n"));
 
   Doc d = statusDoc(s);
   REQUIRE(d.find("nodes") != nullptr);
@@ -221,7 +220,7 @@ TEST_CASE("render: explain of a routed request") {
         "listener        public\n"
         "normalized path /api/users/42\n"
         "virtual host    demo\n"
-        "routes before the match:\n"
+        "trace:\n"
         "  route 'health' skipped: path /healthz does not match /api/users/42\n"
         "  route 'orders' skipped: method GET not in [POST]\n"
         "matched route   users\n"
@@ -253,7 +252,7 @@ TEST_CASE("render: explain of a rejected and of an unrouted request") {
     listener: "public" normalized_path: "/nope" virtual_host: "demo"
     trace: "route 'users' skipped: prefix /api/users does not match")");
   std::string out = renderExplain(req, unrouted);
-  CHECK(absl::StrContains(out, "routes tried:\n  route 'users' skipped"));
+  CHECK(absl::StrContains(out, "trace:\n  route 'users' skipped"));
   CHECK(absl::StrContains(out, "matched route   none\n"));
   CHECK(absl::StrContains(out, "no route matches: the gateway answers 404"));
   CHECK(explainNotRouted(unrouted));
@@ -283,8 +282,9 @@ TEST_CASE("render: proxy clusters and config") {
   (*pc.mutable_bound_listeners())["public"] = "127.0.0.1:41234";
   *pc.mutable_config() = sampleConfig();
   std::string out = renderProxyConfig(pc);
-  CHECK(absl::StartsWith(out, "running version 8\n\nBound listeners:\nLISTENER  BOUND TO\n"
-                              "public    127.0.0.1:41234\n"));
+  CHECK(absl::StartsWith(out,
+                         "running version 8\n\nBound listeners:\nLISTENER  BOUND TO\n"
+                         "public    127.0.0.1:41234\n"));
   CHECK(absl::StrContains(out, "router -> user-service"));
 }
 
