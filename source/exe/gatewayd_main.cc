@@ -252,7 +252,9 @@ int main(int argc, char** argv) {
     }
   }
   admin_grpc.token = sc.admin_token;
-  const std::string initial_version = initial->version;
+  // A bootstrap config did not come from the control plane: report no version, so a static
+  // config whose `version` happens to equal a snapshot version is never mistaken for it.
+  const std::string initial_version;
   gw::server::Server server(sc, std::move(initial));  // not kept here: old generations must die
   std::unique_ptr<gw::server::ProxyAdminServer> proxy_admin;
   if (admin_grpc_on) {
