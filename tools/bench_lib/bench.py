@@ -1,0 +1,967 @@
+#!/usr/bin/env python3
+"""Benchmark orchestration for tools/bench (run that script, not this one).
+
+Starts, on 127.0.0.1 and free ports, inside the temp dir given by --tmp:
+  * upstream: nginx, 1 worker, `return 200` small body, a 1 MiB static file, keep-alive;
+  * gatewayd, nginx and HAProxy as reverse proxies in front of it, 1 worker each, and a second
+    set with 2 workers each for the `workers` scenario;
+then runs every scenario for every target in rotating order, several rounds, and writes a table
+(stdout) and a JSON file (--out). Every process it starts is stopped on exit, every run is bounded
+in time. Only the standard library is used.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+JWT_SECRET = "secret"
+SMALL_BODY = "hello from upstream\n"
+POLICY_HEADER = "x-bench-policy"
+GATEWAYD_POLICY_LABEL = "gatewayd: header only (jwt/rate-limit filters not built yet)"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# glibc malloc gives freed memory at the top of the heap back to the kernel (brk) once more than
+# 128 KiB is free there, and grows it again on the next request. Whether a server falls into that
+# brk/page-fault cycle depends on its heap layout, hence on what it served before: nginx's 64 KiB
+# and 1 MiB results swung 3-8x in CPU per request with the run order. Every server the bench
+# starts gets the same, larger thresholds so that no result depends on it (--default-malloc: off).
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_TOP_PAD_": str(16 << 20)}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def cpu_seconds(pids):
+    """utime+stime of each process (all its threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def machine_busy_seconds():
+    """CPU seconds spent not idle, summed over all cores, since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # user..steal, less idle and iowait
+
+
+def children_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Server:
+    def __init__(self, name, argv, port, tmp, with_children=False, stop_signal=signal.SIGTERM):
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.tmp = tmp
+        self.with_children = with_children
+        self.stop_signal = stop_signal
+        self.proc = None
+        self.known_pids = set()
+
+    def start(self, pidfile, env=None):
+        logf = open(os.path.join(self.tmp, "%s.out" % self.name), "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.tmp,
+                                     env=dict(os.environ, **(env or {})))
+        logf.close()
+        self.pidfile = pidfile
+        self._record([self.proc.pid])
+
+    def _record(self, pids):
+        new = [p for p in pids if p not in self.known_pids]
+        if new:
+            self.known_pids.update(new)
+            with open(self.pidfile, "a") as f:
+                for p in new:
+                    f.write("%d\n" % p)
+
+    def pids(self):
+        if self.proc is None:
+            return []
+        pids = [self.proc.pid]
+        if self.with_children:
+            pids += children_of(self.proc.pid)
+        self._record(pids)
+        return pids
+
+    def wait_ready(self, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s; see %s" % (
+                    self.name, self.proc.returncode, self.output()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    self.pids()  # record nginx workers for the safety net
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("%s did not listen on %d within %.0fs" % (self.name, self.port, timeout))
+
+    def output(self):
+        try:
+            with open(os.path.join(self.tmp, "%s.out" % self.name), "rb") as f:
+                return f.read()[-2000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pids = self.pids()
+        try:
+            self.proc.send_signal(self.stop_signal)
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# ----------------------------------------------------------------------------------------------
+# Configs
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(secret, payload):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64url(json.dumps(payload, separators=(",", ":")).encode())
+    sig = hmac.new(secret.encode(), (header + "." + body).encode(), hashlib.sha256).digest()
+    return header + "." + body + "." + b64url(sig)
+
+
+def nginx_common(tmp, sub):
+    d = os.path.join(tmp, sub)
+    return """
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 65s;
+""".format(d=d)
+
+
+def upstream_nginx_conf(tmp, port):
+    d = os.path.join(tmp, "upstream")
+    return """
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+{common}
+    sendfile on;
+    tcp_nopush on;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            return 200 "{body}";
+        }}
+        location = /policy/echo {{
+            return 200 "$http_x_bench_policy";
+        }}
+        location /static/ {{
+            root {d}/www;
+        }}
+    }}
+}}
+""".format(d=d, port=port, common=nginx_common(tmp, "upstream"), body=SMALL_BODY.replace("\n", "\\n"))
+
+
+NJS_JWT = r"""
+// HS256 JWT check for the bench's nginx peer: Authorization: Bearer <jwt>, alg must be HS256,
+// signature HMAC-SHA256 over "header.payload" with the shared secret.
+const crypto = require('crypto');
+const SECRET = '%s';
+
+function verify(r) {
+    const auth = r.headersIn['Authorization'] || '';
+    if (auth.slice(0, 7) !== 'Bearer ') return '0';
+    const parts = auth.slice(7).split('.');
+    if (parts.length !== 3) return '0';
+    let header;
+    try {
+        header = JSON.parse(Buffer.from(parts[0], 'base64url').toString());
+    } catch (e) {
+        return '0';
+    }
+    if (!header || header.alg !== 'HS256') return '0';
+    const sig = crypto.createHmac('sha256', SECRET).update(parts[0] + '.' + parts[1])
+        .digest('base64url');
+    return sig === parts[2] ? '1' : '0';
+}
+
+export default {verify};
+""" % JWT_SECRET
+
+
+def proxy_nginx_conf(tmp, sub, port, upstream_port, workers, njs_module):
+    d = os.path.join(tmp, sub)
+    proxy = """
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";"""
+    return """
+load_module {njs};
+worker_processes {workers};
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+{common}
+    # Bodies in memory, no temp files: 64 KiB request bodies and 1 MiB responses never touch disk.
+    client_body_buffer_size 128k;
+    proxy_buffers 32 32k;
+    proxy_max_temp_file_size 0;
+    js_import jwt from {d}/jwt.js;
+    js_set $jwt_ok jwt.verify;
+    limit_req_zone $binary_remote_addr zone=rl:1m rate=1000000r/s;
+    upstream up {{
+        server 127.0.0.1:{up};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port}{reuseport};
+        location / {{{proxy}
+        }}
+        location /policy {{
+            if ($jwt_ok != "1") {{ return 401; }}
+            limit_req zone=rl burst=100000 nodelay;{proxy}
+            proxy_set_header {ph} "1";
+        }}
+    }}
+}}
+""".format(njs=njs_module, workers=workers, d=d, common=nginx_common(tmp, sub), up=upstream_port,
+           port=port, proxy=proxy, ph=POLICY_HEADER,
+           # One listening socket per worker, as gatewayd does (SO_REUSEPORT).
+           reuseport=" reuseport" if workers > 1 else "")
+
+
+def haproxy_conf(port, upstream_port, threads):
+    return """
+global
+    nbthread {threads}
+    maxconn 4000
+    # no log lines: logging is off
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 65s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend be_policy if {{ path_beg /policy }}
+    default_backend be
+
+backend be
+    server up 127.0.0.1:{up}
+
+backend be_policy
+    stick-table type ip size 100k expire 10s store http_req_rate(1s)
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('$.alg')
+    http-request deny deny_status 401 unless {{ var(txn.jwt_alg) -m str HS256 }}
+    http-request deny deny_status 401 unless {{ var(txn.bearer),jwt_verify(txn.jwt_alg,"{secret}") -m int 1 }}
+    http-request track-sc0 src
+    http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 100000000 }}
+    http-request set-header {ph} 1
+    server up 127.0.0.1:{up}
+""".format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
+
+
+def gatewayd_conf(port, upstream_port):
+    return """
+version: bench
+listeners:
+  - name: bench
+    address: 127.0.0.1:{port}
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - name: policy
+            match: {{prefix: /policy}}
+            # No jwt / rate-limit filter exists yet: only the added request header.
+            pre_filters:
+              - name: headers
+                config:
+                  request_set:
+                    - {{name: {ph}, value: "1"}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: all
+            match: {{prefix: /}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+clusters:
+  - name: up
+    endpoints: [{{address: "127.0.0.1:{up}"}}]
+""".format(port=port, up=upstream_port, ph=POLICY_HEADER)
+
+
+# ----------------------------------------------------------------------------------------------
+# Load tools and their output
+
+
+def to_ms(value, unit):
+    v = float(value)
+    return {"us": v / 1000.0, "ms": v, "s": v * 1000.0, "m": v * 60000.0}[unit]
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    r["rps"] = float(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    r["requests"] = int(m.group(1)) if m else 0
+    r["seconds"] = to_ms(m.group(2), m.group(3)) / 1000.0 if m else None
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, out, re.M)
+        r["p%s_ms" % pct] = to_ms(m.group(1), m.group(2)) if m else None
+    socket_errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        socket_errors = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non2xx = int(m.group(1)) if m else 0
+    r["socket_errors"] = socket_errors
+    r["non2xx"] = non2xx
+    r["errors"] = socket_errors + non2xx
+    return r
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def parse_h2load(out, logfile, measure_start_us):
+    r = {"latency_source": "h2load --log-file"}
+    m = re.search(r"finished in ([\d.]+)(us|ms|s|m), ([\d.]+) req/s", out)
+    r["seconds"] = to_ms(m.group(1), m.group(2)) / 1000.0 if m else None
+    r["rps"] = float(m.group(3)) if m else None
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    if m:
+        total, started, done, ok, failed, errored, timeout = (int(x) for x in m.groups())
+    else:
+        done = ok = failed = errored = timeout = 0
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    non2xx = sum(int(x) for x in m.groups()[1:]) if m else 0
+    r["requests"] = done
+    r["socket_errors"] = failed + errored + timeout
+    r["non2xx"] = non2xx
+    r["errors"] = failed + errored + timeout + non2xx
+    durations = []
+    try:
+        with open(logfile) as f:
+            for line in f:
+                cols = line.split("\t")
+                if len(cols) < 3:
+                    continue
+                if int(cols[0]) < measure_start_us:
+                    continue
+                durations.append(int(cols[2]) / 1000.0)
+    except (OSError, ValueError):
+        durations = []
+    durations.sort()
+    if durations:
+        for pct in (50, 75, 90, 99):
+            r["p%d_ms" % pct] = percentile(durations, pct)
+        r["p999_ms"] = percentile(durations, 99.9)
+        r["max_ms"] = durations[-1]
+        r["samples"] = len(durations)
+    else:
+        # No per-request log: only h2load's summary (mean, sd, max) exists.
+        r["latency_source"] = "h2load summary (no percentiles: mean/sd/max only)"
+        m = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+"
+                      r"([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out)
+        if m:
+            r["max_ms"] = to_ms(m.group(3), m.group(4))
+            r["mean_ms"] = to_ms(m.group(5), m.group(6))
+            r["sd_ms"] = to_ms(m.group(7), m.group(8))
+        r["p50_ms"] = r["p99_ms"] = None
+    return r
+
+
+def http_get(url, headers=None, timeout=5):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# ----------------------------------------------------------------------------------------------
+# The bench
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = args.tmp
+        self.quick = args.quick
+        self.rounds = 1 if args.quick else args.rounds
+        self.duration = 2 if args.quick else args.duration
+        self.warmup = 1
+        self.servers = []
+        self.token = make_jwt(JWT_SECRET, {"sub": "bench", "iat": 1700000000})
+
+    # --- setup --------------------------------------------------------------------------------
+
+    def write(self, rel, text):
+        path = os.path.join(self.tmp, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def add(self, server):
+        self.servers.append(server)
+        server.start(self.args.pidfile, {} if self.args.default_malloc else MALLOC_ENV)
+        return server
+
+    def gatewayd_extra_flags(self):
+        """Flags of newer gatewayd builds that would otherwise bind fixed ports."""
+        p = subprocess.run([self.args.gatewayd, "--help"], capture_output=True, text=True,
+                           timeout=10)
+        help_text = p.stdout + p.stderr
+        extra = []
+        if "--admin-grpc-address" in help_text:
+            extra += ["--admin-grpc-address", "off"]  # default 127.0.0.1:9902, not needed here
+        return extra
+
+    def start_all(self):
+        tmp = self.tmp
+        up_port = free_port()
+        www = os.path.join(tmp, "upstream", "www", "static")
+        os.makedirs(www)
+        with open(os.path.join(www, "1m.bin"), "wb") as f:
+            f.write(os.urandom(1 << 20))
+        for sub in ("upstream", "nginx1", "nginx2"):
+            os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+        conf = self.write("upstream/nginx.conf", upstream_nginx_conf(tmp, up_port))
+        self.upstream = self.add(Server("upstream", ["nginx", "-p", os.path.join(tmp, "upstream"),
+                                                     "-e", os.path.join(tmp, "upstream", "error.log"),
+                                                     "-c", conf], up_port, tmp, with_children=True,
+                                        stop_signal=signal.SIGQUIT))
+        self.upstream.wait_ready()
+
+        self.targets = {}  # name -> Server
+        for workers in (1, 2):
+            # gatewayd
+            port = free_port()
+            cfg = self.write("gatewayd%d.yaml" % workers, gatewayd_conf(port, up_port))
+            gw = Server("gatewayd-w%d" % workers,
+                        [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
+                         "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
+                        + self.gatewayd_extra_flags(), port, tmp)
+            # nginx
+            sub = "nginx%d" % workers
+            self.write(sub + "/jwt.js", NJS_JWT)
+            port = free_port()
+            conf = self.write(sub + "/nginx.conf", proxy_nginx_conf(
+                tmp, sub, port, up_port, workers, self.args.njs_module))
+            ngx = Server("nginx-w%d" % workers,
+                         ["nginx", "-p", os.path.join(tmp, sub), "-e",
+                          os.path.join(tmp, sub, "error.log"), "-c", conf],
+                         port, tmp, with_children=True, stop_signal=signal.SIGQUIT)
+            # haproxy
+            port = free_port()
+            conf = self.write("haproxy%d.cfg" % workers, haproxy_conf(port, up_port, workers))
+            hap = Server("haproxy-w%d" % workers, ["haproxy", "-db", "-f", conf], port, tmp)
+            for s in (gw, ngx, hap):
+                self.add(s)
+            for s in (gw, ngx, hap):
+                s.wait_ready()
+            self.targets["gatewayd-w%d" % workers] = gw
+            self.targets["nginx-w%d" % workers] = ngx
+            self.targets["haproxy-w%d" % workers] = hap
+        self.targets["upstream"] = self.upstream
+
+    def url(self, target, path):
+        return "http://127.0.0.1:%d%s" % (self.targets[target].port, path)
+
+    def sanity(self):
+        """Every target answers; the policy peers reject missing/bad tokens and add the header."""
+        problems = []
+        bad = self.token[:-2] + ("AA" if not self.token.endswith("AA") else "BB")
+        auth = {"Authorization": "Bearer " + self.token}
+        for t in self.targets:
+            st, body = http_get(self.url(t, "/"))
+            if st != 200 or body.decode() != SMALL_BODY:
+                problems.append("%s GET / -> %s %r" % (t, st, body[:80]))
+            st, body = http_get(self.url(t, "/static/1m.bin"))
+            if st != 200 or len(body) != 1 << 20:
+                problems.append("%s GET /static/1m.bin -> %s, %d bytes" % (t, st, len(body)))
+            if t == "upstream":
+                continue
+            st, body = http_get(self.url(t, "/policy/echo"), auth)
+            if st != 200 or body.decode() != "1":
+                problems.append("%s policy with valid token -> %s %r (header %s not added?)"
+                                % (t, st, body[:80], POLICY_HEADER))
+            if t.startswith("gatewayd"):
+                continue
+            for what, headers in (("no token", {}),
+                                  ("bad signature", {"Authorization": "Bearer " + bad}),
+                                  ("not a jwt", {"Authorization": "Bearer abc"})):
+                st, _ = http_get(self.url(t, "/policy/echo"), headers)
+                if st != 401:
+                    problems.append("%s policy with %s -> %s, want 401" % (t, what, st))
+        # POST 64 KiB through every proxy.
+        payload = b"a" * 65536
+        for t in self.targets:
+            req = urllib.request.Request(self.url(t, "/"), data=payload, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    st = resp.status
+            except urllib.error.HTTPError as e:
+                st = e.code
+            if st != 200:
+                problems.append("%s POST 64 KiB -> %s" % (t, st))
+        if problems:
+            raise RuntimeError("sanity checks failed:\n  " + "\n  ".join(problems))
+        log("bench: sanity OK (policy: nginx and haproxy return 401 for a missing, badly signed "
+            "or malformed token; all add %s)" % POLICY_HEADER)
+
+    # --- scenarios ----------------------------------------------------------------------------
+
+    def scenarios(self):
+        post = self.write("post64k.lua", 'wrk.method = "POST"\n'
+                          'wrk.body = string.rep("a", 65536)\n'
+                          'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+        w1 = ["gatewayd-w1", "nginx-w1", "haproxy-w1"]
+        w2 = ["gatewayd-w2", "nginx-w2", "haproxy-w2"]
+        return [
+            dict(name="plain", targets=w1, path="/", tool="wrk", threads=1, conns=50,
+                 what="GET, 20-byte response, keep-alive; wrk -t1 -c50; 1 proxy worker"),
+            dict(name="direct", targets=["upstream"], path="/", tool="wrk", threads=1, conns=50,
+                 what="plain's load straight at the upstream nginx: the floor"),
+            dict(name="body-post-64k", targets=w1, path="/", tool="wrk", threads=1, conns=50,
+                 script=post, what="POST 64 KiB request body (wrk lua), 20-byte response; -t1 -c50"),
+            dict(name="body-get-1m", targets=w1, path="/static/1m.bin", tool="wrk", threads=1,
+                 conns=50, what="GET a 1 MiB static file from the upstream; -t1 -c50"),
+            dict(name="policy", targets=w1, path="/policy/x", tool="wrk", threads=1, conns=50,
+                 headers=["Authorization: Bearer " + self.token],
+                 what="JWT HS256 check + local rate limit (huge rate) + 1 added request header; "
+                      "gatewayd: header only"),
+            dict(name="fixed", targets=w1 + ["upstream"], path="/", tool="h2load", conns=50,
+                 rate=5000,
+                 what="h2load --h1 at a fixed 5000 req/s (50 conns x --rps 100): latency without "
+                      "saturation; upstream = the same load straight at the upstream (floor)"),
+            dict(name="workers", targets=w2, path="/", tool="wrk", threads=2, conns=50,
+                 what="plain with 2 proxy workers (gatewayd --workers 2, nginx worker_processes 2,"
+                      " haproxy nbthread 2); wrk -t2 -c50"),
+        ]
+
+    def run_wrk(self, sc, url, duration):
+        argv = ["wrk", "-t", str(sc["threads"]), "-c", str(sc["conns"]), "-d", "%ds" % duration,
+                "--latency", "--timeout", "5s"]
+        for h in sc.get("headers", []):
+            argv += ["-H", h]
+        if sc.get("script"):
+            argv += ["-s", sc["script"]]
+        argv.append(url)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+        if p.returncode != 0:
+            raise RuntimeError("wrk failed (%d): %s" % (p.returncode, p.stderr[-500:]))
+        return p.stdout
+
+    def run_one(self, sc, target):
+        server = self.targets[target]
+        url = self.url(target, sc["path"])
+        ours = server.pids()
+        if target != "upstream":
+            ours = ours + self.upstream.pids()
+        if sc["tool"] == "wrk":
+            self.run_wrk(sc, url, self.warmup)  # warm-up: connections, upstream pool, caches
+            pids = server.pids()
+            t0, m0, o0, k0 = time.time(), machine_busy_seconds(), cpu_seconds(ours), \
+                children_cpu_seconds()
+            c0 = cpu_seconds(pids)
+            out = self.run_wrk(sc, url, self.duration)
+            c1 = cpu_seconds(pids)
+            t1, m1, o1, k1 = time.time(), machine_busy_seconds(), cpu_seconds(ours), \
+                children_cpu_seconds()
+            client = k1 - k0
+            r = parse_wrk(out)
+        else:
+            logfile = os.path.join(self.tmp, "h2load.log")
+            if os.path.exists(logfile):
+                os.unlink(logfile)
+            per_client = max(1, sc["rate"] // sc["conns"])
+            argv = ["h2load", "--h1", "-t", "1", "-c", str(sc["conns"]), "--rps", str(per_client),
+                    "-D", str(self.duration), "--warm-up-time", str(self.warmup),
+                    "--log-file", logfile, url]
+            pids = server.pids()
+            k0 = children_cpu_seconds()
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                time.sleep(self.warmup)  # h2load's own warm-up: not counted, not in the CPU sample
+                t0, m0, o0 = time.time(), machine_busy_seconds(), cpu_seconds(ours)
+                h0 = cpu_seconds([p.pid])
+                c0 = cpu_seconds(pids)
+                out, err = p.communicate(timeout=self.duration + 30)
+                c1 = cpu_seconds(pids)
+                t1, m1, o1 = time.time(), machine_busy_seconds(), cpu_seconds(ours)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            client = children_cpu_seconds() - k0 - h0
+            if p.returncode != 0:
+                raise RuntimeError("h2load failed (%d): %s" % (p.returncode, err[-500:]))
+            # h2load logs the main duration only (not its warm-up).
+            r = parse_h2load(out, logfile, 0)
+        cpu = c1 - c0
+        reqs = r.get("requests") or 0
+        r["cpu_s"] = round(cpu, 3)
+        r["cpu_us_per_req"] = round(cpu * 1e6 / reqs, 2) if reqs else None
+        # What else ran on the machine meanwhile: all non-idle CPU minus the target, the upstream
+        # and the load generator, in cores (2.0 = both cores of this machine fully busy).
+        wall = max(t1 - t0, 1e-3)
+        r["client_cores"] = round(client / wall, 2)
+        r["other_cores"] = round(max(0.0, (m1 - m0) - (o1 - o0) - client) / wall, 2)
+        for k, v in list(r.items()):
+            if isinstance(v, float) and k.endswith("_ms"):
+                r[k] = round(v, 3)
+        return r
+
+    def run(self):
+        scenarios = self.scenarios()
+        total = sum(len(sc["targets"]) for sc in scenarios) * self.rounds
+        results = {sc["name"]: {t: [] for t in sc["targets"]} for sc in scenarios}
+        n = 0
+        t0 = time.time()
+        for rnd in range(self.rounds):
+            for sc in scenarios:
+                ts = sc["targets"]
+                k = rnd % len(ts)
+                order = ts[k:] + ts[:k]  # A B C, B C A, C A B
+                for t in order:
+                    n += 1
+                    r = self.run_one(sc, t)
+                    r["round"] = rnd + 1
+                    results[sc["name"]][t].append(r)
+                    log("[%2d/%d %4.0fs] round %d %-13s %-12s %9.0f req/s  p99 %7s  cpu %6s us/req"
+                        "  errors %d  other procs %.2f cores" % (
+                            n, total, time.time() - t0, rnd + 1, sc["name"], t, r["rps"] or 0,
+                            fmt_ms(r.get("p99_ms")), fmt_num(r.get("cpu_us_per_req"), 1),
+                            r["errors"], r["other_cores"]))
+        return scenarios, results
+
+
+# ----------------------------------------------------------------------------------------------
+# Summaries
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    if v < 1:
+        return "%.0fus" % (v * 1000)
+    if v < 100:
+        return "%.2fms" % v
+    return "%.0fms" % v
+
+
+def fmt_num(v, digits=0):
+    if v is None:
+        return "-"
+    return ("%%.%df" % digits) % v
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def family(target):
+    return target.split("-w")[0]
+
+
+def summarize(scenarios, results):
+    out = {}
+    for sc in scenarios:
+        rows = {}
+        for t in sc["targets"]:
+            runs = results[sc["name"]][t]
+            fam = family(t)
+            label = fam
+            if sc["name"] == "policy" and fam == "gatewayd":
+                label = GATEWAYD_POLICY_LABEL
+            elif sc["name"] == "policy" and fam == "nginx":
+                label = "nginx: njs HS256 + limit_req + proxy_set_header"
+            elif sc["name"] == "policy" and fam == "haproxy":
+                label = "haproxy: jwt_verify HS256 + stick-table rate + set-header"
+            rows[fam] = {
+                "process": t,
+                "label": label,
+                "rps": med(r["rps"] for r in runs),
+                "p50_ms": med(r.get("p50_ms") for r in runs),
+                "p99_ms": med(r.get("p99_ms") for r in runs),
+                "cpu_us_per_req": med(r.get("cpu_us_per_req") for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                "rps_min": min((r["rps"] or 0) for r in runs),
+                "rps_max": max((r["rps"] or 0) for r in runs),
+                "other_cores": med(r.get("other_cores") for r in runs),
+                "client_cores": med(r.get("client_cores") for r in runs),
+                "rounds": runs,
+            }
+            if sc["tool"] == "h2load":
+                rows[fam]["latency_source"] = runs[0].get("latency_source")
+                rows[fam]["p999_ms"] = med(r.get("p999_ms") for r in runs)
+                rows[fam]["max_ms"] = max((r.get("max_ms") or 0) for r in runs)
+        ratios = {}
+        if "gatewayd" in rows:
+            g = rows["gatewayd"]
+            for peer in ("nginx", "haproxy"):
+                if peer in rows:
+                    p = rows[peer]
+                    ratios["gatewayd/" + peer] = {
+                        k: (round(v, 3) if v is not None else None) for k, v in (
+                            ("rps", ratio(g["rps"], p["rps"])),
+                            ("p99", ratio(g["p99_ms"], p["p99_ms"])),
+                            ("cpu_per_req", ratio(g["cpu_us_per_req"], p["cpu_us_per_req"])))}
+        out[sc["name"]] = {"what": sc["what"], "tool": sc["tool"], "targets": rows,
+                           "ratios": ratios}
+    return out
+
+
+def table(summary):
+    lines = []
+    hdr = "%-14s %-10s %8s %15s %9s %9s %11s %6s %6s" % (
+        "scenario", "target", "req/s", "(min-max)", "p50", "p99", "cpu us/req", "errors",
+        "other")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    notes = []
+    for name, s in summary.items():
+        for fam, row in s["targets"].items():
+            lines.append("%-14s %-10s %8s %15s %9s %9s %11s %6d %6s" % (
+                name, fam + ("*" if row["label"] != fam else ""), fmt_num(row["rps"]),
+                "(%s-%s)" % (fmt_num(row["rps_min"]), fmt_num(row["rps_max"])),
+                fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]),
+                fmt_num(row["cpu_us_per_req"], 1), row["errors"],
+                fmt_num(row["other_cores"], 2)))
+            if row["label"] != fam:
+                notes.append("%s/%s: %s" % (name, fam, row["label"]))
+        for rname, r in s["ratios"].items():
+            lines.append("%-14s %-10s %8s %15s %9s %9s %11s" % (
+                "", rname.replace("gatewayd/", "gw/"), fmt_num(r["rps"], 2) + "x", "", "",
+                fmt_num(r["p99"], 2) + "x", fmt_num(r["cpu_per_req"], 2) + "x"))
+        lines.append("")
+    lines.append("req/s, p50, p99, cpu: medians over rounds; errors: sum over rounds; other: median"
+                 " CPU (in cores) used meanwhile by processes\nnot part of the bench (the machine"
+                 " has %d). Ratios: gatewayd value / peer value (req/s: >1 is better for gatewayd;"
+                 "\np99 and cpu: <1 is better)." % os.cpu_count())
+    for n in notes:
+        lines.append("* " + n)
+    return "\n".join(lines)
+
+
+def cpu_busy_sample(seconds=1.0):
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v), idle
+    a, ai = read()
+    time.sleep(seconds)
+    b, bi = read()
+    total = b - a
+    return round(100.0 * (total - (bi - ai)) / total, 1) if total else None
+
+
+def machine_info():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = "%.1f GiB" % (int(line.split()[1]) / 1048576.0)
+    return {"nproc": os.cpu_count(), "cpu_model": model, "memory": mem,
+            "kernel": platform.release(), "loadavg_start": os.getloadavg()}
+
+
+def versions(rev, gatewayd):
+    def first(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except Exception as e:  # noqa: BLE001 - reporting only
+            return "unknown (%s)" % e
+    return {
+        "gatewayd": "git %s (bazel -c opt)" % rev,
+        "nginx": first(["nginx", "-v"]),
+        "njs": first(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-http-js"]),
+        "haproxy": first(["haproxy", "-v"]),
+        "wrk": first(["wrk", "-v"]),
+        "h2load": first(["h2load", "--version"]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gatewayd", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--pidfile", required=True)
+    ap.add_argument("--out", default="/tmp/bench-results.json")
+    ap.add_argument("--rev", default="unknown")
+    ap.add_argument("--njs-module", default="/usr/lib/nginx/modules/ngx_http_js_module.so")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="run the servers with glibc's default malloc trim settings")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    args = ap.parse_args()
+
+    def on_term(signum, frame):
+        log("bench: signal %d, stopping everything it started" % signum)
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    bench = Bench(args)
+    info = machine_info()
+    info["cpu_busy_before_start_pct"] = cpu_busy_sample()
+    vers = versions(args.rev, args.gatewayd)
+    log("bench: %d cores, %s; background CPU busy before start %.0f%% (of all cores), "
+        "loadavg %.2f" % (info["nproc"], info["cpu_model"], info["cpu_busy_before_start_pct"],
+                          info["loadavg_start"][0]))
+    try:
+        bench.start_all()
+        bench.sanity()
+        t0 = time.time()
+        scenarios, results = bench.run()
+        elapsed = time.time() - t0
+    finally:
+        for s in reversed(bench.servers):
+            s.stop()
+    info["loadavg_end"] = os.getloadavg()
+    info["cpu_busy_after_end_pct"] = cpu_busy_sample()
+    summary = summarize(scenarios, results)
+    doc = {
+        "machine": info,
+        "versions": vers,
+        "settings": {"quick": args.quick, "rounds": bench.rounds,
+                     "seconds_per_run": bench.duration, "warmup_seconds": bench.warmup,
+                     "measure_seconds_total": round(elapsed, 1),
+                     "errors_definition": "wrk: socket errors (connect+read+write+timeout) + "
+                                          "non-2xx/3xx responses; h2load: failed+errored+timeout "
+                                          "+ non-2xx",
+                     "server_env": {} if args.default_malloc else MALLOC_ENV,
+                     "cpu_definition": "utime+stime of the proxy process(es) (nginx: master + "
+                                       "workers) over the measured run / completed requests"},
+        "scenarios": summary,
+    }
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+    print("machine: %d cores, %s, %s, kernel %s" % (info["nproc"], info["cpu_model"],
+                                                     info["memory"], info["kernel"]))
+    print("background CPU busy (other processes): %.0f%% before start, %.0f%% after the end; "
+          "loadavg %.2f at start, %.2f at end" % (
+              info["cpu_busy_before_start_pct"], info["cpu_busy_after_end_pct"],
+              info["loadavg_start"][0], info["loadavg_end"][0]))
+    for k, v in vers.items():
+        print("%-9s %s" % (k + ":", v))
+    print("rounds: %d, %ds per run (+%ds warm-up), measuring took %.0fs" % (
+        bench.rounds, bench.duration, bench.warmup, elapsed))
+    print("server env: %s" % (" ".join("%s=%s" % kv for kv in sorted(MALLOC_ENV.items()))
+                              if not args.default_malloc else "glibc malloc defaults"))
+    print()
+    print(table(summary))
+    print()
+    print("JSON: %s" % args.out)
+
+
+if __name__ == "__main__":
+    main()
