@@ -1,5 +1,7 @@
 #pragma once
 
+#include "source/common/auth.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -63,13 +65,8 @@ private:
   std::atomic<uint64_t> unauthenticated_{0};
 };
 
-// True when `address` ("host:port", "[v6]:port", or "unix:PATH") only accepts local connections:
-// every address the host resolves to is loopback (127.0.0.0/8, ::1), or a unix socket. An empty
-// host, 0.0.0.0 and [::] are not.
-absl::StatusOr<bool> isLoopbackListenAddress(absl::string_view address);
+using gw::isLoopbackListenAddress;
 
-// True when `authorization` is "Bearer <token>" (scheme case-insensitive, token compared in
-// constant time). False for an empty token.
-bool bearerTokenMatches(absl::string_view authorization, absl::string_view token);
+using gw::bearerTokenMatches;
 
 } // namespace gw::control

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "source/common/auth.h"
+
 #include <uv.h>
 
 #include <memory>
@@ -32,12 +34,10 @@ private:
 // Prometheus text exposition of every worker's stats.
 std::string renderMetrics(Server& server);
 
-// True when `address` ("host:port", resolved like every other address) is a loopback address
-// (127.0.0.0/8 or ::1). The admin services need a token anywhere else.
-absl::StatusOr<bool> isLoopbackAddress(absl::string_view address);
+inline absl::StatusOr<bool> isLoopbackAddress(absl::string_view address) {
+  return isLoopbackListenAddress(address);
+}
 
-// True when `authorization` is "Bearer <token>" (scheme case-insensitive; the token compared in
-// constant time). False for an empty `token`.
-bool bearerTokenMatches(absl::string_view authorization, absl::string_view token);
+using gw::bearerTokenMatches;
 
 } // namespace gw::server
