@@ -13,6 +13,8 @@ import time
 
 GATEWAYD = os.environ.get("GATEWAYD", "bazel-bin/source/exe/gatewayd")
 DEMO_UPSTREAM = os.environ.get("DEMO_UPSTREAM", "bazel-bin/tools/demo_upstream/demo_upstream")
+GATEWAY_CONTROL = os.environ.get("GATEWAY_CONTROL", "bazel-bin/source/exe/gateway-control")
+GATEWAYCTL = os.environ.get("GATEWAYCTL", "bazel-bin/source/exe/gatewayctl")
 
 
 def free_port():
