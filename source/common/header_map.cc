@@ -5,11 +5,32 @@
 namespace gw {
 
 void HeaderMap::set(absl::string_view name, absl::string_view value) {
-  remove(name);
-  add(name, value);
+  // The common cases without moving anything: absent (append) or present once (assign in place).
+  size_t found = entries_.size();
+  size_t n = 0;
+  for (size_t i = 0; i < entries_.size(); i++) {
+    if (entries_[i].first == name) {
+      found = n++ == 0 ? i : found;
+    }
+  }
+  if (n == 0) {
+    add(name, value);
+    return;
+  }
+  entries_[found].second.assign(value.data(), value.size());
+  if (n > 1) {
+    // Keep the first occurrence (with the new value), drop the others.
+    size_t seen = 0;
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                  [&](const Entry& e) { return e.first == name && seen++ > 0; }),
+                   entries_.end());
+  }
 }
 
 size_t HeaderMap::remove(absl::string_view name) {
+  if (get(name) == nullptr) {
+    return 0;
+  }
   const size_t before = entries_.size();
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [&](const Entry& e) { return e.first == name; }),

@@ -15,17 +15,23 @@ namespace {
 
 constexpr uint32_t kMaxTrailerBytes = 16 * 1024;
 
-bool isTchar(unsigned char c) {
-  static const bool* table = [] {
-    static bool t[256] = {};
-    for (int c = '0'; c <= '9'; c++) t[c] = true;
-    for (int c = 'a'; c <= 'z'; c++) t[c] = true;
-    for (int c = 'A'; c <= 'Z'; c++) t[c] = true;
-    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) t[static_cast<unsigned char>(*p)] = true;
-    return t;
-  }();
-  return table[c];
-}
+// Byte classes for the head scanner: one table lookup per byte, with tight loops over the runs of
+// ordinary bytes (token characters in a field name, anything but CR/LF/NUL elsewhere).
+struct HeadTables {
+  bool tchar[256] = {};
+  bool plain[256] = {};  // may appear in the start line or a field value without a closer look
+  constexpr HeadTables() {
+    for (int c = '0'; c <= '9'; c++) tchar[c] = true;
+    for (int c = 'a'; c <= 'z'; c++) tchar[c] = true;
+    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = true;
+    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) tchar[static_cast<unsigned char>(*p)] = true;
+    for (int c = 1; c < 256; c++) plain[c] = c != '\r' && c != '\n';  // and not NUL
+  }
+};
+constexpr HeadTables kHeadTables;
+
+bool isTchar(unsigned char c) { return kHeadTables.tchar[c]; }
+
 
 absl::string_view trimOws(absl::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -46,9 +52,10 @@ bool isValidFieldValue(absl::string_view v) {
   return true;
 }
 
-// Validates the raw header block byte by byte before llhttp sees it, closing llhttp 8.1's gaps:
-// every line ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace
-// between a field name and its colon. Finds the end of the head (the empty line).
+// Validates the raw header block before llhttp sees it, closing llhttp 8.1's gaps: every line
+// ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace between a
+// field name and its colon, field names made of token characters. Finds the end of the head (the
+// empty line). Resumable: a head may arrive in any number of pieces.
 class HeadScanner {
 public:
   enum class Result { NeedMore, Done, Error };
@@ -57,57 +64,102 @@ public:
 
   // Scans up to `len` bytes; `*used` gets the bytes belonging to the head.
   Result scan(const char* data, size_t len, size_t* used, uint32_t max_bytes, CodecError* err) {
+    const auto* p = reinterpret_cast<const unsigned char*>(data);
+    // Never look past the size limit: the byte after it is an error wherever it falls.
+    const size_t budget = max_bytes > total_ ? max_bytes - total_ : 0;
+    const size_t n = len < budget ? len : budget;
     size_t i = 0;
-    for (; i < len; i++) {
-      const unsigned char c = static_cast<unsigned char>(data[i]);
-      if (++total_ > max_bytes) {
-        *used = i;
-        *err = {431, "headers_too_large", "request header block exceeds the limit"};
-        return Result::Error;
+    while (i < n) {
+      switch (state_) {
+      case S::StartLine:
+      case S::Value: {
+        const size_t from = i;
+        while (i < n && kHeadTables.plain[p[i]]) {
+          i++;
+        }
+        line_len_ += static_cast<uint32_t>(i - from);
+        if (i == n) {
+          break;
+        }
+        if (p[i] == 0) {
+          return fail(used, i, err, "NUL byte in header block");
+        }
+        if (p[i] == '\n') {
+          return fail(used, i, err, "bare LF in header block");
+        }
+        i++;  // CR
+        state_ = S::Cr;
+        break;
       }
-      if (c == 0) {
-        return fail(used, i, err, "NUL byte in header block");
-      }
-      if (after_cr_) {
-        if (c != '\n') {
+      case S::Cr:
+        if (p[i] != '\n') {
           return fail(used, i, err, "bare CR in header block");
         }
-        after_cr_ = false;
+        i++;
         if (line_len_ == 0) {
           if (lines_ == 0) {
-            continue;  // tolerated empty line before the start line (RFC 9112 2.2)
+            state_ = S::StartLine;  // tolerated empty line before the start line (RFC 9112 2.2)
+            break;
           }
-          *used = i + 1;
+          total_ += static_cast<uint32_t>(i);
+          *used = i;
           return Result::Done;
         }
         lines_++;
         line_len_ = 0;
-        colon_seen_ = false;
-        continue;
-      }
-      if (c == '\r') {
-        after_cr_ = true;
-        continue;
-      }
-      if (c == '\n') {
-        return fail(used, i, err, "bare LF in header block");
-      }
-      if (line_len_ == 0 && lines_ > 0 && (c == ' ' || c == '\t')) {
-        return fail(used, i, err, "obsolete line folding in header block");
-      }
-      if (lines_ > 0 && !colon_seen_) {
-        if (c == ':') {
-          if (line_len_ == 0 || prev_ == ' ' || prev_ == '\t') {
+        state_ = S::LineStart;
+        break;
+      case S::LineStart:
+        if (p[i] == '\r') {
+          i++;
+          state_ = S::Cr;  // the empty line ending the head
+          break;
+        }
+        if (p[i] == ' ' || p[i] == '\t') {
+          return fail(used, i, err, "obsolete line folding in header block");
+        }
+        state_ = S::Name;
+        break;
+      case S::Name: {
+        const size_t from = i;
+        while (i < n && kHeadTables.tchar[p[i]]) {
+          i++;
+        }
+        line_len_ += static_cast<uint32_t>(i - from);
+        if (i == n) {
+          break;
+        }
+        if (p[i] == ':') {
+          if (line_len_ == 0) {
             return fail(used, i, err, "whitespace or empty name before ':'");
           }
-          colon_seen_ = true;
-        } else if (!isTchar(c)) {
-          // llhttp as built here (loose mode) accepts a space inside a field name.
-          return fail(used, i, err, "invalid character in header field name");
+          i++;
+          line_len_++;
+          state_ = S::Value;
+          break;
         }
+        if (p[i] == ' ' || p[i] == '\t') {
+          return fail(used, i, err, "whitespace or empty name before ':'");
+        }
+        if (p[i] == 0) {
+          return fail(used, i, err, "NUL byte in header block");
+        }
+        if (p[i] == '\n') {
+          return fail(used, i, err, "bare LF in header block");
+        }
+        if (p[i] == '\r') {
+          return fail(used, i, err, "header line without ':'");
+        }
+        // llhttp as built here (loose mode) accepts a space inside a field name.
+        return fail(used, i, err, "invalid character in header field name");
       }
-      prev_ = c;
-      line_len_++;
+      }
+    }
+    total_ += static_cast<uint32_t>(n);
+    if (n < len) {
+      *used = n;
+      *err = {431, "headers_too_large", "request header block exceeds the limit"};
+      return Result::Error;
     }
     *used = i;
     return Result::NeedMore;
@@ -120,12 +172,11 @@ private:
     return Result::Error;
   }
 
+  enum class S : uint8_t { StartLine, LineStart, Name, Value, Cr };
+  S state_ = S::StartLine;
   uint32_t total_ = 0;
   uint32_t lines_ = 0;
   uint32_t line_len_ = 0;
-  unsigned char prev_ = 0;
-  bool after_cr_ = false;
-  bool colon_seen_ = false;
 };
 
 // Chunked body framing (RFC 9112 7.1), strict: hex size (at most 15 digits), optional extensions
@@ -356,6 +407,9 @@ struct Http1Parser::Impl {
     toLowerAscii(field);
     absl::string_view v = trimOws(value);
     auto& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
+    if (headers.entries().capacity() == 0) {
+      headers.entries().reserve(16);  // one allocation for a typical head instead of five
+    }
     headers.entries().emplace_back(std::move(field), std::string(v));
     field.clear();
     value.clear();
@@ -658,13 +712,24 @@ const char* reasonPhrase(int status) {
   }
 }
 
+void appendHeaderLine(absl::string_view name, absl::string_view value, std::string& out) {
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
+}
+
 namespace {
 void appendHeaders(const HeaderMap& headers, std::string& out) {
   for (const auto& [name, value] : headers.entries()) {
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
+    appendHeaderLine(name, value, out);
   }
   out.append("\r\n");
 }
@@ -680,9 +745,11 @@ void serializeRequestHead(const RequestHead& head, absl::string_view path_and_qu
 }
 
 void serializeResponseHead(const ResponseHead& head, std::string& out) {
-  char status[48];
-  int n = snprintf(status, sizeof(status), "HTTP/1.1 %d ", head.status);
-  out.append(status, n);
+  const int s = head.status >= 100 && head.status <= 999 ? head.status : 500;
+  const char status[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
+                         static_cast<char>('0' + s / 100), static_cast<char>('0' + s / 10 % 10),
+                         static_cast<char>('0' + s % 10), ' '};
+  out.append(status, sizeof(status));
   out.append(head.reason.empty() ? reasonPhrase(head.status) : head.reason);
   out.append("\r\n");
   appendHeaders(head.headers, out);

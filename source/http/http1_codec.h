@@ -103,6 +103,8 @@ const char* reasonPhrase(int status);
 void serializeRequestHead(const RequestHead& head, absl::string_view path_and_query,
                           std::string& out);
 void serializeResponseHead(const ResponseHead& head, std::string& out);
+// Appends "name: value\r\n".
+void appendHeaderLine(absl::string_view name, absl::string_view value, std::string& out);
 // Chunked framing helpers.
 void appendChunk(absl::string_view data, std::string& out);
 void appendLastChunk(const HeaderMap* trailers, std::string& out);

@@ -282,6 +282,7 @@ public:
   const Route& proto() const override { return proto_; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
 
+  bool rewrites() const override { return !prefix_rewrite_.empty() || rewrite_regex_ != nullptr; }
   std::string rewritePath(absl::string_view path) const override {
     std::string out;
     if (!prefix_rewrite_.empty() && absl::StartsWith(path, path_value_)) {

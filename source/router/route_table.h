@@ -21,6 +21,8 @@ public:
   virtual const gateway::v1::Route& proto() const = 0;
   // Path to send upstream after prefix_rewrite / regex_rewrite (or `path` unchanged).
   virtual std::string rewritePath(absl::string_view path) const = 0;
+  // False when rewritePath() returns the path unchanged (the data path then skips the copy).
+  virtual bool rewrites() const = 0;
   // 0 = no timeout.
   virtual std::chrono::milliseconds timeout() const = 0;
   // Opaque per-route data attached by the config compiler (the compiled filter chain).

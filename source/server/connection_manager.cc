@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,51 +18,95 @@ namespace gw::server {
 
 namespace {
 
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  DownstreamConnection* conn;
-};
-
 void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
   thread_local char storage[64 * 1024];
   buf->base = storage;
   buf->len = sizeof(storage);
 }
 
-bool isHopByHop(absl::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "te" || name == "trailer" ||
-         name == "transfer-encoding" || name == "upgrade" || absl::StartsWith(name, "proxy-");
+// Hop-by-hop fields (RFC 9110 7.6.1), names lower-case. Dispatches on length first: this runs for
+// every header of every request and response.
+bool isHopByHop(absl::string_view n) {
+  switch (n.size()) {
+  case 2:
+    return n == "te";
+  case 7:
+    return n == "trailer" || n == "upgrade";
+  case 10:
+    return n == "connection" || n == "keep-alive";
+  case 17:
+    return n == "transfer-encoding";
+  default:
+    return n.size() > 6 && n.substr(0, 6) == "proxy-";
+  }
 }
 
-// Removes hop-by-hop fields: the fixed list and every field named by Connection.
-void stripHopByHop(HeaderMap& headers) {
-  std::vector<std::string> named;
+// The field names listed by Connection headers (as written; compared case-insensitively).
+// Usually empty: most requests and responses carry no Connection header or only keep-alive/close.
+using NamedFields = absl::InlinedVector<absl::string_view, 4>;
+NamedFields connectionNamed(const HeaderMap& headers) {
+  NamedFields named;
   for (const auto& [name, value] : headers.entries()) {
-    if (name == "connection") {
+    if (name.size() == 10 && name == "connection") {
       for (absl::string_view tok : absl::StrSplit(value, ',')) {
-        std::string t(absl::StripAsciiWhitespace(tok));
-        absl::AsciiStrToLower(&t);
-        if (!t.empty()) {
-          named.push_back(std::move(t));
+        tok = absl::StripAsciiWhitespace(tok);
+        if (!tok.empty()) {
+          named.push_back(tok);
         }
       }
     }
   }
+  return named;
+}
+
+bool isNamed(const NamedFields& named, absl::string_view name) {
+  for (absl::string_view n : named) {
+    if (absl::EqualsIgnoreCase(n, name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Removes hop-by-hop fields: the fixed list and every field named by Connection.
+void stripHopByHop(HeaderMap& headers) {
   auto& e = headers.entries();
+  bool any = false;
+  for (const auto& h : e) {
+    if (isHopByHop(h.first)) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) {
+    return;  // no Connection header either, so nothing is named
+  }
+  // Copy the named tokens out before erasing (they view the Connection value).
+  std::vector<std::string> named;
+  for (absl::string_view n : connectionNamed(headers)) {
+    named.emplace_back(n);
+  }
   e.erase(std::remove_if(e.begin(), e.end(),
                          [&](const HeaderMap::Entry& h) {
                            if (isHopByHop(h.first)) {
                              return true;
                            }
                            for (const auto& n : named) {
-                             if (h.first == n) {
+                             if (absl::EqualsIgnoreCase(h.first, n)) {
                                return true;
                              }
                            }
                            return false;
                          }),
           e.end());
+}
+
+// One buffer per worker thread for serializing heads: written out (or copied into the write
+// queue) before the next head is built.
+std::string& scratchBuffer() {
+  thread_local std::string buf;
+  buf.clear();
+  return buf;
 }
 
 bool connectionHasToken(const HeaderMap& headers, absl::string_view token) {
@@ -157,6 +202,9 @@ public:
   void resume() override;
   const filters::ErrorInfo* error() const override { return has_error_ ? &error_ : nullptr; }
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    if (!alive_) {
+      alive_ = std::make_shared<bool>(true);
+    }
     conn_.worker().runAfter(delay, [alive = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
       if (alive.lock()) {
         fn();
@@ -172,6 +220,8 @@ public:
   void onUpstreamComplete() override;
   void onUpstreamFailure(const std::string& reason, bool connect_failure,
                          bool before_response) override;
+  void onUpstreamReadBegin() override { conn_.cork(); }
+  void onUpstreamReadEnd() override { conn_.uncork(); }
   void onUpstreamWritable() override {
     if (request_body_blocked_) {
       request_body_blocked_ = false;
@@ -190,10 +240,10 @@ private:
   void finish();
   void releaseUpstream(bool reusable);
   void writeBody(absl::string_view data);
-  std::string buildUpstreamHead();
+  void buildUpstreamHead(std::string& out);
 
   DownstreamConnection& conn_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the stream
+  std::shared_ptr<bool> alive_;  // made by runAfter(); expires with the stream
   RuntimeConfigConstSharedPtr config_;  // pinned for the request's lifetime
   const ListenerConfig& listener_;
   http::RequestHead request_;
@@ -456,48 +506,92 @@ void Stream::pickAndConnect() {
   }
 }
 
-std::string Stream::buildUpstreamHead() {
-  http::RequestHead out;
-  out.method = request_.method;
-  out.headers = request_.headers;
-  stripHopByHop(out.headers);
-  out.headers.remove("content-length");
-  out.headers.remove("expect");
-  // X-Forwarded-*: at the edge (no trusted hops) a client-sent XFF is replaced.
+// Serializes the request head for the upstream straight from the downstream head, skipping what
+// must not be forwarded (hop-by-hop fields, framing that is re-decided, X-Forwarded-* that are
+// re-set), without copying the header list.
+void Stream::buildUpstreamHead(std::string& out) {
+  out.append(request_.method);
+  out.push_back(' ');
+  if (route_->rewrites()) {
+    out.append(route_->rewritePath(request_.path));
+  } else {
+    out.append(request_.path);
+  }
+  if (!request_.query.empty()) {
+    out.push_back('?');
+    out.append(request_.query);
+  }
+  out.append(" HTTP/1.1\r\n");
+  const NamedFields named = connectionNamed(request_.headers);
+  // X-Forwarded-For: at the edge (no trusted hops) a client-sent XFF is replaced; behind trusted
+  // proxies every XFF line (RFC 9110 5.3: several lines form one list) is kept, in order, and the
+  // client address appended.
+  const bool keep_xff = listener_.xff_trusted_hops > 0;
   std::string xff;
-  if (listener_.xff_trusted_hops > 0) {
-    // Several X-Forwarded-For lines form one list (RFC 9110 5.3): keep them all, in order.
-    for (const auto& [name, value] : request_.headers.entries()) {
-      if (name == "x-forwarded-for" && !value.empty()) {
-        absl::StrAppend(&xff, xff.empty() ? "" : ", ", value);
+  const std::string* host = nullptr;
+  for (const auto& [name, value] : request_.headers.entries()) {
+    if (isHopByHop(name)) {
+      continue;
+    }
+    switch (name.size()) {
+    case 4:
+      if (name == "host") {
+        host = &value;
       }
+      break;
+    case 6:
+      if (name == "expect") {
+        continue;
+      }
+      break;
+    case 14:
+      if (name == "content-length") {
+        continue;
+      }
+      break;
+    case 15:
+      if (name == "x-forwarded-for") {
+        if (keep_xff && !value.empty()) {
+          absl::StrAppend(&xff, xff.empty() ? "" : ", ", value);
+        }
+        continue;
+      }
+      break;
+    case 16:
+      if (name == "x-forwarded-host") {
+        continue;
+      }
+      break;
+    case 17:
+      if (name == "x-forwarded-proto") {
+        continue;
+      }
+      break;
+    default:
+      break;
     }
-    if (!xff.empty()) {
-      absl::StrAppend(&xff, ", ", conn_.clientIp());
+    if (!named.empty() && isNamed(named, name)) {
+      continue;
     }
+    http::appendHeaderLine(name, value, out);
   }
   if (xff.empty()) {
-    xff = conn_.clientIp();
+    http::appendHeaderLine("x-forwarded-for", conn_.clientIp(), out);
+  } else {
+    absl::StrAppend(&xff, ", ", conn_.clientIp());
+    http::appendHeaderLine("x-forwarded-for", xff, out);
   }
-  out.headers.set("x-forwarded-for", xff);
-  out.headers.set("x-forwarded-proto", "http");
-  if (const std::string* h = request_.headers.get("host")) {
-    out.headers.set("x-forwarded-host", *h);
+  http::appendHeaderLine("x-forwarded-proto", "http", out);
+  if (host != nullptr) {
+    http::appendHeaderLine("x-forwarded-host", *host, out);
   }
   if (request_chunked_) {
-    out.headers.add("transfer-encoding", "chunked");
+    http::appendHeaderLine("transfer-encoding", "chunked", out);
   } else if (request_has_cl_) {
-    out.headers.add("content-length", absl::StrCat(request_cl_));
+    const absl::AlphaNum cl(request_cl_);
+    http::appendHeaderLine("content-length", cl.Piece(), out);
   }
-  std::string target = route_->rewritePath(request_.path);
-  if (!request_.query.empty()) {
-    target += '?';
-    target += request_.query;
-  }
-  std::string buf;
-  buf.reserve(512);
-  http::serializeRequestHead(out, target, buf);
-  return buf;
+  out.append("\r\n");
 }
 
 void Stream::onUpstreamReady() {
@@ -505,9 +599,11 @@ void Stream::onUpstreamReady() {
     return;
   }
   upstream_ready_ = true;
-  upstream_->write(buildUpstreamHead());
+  std::string& head = scratchBuffer();
+  buildUpstreamHead(head);
+  upstream_->write(absl::string_view(head));
   if (expect_continue_ && !request_complete_ && request_.version_minor == 1) {
-    conn_.write("HTTP/1.1 100 Continue\r\n\r\n");
+    conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
   }
   if (!request_has_cl_ && !request_chunked_) {
     request_complete_ = true;  // no body
@@ -542,7 +638,7 @@ void Stream::onRequestBody(absl::string_view data) {
     http::appendChunk(data, chunk);
     upstream_->write(std::move(chunk));
   } else {
-    upstream_->write(std::string(data));
+    upstream_->write(data);
   }
   if (upstream_ != nullptr && upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
     request_body_blocked_ = true;
@@ -631,11 +727,10 @@ void Stream::sendResponseHead() {
   } else if (request_.version_minor == 0) {
     response_.headers.set("connection", "keep-alive");
   }
-  std::string buf;
-  buf.reserve(256);
+  std::string& buf = scratchBuffer();
   http::serializeResponseHead(response_, buf);
   response_started_ = true;
-  conn_.write(std::move(buf));
+  conn_.write(absl::string_view(buf));
 }
 
 void Stream::sendLocalBody() {
@@ -660,7 +755,7 @@ void Stream::writeBody(absl::string_view data) {
     http::appendChunk(data, chunk);
     conn_.write(std::move(chunk));
   } else {
-    conn_.write(std::string(data));
+    conn_.write(data);
   }
   if (upstream_ != nullptr && !upstream_paused_ &&
       conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
@@ -879,6 +974,10 @@ void Stream::finish() {
 
 DownstreamConnection::DownstreamConnection(Worker& worker, std::string listener_name)
     : worker_(worker), listener_name_(std::move(listener_name)),
+      writer_(reinterpret_cast<uv_stream_t*>(&handle_), this,
+              [](void* self, int status) {
+                static_cast<DownstreamConnection*>(self)->onWriteDone(status);
+              }),
       parser_(http::Http1Parser::Kind::Request, *this) {
   uv_tcp_init(worker.loop(), &handle_);
   uv_timer_init(worker.loop(), &timer_);
@@ -1018,7 +1117,11 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   in_.append(buf->base, nread);
+  // Responses produced while this input is processed (direct responses, pipelined requests)
+  // leave in one write.
+  cork();
   processInput();
+  uncork();
 }
 
 void DownstreamConnection::processInput() {
@@ -1140,7 +1243,7 @@ void DownstreamConnection::onStreamComplete(bool close_after) {
   if (close_after || draining_ || peer_closed_ ||
       parser_.state() != http::Http1Parser::State::Complete) {
     close_after_write_ = true;
-    if (pending_writes_ == 0) {
+    if (writer_.pendingWrites() == 0) {
       close();
     }
     return;
@@ -1189,49 +1292,52 @@ void DownstreamConnection::rejectCodecError(const http::CodecError& err) {
   close_after_write_ = true;
   reading_ = false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
-  if (pending_writes_ == 0) {
+  if (writer_.pendingWrites() == 0) {
     close();
   }
 }
 
 void DownstreamConnection::write(std::string&& data) {
-  if (closing_ || data.empty()) {
-    return;
+  if (!closing_) {
+    afterWrite(writer_.write(std::move(data)));
   }
-  auto* w = new WriteReq{uv_write_t{}, std::move(data), this};
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  pending_writes_++;
-  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1,
-                          [](uv_write_t* req, int status) {
-                            auto* w = static_cast<WriteReq*>(req->data);
-                            DownstreamConnection* self = w->conn;
-                            delete w;
-                            self->pending_writes_--;
-                            if (self->closing_) {
-                              return;
-                            }
-                            if (status != 0) {
-                              self->close(true);
-                              return;
-                            }
-                            if (self->close_after_write_ && self->pending_writes_ == 0) {
-                              self->close();
-                              return;
-                            }
-                            if (self->stream_ && self->writeQueueSize() <= kLowWatermark) {
-                              self->stream_->onDownstreamWritable();
-                            }
-                          });
+}
+
+void DownstreamConnection::write(absl::string_view data) {
+  if (!closing_) {
+    afterWrite(writer_.write(data));
+  }
+}
+
+void DownstreamConnection::uncork() {
+  if (!closing_) {
+    afterWrite(writer_.uncork());
+  } else if (writer_.corked()) {
+    writer_.uncork();
+  }
+}
+
+void DownstreamConnection::afterWrite(int rc) {
   if (rc != 0) {
-    pending_writes_--;
-    delete w;
     close(true);
   }
 }
 
-size_t DownstreamConnection::writeQueueSize() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+void DownstreamConnection::onWriteDone(int status) {
+  if (closing_) {
+    return;
+  }
+  if (status != 0) {
+    close(true);
+    return;
+  }
+  if (close_after_write_ && writer_.pendingWrites() == 0) {
+    close();
+    return;
+  }
+  if (stream_ && writeQueueSize() <= kLowWatermark) {
+    stream_->onDownstreamWritable();
+  }
 }
 
 void DownstreamConnection::drain() {
@@ -1244,6 +1350,11 @@ void DownstreamConnection::drain() {
 void DownstreamConnection::close(bool abort) {
   if (closing_) {
     return;
+  }
+  if (abort) {
+    writer_.discard();
+  } else {
+    writer_.flush();  // what gathered while corked goes out before the FIN
   }
   closing_ = true;
   if (stream_) {

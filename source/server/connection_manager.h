@@ -8,6 +8,7 @@
 
 #include "source/filters/filter.h"
 #include "source/http/http1_codec.h"
+#include "source/server/socket_writer.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker.h"
 
@@ -40,7 +41,11 @@ public:
 
   // Used by Stream.
   void write(std::string&& data);
-  size_t writeQueueSize() const;
+  void write(absl::string_view data);
+  size_t writeQueueSize() const { return writer_.queuedBytes(); }
+  // While corked, writes gather and leave in one syscall at the outermost uncork().
+  void cork() { writer_.cork(); }
+  void uncork();
   void onStreamComplete(bool close_after);
   void onRequestBodyWritable();  // upstream drained: resume reading the request body
   const std::string& clientIp() const { return client_ip_; }
@@ -64,6 +69,8 @@ private:
   void updateReading();
   void armWaitTimer();
   void onTimer();
+  void onWriteDone(int status);
+  void afterWrite(int rc);
   void rejectCodecError(const http::CodecError& err);
   void finishClose();
   void afterShutdown(int status);
@@ -77,6 +84,7 @@ private:
   RuntimeConfigConstSharedPtr config_;
   uv_tcp_t handle_;
   uv_timer_t timer_;
+  SocketWriter writer_;
   enum class TimerMode { None, Idle, Headers } timer_mode_ = TimerMode::None;
   http::Http1Parser parser_;
   std::string in_;
@@ -96,7 +104,6 @@ private:
   bool stream_pending_start_ = false;  // stream_ created by onRequestHead, not started yet
   bool processing_input_ = false;
   int handles_open_ = 0;
-  int pending_writes_ = 0;
   friend class Stream;
 };
 

@@ -10,12 +10,6 @@ namespace gw::server {
 
 namespace {
 
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  UpstreamConnection* conn;
-};
-
 void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
   // One buffer per loop thread: reads are consumed (parsed or copied) before the next read.
   thread_local char storage[64 * 1024];
@@ -27,6 +21,10 @@ void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
 
 UpstreamConnection::UpstreamConnection(ClusterStateSharedPtr cluster, HostPool& pool)
     : cluster_(std::move(cluster)), pool_(&pool),
+      writer_(reinterpret_cast<uv_stream_t*>(&handle_), this,
+              [](void* self, int status) {
+                static_cast<UpstreamConnection*>(self)->onWriteDone(status);
+              }),
       parser_(http::Http1Parser::Kind::Response, *this,
               http::CodecLimits{256 * 1024, 1000}) {
   uv_loop_t* loop = cluster_->worker().loop();
@@ -167,7 +165,16 @@ void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   in_.append(buf->base, nread);
+  // The request (a Stream) outlives this callback even if it completes here: streams are
+  // deleted at the end of the loop iteration.
+  UpstreamCallbacks* cb = cb_;
+  if (cb != nullptr) {
+    cb->onUpstreamReadBegin();
+  }
   processInput();
+  if (cb != nullptr) {
+    cb->onUpstreamReadEnd();
+  }
 }
 
 void UpstreamConnection::processInput() {
@@ -232,39 +239,34 @@ void UpstreamConnection::onMessageComplete() {
 }
 
 void UpstreamConnection::write(std::string&& data) {
-  if (state_ == State::Closed || data.empty()) {
-    return;
+  if (state_ != State::Closed) {
+    afterWrite(writer_.write(std::move(data)));
   }
-  auto* w = new WriteReq{uv_write_t{}, std::move(data), this};
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1,
-                          [](uv_write_t* req, int status) {
-                            auto* w = static_cast<WriteReq*>(req->data);
-                            UpstreamConnection* self = w->conn;
-                            delete w;
-                            if (status == UV_ECANCELED || self->state_ == State::Closed) {
-                              return;
-                            }
-                            if (status != 0) {
-                              self->fail(absl::StrCat("upstream write error: ",
-                                                      uv_strerror(status)),
-                                         false);
-                              return;
-                            }
-                            if (self->state_ == State::Busy && self->cb_ != nullptr &&
-                                self->writeQueueSize() <= kLowWatermark) {
-                              self->cb_->onUpstreamWritable();
-                            }
-                          });
+}
+
+void UpstreamConnection::write(absl::string_view data) {
+  if (state_ != State::Closed) {
+    afterWrite(writer_.write(data));
+  }
+}
+
+void UpstreamConnection::afterWrite(int rc) {
   if (rc != 0) {
-    delete w;
     fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), false);
   }
 }
 
-size_t UpstreamConnection::writeQueueSize() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+void UpstreamConnection::onWriteDone(int status) {
+  if (status == UV_ECANCELED || state_ == State::Closed) {
+    return;
+  }
+  if (status != 0) {
+    fail(absl::StrCat("upstream write error: ", uv_strerror(status)), false);
+    return;
+  }
+  if (state_ == State::Busy && cb_ != nullptr && writeQueueSize() <= kLowWatermark) {
+    cb_->onUpstreamWritable();
+  }
 }
 
 void UpstreamConnection::release(bool reusable) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "source/http/http1_codec.h"
+#include "source/server/socket_writer.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
@@ -24,6 +25,10 @@ public:
                                  bool before_response) = 0;
   // The write queue fell below the low watermark.
   virtual void onUpstreamWritable() = 0;
+  // Bracket the processing of one read from the upstream, so the downstream writes it causes
+  // (response head and body) can leave together.
+  virtual void onUpstreamReadBegin() {}
+  virtual void onUpstreamReadEnd() {}
 };
 
 // An HTTP/1.1 connection to one upstream host, owned by its HostPool while idle and by the
@@ -38,7 +43,8 @@ public:
                                      UpstreamCallbacks& cb, bool head_request);
 
   void write(std::string&& data);
-  size_t writeQueueSize() const;
+  void write(absl::string_view data);
+  size_t writeQueueSize() const { return writer_.queuedBytes(); }
   // The request is done with this connection. Reusable ones go back to the pool.
   void release(bool reusable);
   // Stop/resume reading the response (downstream backpressure).
@@ -64,6 +70,8 @@ private:
   void fail(const std::string& reason, bool connect_failure);
   void close();
   void armIdleTimer();
+  void onWriteDone(int status);
+  void afterWrite(int rc);
 
   enum class State { Connecting, Busy, Idle, Closed };
   ClusterStateSharedPtr cluster_;
@@ -72,6 +80,7 @@ private:
   uv_tcp_t handle_;
   uv_connect_t connect_req_;
   uv_timer_t timer_;
+  SocketWriter writer_;
   http::Http1Parser parser_;
   std::string in_;
   size_t in_off_ = 0;

@@ -86,15 +86,28 @@ uint64_t Worker::random() {
 }
 
 std::string Worker::newRequestId() {
-  // A random UUID (version 4 layout).
-  const uint64_t a = random();
-  const uint64_t b = random();
-  char buf[40];
-  snprintf(buf, sizeof(buf), "%08x-%04x-4%03x-%04x-%012llx", static_cast<uint32_t>(a >> 32),
-           static_cast<uint32_t>((a >> 16) & 0xffff), static_cast<uint32_t>(a & 0xfff),
-           static_cast<uint32_t>(((b >> 48) & 0x3fff) | 0x8000),
-           static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+  // A random UUID (version 4 layout: 8-4-4-4-12 hex digits). Formatted by hand: snprintf cost
+  // more than the rest of the request id path together.
+  uint8_t b[16];
+  const uint64_t r0 = random();
+  const uint64_t r1 = random();
+  for (int i = 0; i < 8; i++) {
+    b[i] = static_cast<uint8_t>(r0 >> (8 * i));
+    b[8 + i] = static_cast<uint8_t>(r1 >> (8 * i));
+  }
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t o = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      o++;  // the dash already there
+    }
+    id[o++] = kHex[b[i] >> 4];
+    id[o++] = kHex[b[i] & 0xf];
+  }
+  return id;
 }
 
 void Worker::runAfter(std::chrono::milliseconds delay, std::function<void()> fn) {

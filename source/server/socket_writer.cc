@@ -1,0 +1,140 @@
+#include "source/server/socket_writer.h"
+
+#include <utility>
+
+namespace gw::server {
+
+namespace {
+
+// Corked writes gather up to this many bytes; a larger write goes out at once (with what gathered
+// before it, in one writev), so big bodies are never copied into the gather buffer.
+constexpr size_t kMaxGather = 16 * 1024;
+// The gather buffer keeps its capacity between requests up to this size (idle connections stay
+// small; the common head + small body fits).
+constexpr size_t kKeepCapacity = 2048;
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  SocketWriter* writer;
+};
+
+} // namespace
+
+int SocketWriter::write(absl::string_view data) {
+  if (data.empty()) {
+    return 0;
+  }
+  if (corked_ > 0 && gathered_.size() + data.size() <= kMaxGather) {
+    gathered_.append(data.data(), data.size());
+    return 0;
+  }
+  return send(data, nullptr);
+}
+
+int SocketWriter::write(std::string&& data) {
+  if (data.empty()) {
+    return 0;
+  }
+  if (corked_ > 0 && gathered_.size() + data.size() <= kMaxGather) {
+    gathered_.append(data);
+    return 0;
+  }
+  return send(data, &data);
+}
+
+int SocketWriter::uncork() {
+  if (corked_ == 0 || --corked_ > 0 || gathered_.empty()) {
+    return 0;
+  }
+  std::string out;
+  out.swap(gathered_);
+  const int rc = send(out, &out);
+  if (out.capacity() <= kKeepCapacity && gathered_.capacity() < out.capacity()) {
+    out.clear();
+    gathered_.swap(out);  // keep the buffer (its bytes were sent, or copied into the queue)
+  }
+  return rc;
+}
+
+int SocketWriter::flush() {
+  if (gathered_.empty()) {
+    return 0;
+  }
+  std::string out;
+  out.swap(gathered_);
+  return send(out, &out);
+}
+
+size_t SocketWriter::queuedBytes() const {
+  return uv_stream_get_write_queue_size(stream_) + gathered_.size();
+}
+
+// Sends what gathered (if anything) followed by `data`, in one syscall. `owned`, when set, is the
+// string `data` views, which may be moved into the queue.
+int SocketWriter::send(absl::string_view data, std::string* owned) {
+  uv_buf_t bufs[2];
+  unsigned n = 0;
+  const bool prefix = !gathered_.empty() && data.data() != gathered_.data();
+  if (prefix) {
+    bufs[n++] = uv_buf_init(gathered_.data(), static_cast<unsigned>(gathered_.size()));
+  }
+  bufs[n++] = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  const size_t total = (prefix ? gathered_.size() : 0) + data.size();
+  size_t written = 0;
+  if (pending_ == 0) {
+    const int rc = uv_try_write(stream_, bufs, n);
+    if (rc >= 0) {
+      written = static_cast<size_t>(rc);
+    } else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+      gathered_.clear();
+      return rc;
+    }
+  }
+  if (written == total) {
+    if (prefix) {
+      gathered_.clear();
+    }
+    return 0;
+  }
+  // Queue the rest, in order: what remains of the gathered bytes, then of `data`.
+  if (prefix) {
+    std::string rest;
+    if (written < gathered_.size()) {
+      rest.reserve(total - written);
+      rest.append(gathered_, written, std::string::npos);
+      written = 0;
+    } else {
+      written -= gathered_.size();
+    }
+    gathered_.clear();
+    if (!rest.empty()) {
+      rest.append(data.data(), data.size());
+      return queue(rest, &rest);
+    }
+  }
+  data.remove_prefix(written);
+  return queue(data, written == 0 ? owned : nullptr);
+}
+
+int SocketWriter::queue(absl::string_view data, std::string* owned) {
+  auto* w = new WriteReq{uv_write_t{}, owned != nullptr ? std::move(*owned) : std::string(data),
+                         this};
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  pending_++;
+  const int rc = uv_write(&w->req, stream_, &buf, 1, [](uv_write_t* req, int status) {
+    auto* w = static_cast<WriteReq*>(req->data);
+    SocketWriter* self = w->writer;
+    delete w;
+    self->pending_--;
+    self->done_(self->owner_, status);
+  });
+  if (rc != 0) {
+    pending_--;
+    delete w;
+  }
+  return rc;
+}
+
+} // namespace gw::server
