@@ -19,13 +19,15 @@ constexpr uint32_t kMaxTrailerBytes = 16 * 1024;
 // ordinary bytes (token characters in a field name, anything but CR/LF/NUL elsewhere).
 struct HeadTables {
   bool tchar[256] = {};
-  bool plain[256] = {};  // may appear in the start line or a field value without a closer look
+  bool plain[256] = {};  // may appear in the start line without a closer look
+  bool value[256] = {};  // field-value bytes (RFC 9110 5.5): VCHAR, obs-text, SP, HTAB
   constexpr HeadTables() {
     for (int c = '0'; c <= '9'; c++) tchar[c] = true;
     for (int c = 'a'; c <= 'z'; c++) tchar[c] = true;
     for (int c = 'A'; c <= 'Z'; c++) tchar[c] = true;
     for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) tchar[static_cast<unsigned char>(*p)] = true;
     for (int c = 1; c < 256; c++) plain[c] = c != '\r' && c != '\n';  // and not NUL
+    for (int c = 0; c < 256; c++) value[c] = (c >= 0x20 && c != 0x7f) || c == '\t';
   }
 };
 constexpr HeadTables kHeadTables;
@@ -74,7 +76,8 @@ public:
       case S::StartLine:
       case S::Value: {
         const size_t from = i;
-        while (i < n && kHeadTables.plain[p[i]]) {
+        const bool* ok = state_ == S::Value ? kHeadTables.value : kHeadTables.plain;
+        while (i < n && ok[p[i]]) {
           i++;
         }
         line_len_ += static_cast<uint32_t>(i - from);
@@ -86,6 +89,9 @@ public:
         }
         if (p[i] == '\n') {
           return fail(used, i, err, "bare LF in header block");
+        }
+        if (p[i] != '\r') {
+          return fail(used, i, err, "invalid character in header value");
         }
         i++;  // CR
         state_ = S::Cr;
@@ -447,11 +453,7 @@ struct Http1Parser::Impl {
     if (parser.http_major != 1 || minor > 1) {
       return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported");
     }
-    for (const auto& [name, val] : headers.entries()) {
-      if (!isValidFieldValue(val)) {
-        return fail(400, "bad_request", "invalid character in header '" + name + "'");
-      }
-    }
+    // Field values were checked byte by byte by the HeadScanner (no control characters).
     size_t te_count = 0;
     size_t cl_count = 0;
     bool chunked = false;

@@ -81,8 +81,9 @@ void stripHopByHop(HeaderMap& headers) {
   if (!any) {
     return;  // no Connection header either, so nothing is named
   }
-  // Copy the named tokens out before erasing (they view the Connection value).
-  std::vector<std::string> named;
+  // Copy the named tokens out before erasing (they view the Connection value). Short tokens
+  // (keep-alive, close) stay in the strings' inline storage: no allocation.
+  absl::InlinedVector<std::string, 2> named;
   for (absl::string_view n : connectionNamed(headers)) {
     named.emplace_back(n);
   }

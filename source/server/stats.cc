@@ -8,7 +8,12 @@ void WorkerStats::recordRequest(const std::string& route, const std::string& clu
                                 double latency_ms) {
   std::lock_guard<std::mutex> lock(mu);
   downstream_rq_total++;
-  auto& s = routes[absl::StrCat(route, "\x1f", cluster)];
+  if (last == nullptr || last_route != route || last_cluster != cluster) {
+    last = &routes[absl::StrCat(route, "\x1f", cluster)];
+    last_route = route;
+    last_cluster = cluster;
+  }
+  auto& s = *last;
   const int cls = status / 100;
   if (cls >= 1 && cls <= 5) {
     s.by_class[cls]++;

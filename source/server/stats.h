@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 
 namespace gw::server {
 
@@ -25,7 +26,11 @@ struct RouteClusterStats {
 // per worker (never shared between workers) and only contended while /metrics is being scraped.
 struct WorkerStats {
   std::mutex mu;
-  absl::flat_hash_map<std::string, RouteClusterStats> routes;  // key: route '\x1f' cluster
+  // key: route '\x1f' cluster. Node map: `last` below points into it.
+  absl::node_hash_map<std::string, RouteClusterStats> routes;
+  // The entry of the previous request: consecutive requests mostly share route and cluster.
+  std::string last_route, last_cluster;
+  RouteClusterStats* last = nullptr;
   uint64_t downstream_cx_total = 0;
   uint64_t downstream_rq_total = 0;
   uint64_t downstream_rq_rejected = 0;  // codec errors (400/431/...)
