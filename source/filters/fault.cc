@@ -64,6 +64,7 @@ class FaultConfig : public FilterConfig {
 public:
   explicit FaultConfig(FaultSettings s) : s_(std::move(s)) {}
   FilterPtr create() const override { return std::make_unique<FaultFilter>(s_); }
+  Filter* shared() const override { return &shared_; }
   // "delay 200 ms for 10% of requests carrying x-chaos; abort 503 for 1%".
   std::string explain(const http::RequestHead& head) const override {
     if (!s_.header.empty() && !head.headers.has(s_.header)) {
@@ -85,6 +86,7 @@ public:
 
 private:
   FaultSettings s_;
+  mutable FaultFilter shared_{s_};  // stateless (thread-local dice): one instance for all requests
 };
 
 class FaultFactory : public FilterFactory {

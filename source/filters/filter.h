@@ -68,7 +68,8 @@ public:
   virtual const ErrorInfo* error() const = 0;
 };
 
-// A per-request filter instance (cheap: made by FilterConfig::create for each request).
+// What runs in a stage: FilterConfig::shared() for stateless filters, else a per-request instance
+// from FilterConfig::create().
 class Filter {
 public:
   virtual ~Filter() = default;
@@ -95,7 +96,11 @@ struct RouteAction {
 class FilterConfig {
 public:
   virtual ~FilterConfig() = default;
-  // Pre/post/error filters: a new per-request instance.
+  // Pre/post/error filters that keep no per-request state return one instance shared by every
+  // request on every worker (its methods must then be thread-safe: read-only on the config);
+  // the data path makes nothing per request for them. Others return nullptr and create().
+  virtual Filter* shared() const { return nullptr; }
+  // Pre/post/error filters: a new per-request instance (also valid for shared ones).
   virtual FilterPtr create() const { return nullptr; }
   // Route filters: the action for this request.
   virtual const RouteAction* routeAction() const { return nullptr; }

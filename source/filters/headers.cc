@@ -170,12 +170,16 @@ private:
 class HeadersFilterConfig : public FilterConfig {
 public:
   FilterPtr create() const override { return std::make_unique<HeadersFilter>(*this); }
+  Filter* shared() const override { return &shared_; }
   // "request: set x-a: %REQUEST_ID%; response: remove server". The request ops run in the pre
   // stage, the response ops in the post and error stages.
   std::string explain(const http::RequestHead&) const override {
     return absl::StrCat("request: ", request.describe(), "; response: ", response.describe());
   }
   Ops request, response;
+
+private:
+  mutable HeadersFilter shared_{*this};  // stateless: one instance for every request
 };
 
 FilterStatus HeadersFilter::onRequest(RequestContext& ctx) {

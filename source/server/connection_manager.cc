@@ -233,6 +233,7 @@ public:
 private:
   enum class Stage { Pre, Post, Error };
   void runStage(Stage stage, size_t from);
+  void loadStage(const std::vector<filters::FilterConfigConstSharedPtr>& configs);
   void afterStage(Stage stage);
   void routeRequest();
   void pickAndConnect();
@@ -251,7 +252,9 @@ private:
   http::ResponseHead response_;
   const router::RouteEntry* route_ = nullptr;
   const FilterChain* chain_ = nullptr;
-  std::vector<filters::FilterPtr> instances_;
+  // The current stage's filters: shared stateless instances, or per-request ones kept in owned_.
+  absl::InlinedVector<filters::Filter*, 4> stage_filters_;
+  absl::InlinedVector<filters::FilterPtr, 1> owned_filters_;
   std::string request_id_;
   std::string upstream_host_;
   std::string cluster_name_;
@@ -369,18 +372,15 @@ void Stream::start() {
       }
     }, timeout.count(), 0);
   }
-  instances_.reserve(chain_->pre.size());
-  for (const auto& f : chain_->pre) {
-    instances_.push_back(f->create());
-  }
+  loadStage(chain_->pre);
   runStage(Stage::Pre, 0);
 }
 
 void Stream::runStage(Stage stage, size_t from) {
   current_stage_ = stage;
   in_stage_ = true;
-  for (size_t i = from; i < instances_.size(); i++) {
-    filters::Filter* f = instances_[i].get();
+  for (size_t i = from; i < stage_filters_.size(); i++) {
+    filters::Filter* f = stage_filters_[i];
     if (f == nullptr) {
       continue;
     }
@@ -404,6 +404,19 @@ void Stream::runStage(Stage stage, size_t from) {
   afterStage(stage);
 }
 
+void Stream::loadStage(const std::vector<filters::FilterConfigConstSharedPtr>& configs) {
+  stage_filters_.clear();
+  owned_filters_.clear();
+  for (const auto& c : configs) {
+    filters::Filter* f = c->shared();
+    if (f == nullptr) {
+      owned_filters_.push_back(c->create());
+      f = owned_filters_.back().get();
+    }
+    stage_filters_.push_back(f);
+  }
+}
+
 void Stream::resume() {
   if (!paused_ || finished_ || downstream_closed_) {
     return;
@@ -415,10 +428,11 @@ void Stream::resume() {
 void Stream::afterStage(Stage stage) {
   if (has_error_ && stage != Stage::Error) {
     // fail() was called inside the stage: run the error stage now.
-    instances_.clear();
-    for (const auto& f : chain_ != nullptr ? chain_->error
-                                           : std::vector<filters::FilterConfigConstSharedPtr>{}) {
-      instances_.push_back(f->create());
+    if (chain_ != nullptr) {
+      loadStage(chain_->error);
+    } else {
+      stage_filters_.clear();
+      owned_filters_.clear();
     }
     runStage(Stage::Error, 0);
     return;
@@ -428,10 +442,7 @@ void Stream::afterStage(Stage stage) {
     if (local_pending_) {
       local_pending_ = false;
       is_local_ = true;
-      instances_.clear();
-      for (const auto& f : chain_->post) {
-        instances_.push_back(f->create());
-      }
+      loadStage(chain_->post);
       runStage(Stage::Post, 0);
       return;
     }
@@ -693,10 +704,7 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
     }
   }
   (void)upstream_te;
-  instances_.clear();
-  for (const auto& f : chain_->post) {
-    instances_.push_back(f->create());
-  }
+  loadStage(chain_->post);
   runStage(Stage::Post, 0);
 }
 
@@ -854,10 +862,7 @@ void Stream::respond(int status, absl::string_view body, absl::string_view conte
     return;
   }
   if (current_stage_ == Stage::Pre && chain_ != nullptr) {
-    instances_.clear();
-    for (const auto& f : chain_->post) {
-      instances_.push_back(f->create());
-    }
+    loadStage(chain_->post);
     runStage(Stage::Post, 0);
     return;
   }
@@ -892,10 +897,7 @@ void Stream::fail(filters::ErrorInfo error) {
     sendLocalBody();
     return;
   }
-  instances_.clear();
-  for (const auto& f : chain_->error) {
-    instances_.push_back(f->create());
-  }
+  loadStage(chain_->error);
   runStage(Stage::Error, 0);
 }
 

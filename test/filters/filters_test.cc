@@ -242,6 +242,28 @@ TEST_CASE("headers: request_add keeps existing values", "[filters][headers]") {
   checkNoSideEffects(ctx);
 }
 
+TEST_CASE("stateless filters share one instance across requests", "[filters]") {
+  // The data path runs shared() instances without making anything per request: two requests
+  // through the same instance must not see each other's state.
+  auto c = createOk("headers", R"({"request_set": [{"name": "x-route", "value": "%METHOD%"}]})");
+  filters::Filter* f = c->shared();
+  REQUIRE(f != nullptr);
+  CHECK(c->shared() == f);
+  FakeRequestContext a, b;
+  a.request().method = "GET";
+  b.request().method = "POST";
+  CHECK(f->onRequest(a) == FilterStatus::Continue);
+  CHECK(f->onRequest(b) == FilterStatus::Continue);
+  CHECK(values(a.request().headers, "x-route") == std::vector<std::string>{"GET"});
+  CHECK(values(b.request().headers, "x-route") == std::vector<std::string>{"POST"});
+  auto fault = createOk("fault", R"({"abort_status": 503})");
+  REQUIRE(fault->shared() != nullptr);
+  FakeRequestContext d;
+  CHECK(fault->shared()->onRequest(d) == FilterStatus::StopAndRespond);
+  // Route filters have no stage instance at all.
+  CHECK(createOk("direct_response", R"({"status": 200})")->shared() == nullptr);
+}
+
 TEST_CASE("headers: request_add adds a header that was absent", "[filters][headers]") {
   auto c = createOk("headers", R"({"request_add": [{"name": "via", "value": "1.1 gateway"},
                                                    {"name": "via", "value": "again"}]})");
