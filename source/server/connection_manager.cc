@@ -927,8 +927,7 @@ void Stream::finish() {
   w.stats().recordRequest(route_name.empty() ? "-" : route_name,
                           cluster_name_.empty() ? "-" : cluster_name_, response_.status, ms);
   if (w.options().access_log) {
-    std::string line;
-    line.reserve(384);
+    std::string& line = w.accessLogBuffer();  // appended in place; the worker flushes it
     line += "{\"time\":\"";
     {
       const std::time_t t = std::chrono::system_clock::to_time_t(start_wall_);
@@ -966,8 +965,7 @@ void Stream::finish() {
       line += "\"";
     }
     line += "}\n";
-    ssize_t unused = ::write(w.options().access_log_fd, line.data(), line.size());
-    (void)unused;
+    w.accessLogged();
   }
   conn_.onStreamComplete(close_after_ || (!request_complete_ && !discarding_));
 }
@@ -1019,6 +1017,9 @@ void DownstreamConnection::start() {
 
 bool DownstreamConnection::repin() {
   const RuntimeConfigConstSharedPtr& newest = worker_.config();
+  if (newest == config_ && listener_ != nullptr) {
+    return true;  // no switch since the last request (the common case)
+  }
   for (const auto& l : newest->listeners) {
     if (l->name == listener_name_) {
       config_ = newest;
@@ -1289,8 +1290,8 @@ void DownstreamConnection::rejectCodecError(const http::CodecError& err) {
     std::string line = absl::StrCat("{\"request_id\":\"", id, "\",\"client\":\"", client_ip_,
                                     "\",\"status\":", err.status, ",\"error\":\"", err.code,
                                     "\"}\n");
-    ssize_t unused = ::write(worker_.options().access_log_fd, line.data(), line.size());
-    (void)unused;
+    worker_.accessLogBuffer().append(line);
+    worker_.accessLogged();
   }
   close_after_write_ = true;
   reading_ = false;

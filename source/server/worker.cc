@@ -1,6 +1,7 @@
 #include "source/server/worker.h"
 
 #include <sys/socket.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +70,7 @@ Worker::Worker(int index, const ServerOptions& options) : index_(index), options
       auto list = std::move(w->deferred_);
       w->deferred_.clear();
     }
+    w->flushAccessLog();
   });
   rng_state_ = 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(getpid()) << 20) ^
                static_cast<uint64_t>(index) ^
@@ -150,7 +152,10 @@ absl::Status Worker::start(RuntimeConfigConstSharedPtr config, const BoundListen
       return st;
     }
   }
-  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  thread_ = std::thread([this] {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    flushAccessLog();
+  });
   return absl::OkStatus();
 }
 
@@ -351,6 +356,25 @@ void Worker::checkDrained() {
     auto cb = std::move(on_drained_);
     on_drained_ = nullptr;
     cb();
+  }
+}
+
+void Worker::flushAccessLog() {
+  size_t off = 0;
+  while (off < access_log_.size()) {
+    const ssize_t n = ::write(options_.access_log_fd, access_log_.data() + off,
+                              access_log_.size() - off);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;  // the log sink is gone or full: lines are dropped, requests are not held up
+    }
+    off += static_cast<size_t>(n);
+  }
+  access_log_.clear();
+  if (access_log_.capacity() > 4 * kAccessLogFlushBytes) {
+    std::string().swap(access_log_);
   }
 }
 

@@ -131,6 +131,16 @@ public:
   std::string newRequestId();
   uint64_t random();
   void onConnectionClosed(DownstreamConnection* c);
+  // Access log lines are appended to this buffer (loop thread) and written once per loop
+  // iteration, not once per request: one write(2) for all the requests an iteration finished.
+  std::string& accessLogBuffer() { return access_log_; }
+  // Call after appending a line: flushes at once when the buffer grew large.
+  void accessLogged() {
+    if (access_log_.size() >= kAccessLogFlushBytes) {
+      flushAccessLog();
+    }
+  }
+  void flushAccessLog();
   void deferDelete(std::unique_ptr<DeferredDeletable> obj);
   // Runs `fn` on this loop after `delay` (loop thread only).
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn);
@@ -165,6 +175,8 @@ private:
   bool draining_ = false;
   std::function<void()> on_drained_;
   uint64_t rng_state_;
+  static constexpr size_t kAccessLogFlushBytes = 64 * 1024;
+  std::string access_log_;
 };
 
 } // namespace gw::server
