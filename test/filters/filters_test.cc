@@ -146,6 +146,64 @@ TEST_CASE("structToMessage: known fields are parsed, unknown fields rejected", "
   CHECK(empty.cluster().empty());
 }
 
+// structToMessage's reflection path must give exactly what the JSON mapping gives.
+template <class M> void expectSameAsJsonMapping(const std::string& json) {
+  INFO(json);
+  M fast;
+  REQUIRE(structToMessage(toStruct(json), &fast).ok());
+  M slow;
+  google::protobuf::util::JsonParseOptions opts;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &slow, opts).ok());
+  CHECK(fast.SerializeAsString() == slow.SerializeAsString());
+}
+
+TEST_CASE("structToMessage: same result as the JSON mapping", "[filters]") {
+  expectSameAsJsonMapping<gateway::filters::v1::Headers>(
+      R"({"request_add": [{"name": "a", "value": "1"}, {"name": "b", "value": ""}],
+          "requestSet": [{"name": "c", "value": "%REQUEST_ID%"}],
+          "request_remove": ["x", "y"], "response_remove": []})");
+  expectSameAsJsonMapping<gateway::filters::v1::Fault>(
+      R"({"delay_ms": 250, "delayPercent": "50", "abort_status": 503.0, "header": null})");
+  // Durations, 64-bit integers as strings, enums by name and number, oneofs, nested messages.
+  expectSameAsJsonMapping<gateway::v1::ListenerLimits>(
+      R"({"request_headers_timeout": "1.5s", "idle_timeout": "90s",
+          "max_request_body_bytes": "1099511627776", "max_request_headers_kb": 8})");
+  expectSameAsJsonMapping<gateway::v1::ListenerLimits>(
+      R"({"request_headers_timeout": "0.000000001s", "idle_timeout": "0s"})");
+  expectSameAsJsonMapping<gateway::v1::Cluster>(
+      R"({"name": "c", "lb_policy": "MAGLEV", "hash_policy": {"header": "x-user"},
+          "endpoints": [{"address": "127.0.0.1:1", "weight": 3}],
+          "pool": {"connect_timeout": "0.250s", "max_idle_per_endpoint": 2}})");
+  expectSameAsJsonMapping<gateway::v1::Cluster>(R"({"lb_policy": 1})");
+}
+
+TEST_CASE("structToMessage: what the reflection path refuses is worded by the JSON mapping",
+          "[filters]") {
+  auto error = [](const std::string& json, google::protobuf::Message* m) {
+    auto st = structToMessage(toStruct(json), m);
+    REQUIRE_FALSE(st.ok());
+    return std::string(st.message());
+  };
+  gateway::filters::v1::Fault f;
+  CHECK_THAT(error(R"({"delay_ms": 1.5})", &f), Catch::Contains("delay_ms"));
+  CHECK_THAT(error(R"({"delay_ms": -1})", &f), Catch::Contains("delay_ms"));
+  CHECK_THAT(error(R"({"delay_ms": 4294967296})", &f), Catch::Contains("delay_ms"));
+  CHECK_THAT(error(R"({"header": 5})", &f), Catch::Contains("header"));
+  CHECK_THAT(error(R"({"bogus": 1})", &f), Catch::Contains("Cannot find field"));
+  gateway::filters::v1::Headers h;
+  CHECK_THAT(error(R"({"request_add": ["x"]})", &h), Catch::Contains("request_add"));
+  CHECK_THAT(error(R"({"request_add": [{"name": "a", "nope": 1}]})", &h),
+             Catch::Contains("nope"));
+  gateway::v1::ListenerLimits l;
+  CHECK_THAT(error(R"({"idle_timeout": "5m"})", &l), Catch::Contains("idle_timeout"));
+  CHECK_THAT(error(R"({"idle_timeout": "ten s"})", &l), Catch::Contains("idle_timeout"));
+  gateway::v1::Cluster c;
+  CHECK_THAT(error(R"({"lb_policy": "FASTEST"})", &c), Catch::Contains("lb_policy"));
+  // A failed fast attempt leaves nothing half-set behind when the fallback also fails.
+  gateway::filters::v1::Router r;
+  CHECK_FALSE(structToMessage(toStruct(R"({"cluster": "a", "zzz": 1})"), &r).ok());
+}
+
 // ---------------------------------------------------------------------------------------------
 // router
 
