@@ -278,8 +278,8 @@ public:
                                                                  const std::string& base,
                                                                  int index);
 
-  const std::string& name() const override { return proto_.name(); }
-  const Route& proto() const override { return proto_; }
+  const std::string& name() const override { return name_; }
+  uint64_t maxRequestBodyBytes() const override { return max_request_body_bytes_; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
 
   bool rewrites() const override { return !prefix_rewrite_.empty() || rewrite_regex_ != nullptr; }
@@ -306,12 +306,20 @@ public:
 
   const std::string& label() const { return label_; }
 
+  // The first path segment every request this route can match must have ("api" for prefix
+  // "/api/", exact "/api" or template "/api/{id}"), or false when the path spec does not pin it
+  // (prefix "/ap", a regex, a template starting with a wildcard).
+  bool firstSegment(std::string* out) const;
+
 private:
   enum class PathKind { Exact, Prefix, Template, Regex };
 
   bool pathMatches(absl::string_view path, MatchResult& result) const;
 
-  Route proto_;
+  // Only what the data path reads: a 10,000-route snapshot would otherwise hold a third copy
+  // of every Route message (the snapshot and the listener config hold the others).
+  std::string name_;
+  uint64_t max_request_body_bytes_ = 0;
   std::string label_;  // "route 'orders' (prefix /api/orders/)", for trace lines
   PathKind path_kind_ = PathKind::Prefix;
   std::string path_value_;  // exact path, prefix, template or regex text
@@ -330,7 +338,8 @@ absl::StatusOr<std::unique_ptr<RouteEntryImpl>> RouteEntryImpl::compile(const Ro
                                                                         const std::string& base,
                                                                         int index) {
   auto e = std::make_unique<RouteEntryImpl>();
-  e->proto_ = route;
+  e->name_ = route.name();
+  e->max_request_body_bytes_ = route.max_request_body_bytes();
   const RouteMatch& m = route.match();
   const std::string mbase = base + ".match";
   absl::string_view kind;
@@ -459,6 +468,44 @@ absl::StatusOr<std::unique_ptr<RouteEntryImpl>> RouteEntryImpl::compile(const Ro
   return e;
 }
 
+bool RouteEntryImpl::firstSegment(std::string* out) const {
+  switch (path_kind_) {
+  case PathKind::Exact: {
+    const absl::string_view p = absl::string_view(path_value_).substr(1);
+    *out = std::string(p.substr(0, p.find('/')));
+    return true;
+  }
+  case PathKind::Prefix: {
+    const absl::string_view p = absl::string_view(path_value_).substr(1);
+    const size_t slash = p.find('/');
+    if (slash == absl::string_view::npos) {
+      return false;  // "/api" also matches "/apis/x"
+    }
+    *out = std::string(p.substr(0, slash));
+    return true;
+  }
+  case PathKind::Template:
+    if (segments_.empty() || segments_[0].kind != TemplateSegment::Kind::Literal) {
+      return false;
+    }
+    *out = segments_[0].text;
+    return true;
+  case PathKind::Regex: return false;
+  }
+  return false;
+}
+
+// The first segment of a request path ("/api/users" -> "api", "/" -> ""); false if the path is
+// not origin-form.
+bool requestFirstSegment(absl::string_view path, absl::string_view* out) {
+  if (path.empty() || path[0] != '/') {
+    return false;
+  }
+  path.remove_prefix(1);
+  *out = path.substr(0, path.find('/'));
+  return true;
+}
+
 bool RouteEntryImpl::pathMatches(absl::string_view path, MatchResult& result) const {
   switch (path_kind_) {
   case PathKind::Exact: return path == path_value_;
@@ -580,6 +627,56 @@ bool RouteEntryImpl::tryMatch(const http::RequestHead& head, MatchResult& result
 struct VirtualHostImpl {
   std::string name;
   std::vector<std::unique_ptr<RouteEntryImpl>> routes;
+
+  // First-match order over many routes without trying each: routes whose path spec pins the
+  // request's first path segment are bucketed by it; the others (`unpinned`) are candidates for
+  // every request. A request tries its bucket and `unpinned` merged in declaration order, so the
+  // first match is the same route a linear scan finds. Built only for large route lists.
+  static constexpr size_t kIndexThreshold = 16;
+  bool indexed = false;
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> by_first_segment;
+  std::vector<uint32_t> unpinned;
+
+  void buildIndex() {
+    if (routes.size() < kIndexThreshold) {
+      return;
+    }
+    indexed = true;
+    std::string seg;
+    for (uint32_t i = 0; i < routes.size(); i++) {
+      if (routes[i]->firstSegment(&seg)) {
+        by_first_segment[seg].push_back(i);
+      } else {
+        unpinned.push_back(i);
+      }
+    }
+  }
+
+  const RouteEntryImpl* match(const http::RequestHead& head, MatchResult& result) const {
+    absl::string_view first;
+    if (!indexed || !requestFirstSegment(head.path, &first)) {
+      for (const auto& route : routes) {
+        if (route->tryMatch(head, result, nullptr)) {
+          return route.get();
+        }
+      }
+      return nullptr;
+    }
+    static const std::vector<uint32_t> kNone;
+    auto it = by_first_segment.find(first);
+    const std::vector<uint32_t>& bucket = it == by_first_segment.end() ? kNone : it->second;
+    size_t a = 0;
+    size_t b = 0;
+    while (a < bucket.size() || b < unpinned.size()) {
+      const uint32_t i = (b >= unpinned.size() || (a < bucket.size() && bucket[a] < unpinned[b]))
+                             ? bucket[a++]
+                             : unpinned[b++];
+      if (routes[i]->tryMatch(head, result, nullptr)) {
+        return routes[i].get();
+      }
+    }
+    return nullptr;
+  }
 };
 
 // "host:port" -> "host", "[v6]:port" -> "[v6]".
@@ -678,6 +775,7 @@ absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::create(
       }
       compiled.routes.push_back(std::move(*route));
     }
+    compiled.buildIndex();
     impl->vhosts.push_back(std::move(compiled));
   }
   std::stable_sort(impl->suffixes.begin(), impl->suffixes.end(),
@@ -706,12 +804,7 @@ MatchResult RouteTable::match(const http::RequestHead& head, MatchTrace* trace) 
   }
   const VirtualHostImpl& vh = impl_->vhosts[vi];
   if (trace == nullptr) {
-    for (const auto& route : vh.routes) {
-      if (route->tryMatch(head, result, nullptr)) {
-        result.route = route.get();
-        return result;
-      }
-    }
+    result.route = vh.match(head, result);
     return result;
   }
 

@@ -18,7 +18,8 @@ class RouteEntry {
 public:
   virtual ~RouteEntry() = default;
   virtual const std::string& name() const = 0;
-  virtual const gateway::v1::Route& proto() const = 0;
+  // Route.max_request_body_bytes: 0 = the listener's limit applies.
+  virtual uint64_t maxRequestBodyBytes() const = 0;
   // Path to send upstream after prefix_rewrite / regex_rewrite (or `path` unchanged).
   virtual std::string rewritePath(absl::string_view path) const = 0;
   // False when rewritePath() returns the path unchanged (the data path then skips the copy).

@@ -353,7 +353,7 @@ void Stream::start() {
   }
   route_ = m.route;
   chain_ = &filterChainOf(*route_);
-  max_body_ = route_->proto().max_request_body_bytes() > 0 ? route_->proto().max_request_body_bytes()
+  max_body_ = route_->maxRequestBodyBytes() > 0 ? route_->maxRequestBodyBytes()
                                                            : listener_.max_request_body_bytes;
   if (max_body_ > 0 && request_has_cl_ && request_cl_ > max_body_) {
     close_after_ = true;

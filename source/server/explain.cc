@@ -244,8 +244,8 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   const FilterChain& chain = filterChainOf(route);
 
   // Body limit (Content-Length known up front): refused before any pre filter runs.
-  const uint64_t max_body = route.proto().max_request_body_bytes() > 0
-                                ? route.proto().max_request_body_bytes()
+  const uint64_t max_body = route.maxRequestBodyBytes() > 0
+                                ? route.maxRequestBodyBytes()
                                 : listener->max_request_body_bytes;
   uint64_t content_length = 0;
   if (const std::string* cl = head.headers.get("content-length");

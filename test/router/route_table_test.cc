@@ -1,4 +1,5 @@
 #include <memory>
+#include <random>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -373,7 +374,7 @@ TEST_CASE("route table: allRoutes lists every route in order with its proto", "[
   const auto routes = t->allRoutes();
   REQUIRE(routes.size() == 3);
   CHECK(routes[0]->name() == "r1");
-  CHECK(routes[0]->proto().max_request_body_bytes() == 10);
+  CHECK(routes[0]->maxRequestBodyBytes() == 10);
   CHECK(routes[1]->name() == "r2");
   CHECK(routes[2]->name() == "r3");
   // match() returns the same objects, so attachments reach the data path.
@@ -541,6 +542,67 @@ TEST_CASE("route table: trace of a rewrite, no match and no virtual host", "[rou
   CHECK(r.route == nullptr);
   CHECK(trace.virtual_host.empty());
   CHECK(trace.lines == std::vector<std::string>{"host 'example.org': no virtual host matches"});
+}
+
+// Large route lists are matched through the first-segment index; the explain path (a trace)
+// always scans linearly. Both must pick the same route for every request.
+TEST_CASE("indexed matching picks the same route as a linear scan", "[router]") {
+  std::mt19937 rng(42);
+  const std::vector<std::string> segs = {"api", "apis", "users", "u", "x", ""};
+  auto seg = [&] { return segs[rng() % segs.size()]; };
+  for (int round = 0; round < 20; round++) {
+    std::string text = "virtual_hosts { name: \"all\" domains: \"*\"\n";
+    const int n = 20 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < n; i++) {
+      std::string match;
+      switch (rng() % 7) {
+        case 0: match = "path: \"/" + seg() + "\""; break;
+        case 1: match = "path: \"/" + seg() + "/" + seg() + "\""; break;
+        case 2: match = "prefix: \"/" + seg() + "/\""; break;
+        case 3: match = "prefix: \"/" + seg() + "\""; break;  // unpinned: "/api" matches "/apis"
+        case 4: match = "path_template: \"/" + seg() + "/{id}\""; break;
+        case 5: match = "path_template: \"/*/" + seg() + "\""; break;
+        default: match = "regex: \"/(" + seg() + "|u)/.*\""; break;
+      }
+      if (match.find("path_template: \"//") != std::string::npos ||
+          match.find("path_template: \"/*//") != std::string::npos) {
+        match = "prefix: \"/z/\"";  // empty template segments are invalid
+      }
+      const std::string methods = rng() % 5 == 0 ? " methods: \"POST\"" : "";
+      text += "routes { name: \"r" + std::to_string(i) + "\" match { " + match + methods +
+              " } }\n";
+    }
+    text += "}\n";
+    auto t = table(text);
+    for (int k = 0; k < 300; k++) {
+      std::string path = "/" + seg();
+      for (int d = static_cast<int>(rng() % 3); d > 0; d--) {
+        path += "/" + seg();
+      }
+      const auto h = request(path, "example.com", rng() % 4 == 0 ? "POST" : "GET");
+      MatchTrace trace;
+      const MatchResult linear = t->match(h, &trace);
+      const MatchResult fast = t->match(h);
+      INFO(text << "\npath " << path << " " << h.method);
+      CHECK(fast.route == linear.route);
+      CHECK(fast.captures == linear.captures);
+    }
+  }
+}
+
+TEST_CASE("10,000 prefix routes: the last one and the fallback are found", "[router]") {
+  std::string text = "virtual_hosts { name: \"all\" domains: \"*\"\n";
+  for (int i = 0; i < 10000; i++) {
+    text += "routes { name: \"r" + std::to_string(i) + "\" match { prefix: \"/svc" +
+            std::to_string(i) + "/\" } }\n";
+  }
+  text += "routes { name: \"fallback\" match { prefix: \"/\" } }\n}\n";
+  auto t = table(text);
+  CHECK(routeName(*t, "/svc9999/x") == "r9999");
+  CHECK(routeName(*t, "/svc0/") == "r0");
+  CHECK(routeName(*t, "/svc9999") == "fallback");  // prefix "/svc9999/" needs the slash
+  CHECK(routeName(*t, "/other") == "fallback");
+  CHECK(routeName(*t, "/") == "fallback");
 }
 
 } // namespace
