@@ -327,6 +327,12 @@ std::string renderMetrics(Server& server) {
   gauge("gateway_control_plane_connected", "1 while the discovery stream is up.",
         cp.connected.load() ? 1 : 0);
   out += absl::StrCat(
+      "# HELP gateway_config_apply_seconds The last applied snapshot: from its arrival until every "
+      "worker runs it (stage=total), and the validate+compile part of that (stage=compile).\n"
+      "# TYPE gateway_config_apply_seconds gauge\n"
+      "gateway_config_apply_seconds{stage=\"total\"} ", cp.last_apply_seconds.load(), "\n",
+      "gateway_config_apply_seconds{stage=\"compile\"} ", cp.last_compile_seconds.load(), "\n");
+  out += absl::StrCat(
       "# HELP gateway_admin_unauthenticated_total Admin requests refused for a missing or wrong "
       "bearer token.\n"
       "# TYPE gateway_admin_unauthenticated_total counter\n"

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
+#include "source/server/config_reaper.h"
 
 namespace gw::server {
 
@@ -115,7 +116,10 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
     }
     return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
   }
-  auto rc = std::make_shared<RuntimeConfig>();
+  // Freed on the reaper thread whoever drops the last reference (see config_reaper.h).
+  std::shared_ptr<RuntimeConfig> rc(new RuntimeConfig(), [](RuntimeConfig* p) {
+    ConfigReaper::retire([p] { delete p; });
+  });
   rc->proto = config;
   rc->version = config.version();
 

@@ -36,6 +36,10 @@ struct ControlPlaneStats {
   std::atomic<uint64_t> config_applied{0};
   std::atomic<uint64_t> config_rejected{0};
   std::atomic<bool> connected{false};
+  // The last applied snapshot: from its arrival to every worker running it, and the part of that
+  // spent validating and compiling (off the worker loops).
+  std::atomic<double> last_apply_seconds{0};
+  std::atomic<double> last_compile_seconds{0};
 };
 
 // Admin requests refused for a missing or wrong bearer token (any thread).

@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_format.h"
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -91,6 +93,8 @@ struct DiscoveryClient::Shared {
   std::string pending_version;
   std::string pending_nonce;
   uint64_t pending_stream = 0;
+  Clock::time_point pending_received;  // when the snapshot being applied arrived
+  double pending_compile_s = 0;        // how long validating and compiling it took
 };
 
 DiscoveryClient::DiscoveryClient(Server& server, DiscoveryClientOptions options,
@@ -310,6 +314,7 @@ bool DiscoveryClient::runStream(gateway::v1::DiscoveryService::Stub& stub) {
 bool DiscoveryClient::handleResponse(const gateway::v1::DiscoveryResponse& response,
                                      Stream* stream, uint64_t stream_id) {
   Shared& sh = *shared_;
+  const Clock::time_point received = Clock::now();
   gateway::v1::Config config = response.snapshot();
   if (!response.version_info().empty()) {
     config.set_version(response.version_info());  // the stream's version is the one reported
@@ -330,6 +335,8 @@ bool DiscoveryClient::handleResponse(const gateway::v1::DiscoveryResponse& respo
   sh.pending_version = config.version();
   sh.pending_nonce = response.nonce();
   sh.pending_stream = stream_id;
+  sh.pending_received = received;
+  sh.pending_compile_s = std::chrono::duration<double>(Clock::now() - received).count();
   {
     std::lock_guard<std::mutex> lock(sh.mu);
     sh.applying = true;
@@ -363,8 +370,14 @@ bool DiscoveryClient::finishApply(const absl::Status& status, Stream* stream) {
   reply.set_response_nonce(sh.pending_nonce);
   if (status.ok()) {
     running_version_ = sh.pending_version;
-    server_.controlPlaneStats().config_applied++;
-    logf(absl::StrCat("applied version '", running_version_, "'"));
+    const double total_s = std::chrono::duration<double>(Clock::now() - sh.pending_received).count();
+    ControlPlaneStats& cps = server_.controlPlaneStats();
+    cps.last_apply_seconds = total_s;
+    cps.last_compile_seconds = sh.pending_compile_s;
+    cps.config_applied++;
+    logf(absl::StrFormat("applied version '%s' in %.1f ms (validate+compile %.1f ms, switch %.1f ms)",
+                         running_version_, total_s * 1e3, sh.pending_compile_s * 1e3,
+                         (total_s - sh.pending_compile_s) * 1e3));
     reply.set_version_info(running_version_);
   } else {
     const std::string error(status.message());

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "source/filters/filter.h"
 #include "source/router/route_table.h"
+#include "source/server/config_reaper.h"
 #include "source/server/runtime_config.h"
 #include "test/filters/fake_request_context.h"
 
@@ -601,6 +603,26 @@ TEST_CASE("formatAddress: round trip", "[runtime_config][address]") {
   sockaddr_storage unknown{};
   unknown.ss_family = AF_UNIX;
   CHECK(formatAddress(reinterpret_cast<const sockaddr*>(&unknown)) == "unknown");
+}
+
+TEST_CASE("retired config generations are freed on the reaper thread", "[runtime_config]") {
+  std::thread::id ran_on;
+  ConfigReaper::retire([&ran_on] { ran_on = std::this_thread::get_id(); });
+  ConfigReaper::flush();
+  CHECK(ran_on != std::thread::id());
+  CHECK(ran_on != std::this_thread::get_id());
+
+  // A compiled config dropped here is destroyed there: counted live until the reaper ran.
+  const int64_t before = RuntimeConfig::liveGenerations();
+  const uint64_t done_before = ConfigReaper::completed();
+  {
+    auto compiled = compileConfig(parseJson(validConfigJson()));
+    REQUIRE(compiled.ok());
+    CHECK(RuntimeConfig::liveGenerations() == before + 1);
+  }
+  ConfigReaper::flush();
+  CHECK(ConfigReaper::completed() == done_before + 1);
+  CHECK(RuntimeConfig::liveGenerations() == before);
 }
 
 } // namespace
