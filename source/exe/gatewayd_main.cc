@@ -1,5 +1,6 @@
 // gatewayd: the data plane.
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -76,6 +77,16 @@ int main(int argc, char** argv) {
   // kernel and the next buffer page-faults it in again: streaming ran ~7x slower. Keep up to
   // 16 MiB of free top per arena instead.
   mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  // Every downstream and upstream connection is a descriptor; the soft limit is often 1024, far
+  // below what an edge proxy holds. Raise it to the hard limit (what nginx's
+  // worker_rlimit_nofile and HAProxy's automatic maxconn sizing do).
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    const rlim_t soft = nofile.rlim_cur;
+    nofile.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+      nofile.rlim_cur = soft;
+    }
+  }
   std::string config_path;
   bool validate = false;
   gw::server::ServerConfig sc;

@@ -88,7 +88,7 @@ class Gateway:
     addresses passed in `upstreams`.
     """
 
-    def __init__(self, config, upstreams=(), workers=1, args=(), env=None):
+    def __init__(self, config, upstreams=(), workers=1, args=(), env=None, prefix=()):
         self.port = free_port()
         self.admin_port = free_port()
         # The admin gRPC service on its own free port (not the shared default 127.0.0.1:9902).
@@ -100,6 +100,7 @@ class Gateway:
         self.workers = workers
         self.args = list(args)
         self.env = env
+        self.prefix = list(prefix)  # e.g. ["prlimit", "--nofile=256:4096"] (it execs gatewayd)
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix="gw-it-")
 
@@ -110,7 +111,7 @@ class Gateway:
         self.stdout_path = os.path.join(self.dir, "stdout")
         self.stderr_path = os.path.join(self.dir, "stderr")
         self.proc = subprocess.Popen(
-            [GATEWAYD, "--config", path, "--workers", str(self.workers),
+            self.prefix + [GATEWAYD, "--config", path, "--workers", str(self.workers),
              "--admin-address", "127.0.0.1:%d" % self.admin_port,
              "--admin-grpc-address", "127.0.0.1:%d" % self.grpc_port] + self.args,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=self.env)

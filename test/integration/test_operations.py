@@ -661,3 +661,35 @@ def test_two_workers_serve_many_connections():
             ok = metric(text, "gateway_requests_total",
                         'route="api",cluster="backend",status_class="2xx"')
             assert ok >= n + reqs, (ok, n, reqs)
+
+
+def test_open_files_limit_raised_to_hard_limit():
+    """Started with a soft limit of 256 descriptors, gatewayd raises it to the hard limit and holds
+    600 concurrent keep-alive connections (each answered, all still open at the end)."""
+    if not shutil.which("prlimit"):
+        print("  (prlimit missing: skipped)")
+        return
+    with Gateway(SIMPLE_CONFIG.replace("{up0}", "127.0.0.1:1"),
+                 prefix=["prlimit", "--nofile=256:4096"]) as gw:
+        with open("/proc/%d/limits" % gw.proc.pid) as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        assert line.split()[3:5] == ["4096", "4096"], line
+        socks = []
+        try:
+            for _ in range(600):
+                s = socket.create_connection(("127.0.0.1", gw.port), 5)
+                s.sendall(b"GET /direct HTTP/1.1\r\nHost: x\r\n\r\n")
+                socks.append(s)
+            for s in socks:
+                s.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = s.recv(4096)
+                    assert chunk, "connection closed without a response"
+                    head += chunk
+                assert head.startswith(b"HTTP/1.1 200"), head[:40]
+            text = metrics(gw)
+            assert metric(text, "gateway_downstream_connections_active") >= 600, text
+        finally:
+            for s in socks:
+                s.close()
