@@ -16,7 +16,7 @@ struct CliContext {
   // Read by `apply -f -` / `diff -f -`.
   std::istream* in = &std::cin;
   // How often `apply --wait` polls Status.
-  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds poll_interval{50};
 };
 
 // gatewayctl: `args` is argv without argv[0]. Results go to `out`, diagnostics to `err`.

@@ -1,6 +1,11 @@
 #include "source/server/config_reaper.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <condition_variable>
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -21,6 +26,7 @@ struct Reaper {
   }
 
   void run() {
+    lowerThreadPriority();
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
       cv.wait(lock, [this] { return !queue.empty(); });
@@ -64,6 +70,13 @@ uint64_t ConfigReaper::completed() {
   Reaper& r = reaper();
   std::lock_guard<std::mutex> lock(r.mu);
   return r.done;
+}
+
+void lowerThreadPriority() {
+  // Linux: a thread id in PRIO_PROCESS sets that thread's nice value alone.
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  const int now = ::getpriority(PRIO_PROCESS, tid);
+  ::setpriority(PRIO_PROCESS, tid, std::max(now, 10));
 }
 
 } // namespace gw::server

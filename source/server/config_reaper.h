@@ -23,4 +23,10 @@ public:
   static uint64_t completed();
 };
 
+// Lowers the calling thread's CPU priority (nice +10). For the threads that compile and free
+// config generations: on a busy machine the worker loops, which serve requests, win the CPU and
+// a push does not show up in request latency; the config work still progresses (at nice 10 it
+// gets about a tenth of a contended core).
+void lowerThreadPriority();
+
 } // namespace gw::server

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "source/server/config_reaper.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -127,6 +128,7 @@ void DiscoveryClient::join() {
 }
 
 void DiscoveryClient::run() {
+  lowerThreadPriority();  // snapshots are validated and compiled here, beside the workers
   grpc::ChannelArguments args;
   // Transport keepalive is the backstop; the application heartbeat notices a dead stream sooner.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

@@ -1,6 +1,9 @@
 // compileConfig (listeners, route tables with attached filter chains, clusters) and the address
 // helpers of runtime_config.
 #include <arpa/inet.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include <string>
@@ -607,10 +610,15 @@ TEST_CASE("formatAddress: round trip", "[runtime_config][address]") {
 
 TEST_CASE("retired config generations are freed on the reaper thread", "[runtime_config]") {
   std::thread::id ran_on;
-  ConfigReaper::retire([&ran_on] { ran_on = std::this_thread::get_id(); });
+  int nice_there = -100;
+  ConfigReaper::retire([&ran_on, &nice_there] {
+    ran_on = std::this_thread::get_id();
+    nice_there = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  });
   ConfigReaper::flush();
   CHECK(ran_on != std::thread::id());
   CHECK(ran_on != std::this_thread::get_id());
+  CHECK(nice_there >= 10);  // below the worker loops (lowerThreadPriority)
 
   // A compiled config dropped here is destroyed there: counted live until the reaper ran.
   const int64_t before = RuntimeConfig::liveGenerations();

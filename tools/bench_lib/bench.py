@@ -203,6 +203,7 @@ def nginx_common(tmp, sub):
     scgi_temp_path {d}/scgi;
     keepalive_requests 1000000;
     keepalive_timeout 65s;
+    client_max_body_size 0;  # the stream scenario uploads 1 GiB (default limit: 1 MiB -> 413)
 """.format(d=d)
 
 
@@ -701,7 +702,8 @@ class Bench:
         return r
 
     def run(self):
-        scenarios = self.scenarios()
+        only = self.args.only
+        scenarios = [sc for sc in self.scenarios() if not only or sc["name"] in only]
         total = sum(len(sc["targets"]) for sc in scenarios) * self.rounds
         results = {sc["name"]: {t: [] for t in sc["targets"]} for sc in scenarios}
         n = 0
@@ -898,7 +900,19 @@ def main():
                     help="run the servers with glibc's default malloc trim settings")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    ap.add_argument("--gateway-control", help="gateway-control binary (config scenario)")
+    ap.add_argument("--gatewayctl", help="gatewayctl binary (config scenario)")
+    ap.add_argument("--demo-upstream", help="demo_upstream binary (stream scenario's upload sink)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated scenario names (default: all): plain, direct, "
+                         "body-post-64k, body-get-1m, policy, fixed, workers, idle, stream, "
+                         "config")
     args = ap.parse_args()
+    args.only = [x for x in args.only.split(",") if x]
+    scale_names = [x for x in ("stream", "idle", "config") if not args.only or x in args.only]
+    if "config" in scale_names and not (args.gateway_control and args.gatewayctl):
+        scale_names.remove("config")
+        log("bench: no --gateway-control/--gatewayctl: config scenario skipped")
 
     def on_term(signum, frame):
         log("bench: signal %d, stopping everything it started" % signum)
@@ -918,6 +932,10 @@ def main():
         bench.sanity()
         t0 = time.time()
         scenarios, results = bench.run()
+        scale_out = {}
+        if scale_names:
+            import scale
+            scale_out = scale.Scale(bench, args, args.quick).run(scale_names)
         elapsed = time.time() - t0
     finally:
         for s in reversed(bench.servers):
@@ -938,6 +956,7 @@ def main():
                      "cpu_definition": "utime+stime of the proxy process(es) (nginx: master + "
                                        "workers) over the measured run / completed requests"},
         "scenarios": summary,
+        "scale": scale_out,
     }
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
@@ -960,6 +979,10 @@ def main():
     print()
     print(table(summary))
     print()
+    if scale_out:
+        import scale
+        print(scale.table(scale_out))
+        print()
     print("JSON: %s" % args.out)
 
 
