@@ -91,7 +91,10 @@ private:
   bool checkSignature(JwtAlg alg, absl::string_view signing_input,
                       absl::string_view signature) const;
 
+  struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
+
   std::string name_;
+  std::unique_ptr<HmacKeys> hmac_;
   std::string issuer_;
   std::vector<std::string> audiences_;
   uint32_t allowed_mask_ = 0;
