@@ -360,3 +360,32 @@ def test_live_push_changes_a_policy():
         line = cp.push("v4", write_json(d, "v4.json", bad))
         assert line.startswith("nack ") and "rate_limit_policies[0]" in line, line
         assert get("/", t2).status == 429
+
+
+def test_gatewayctl_explain_shows_policy_decisions_without_taking_tokens():
+    from harness import GATEWAYCTL
+    with Upstream() as up, Gateway(POLICY_CONFIG, [up]) as gw:
+        def explain(path, *headers):
+            args = [GATEWAYCTL, "--proxy", "127.0.0.1:%d" % gw.grpc_port, "proxy", "explain",
+                    "GET", "http://api.test" + path]
+            for h in headers:
+                args += ["-H", h]
+            p = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            return p.stdout + p.stderr
+        out = explain("/secure/x")
+        assert "401 jwt_missing: no token in the authorization header" in out, out
+        out = explain("/secure/x", "Authorization: Bearer " + hs256(claims()))
+        assert "token valid for sub=alice (not expiring for" in out, out
+        assert "sets x-user-id: alice" in out, out
+        out = explain("/secure/x", "Authorization: Bearer " + hs256(claims(), secret="nope"))
+        assert "401 jwt_bad_signature" in out, out
+        for _ in range(5):
+            out = explain("/limited")
+            assert "policy 'burst3' (1 per 60s, burst 3), one bucket: would allow (3 tokens" in out, out
+        # The proxy admin's config view redacts secrets too.
+        p = subprocess.run([GATEWAYCTL, "--proxy", "127.0.0.1:%d" % gw.grpc_port, "proxy",
+                            "config", "-o", "yaml"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert "<redacted>" in p.stdout and SECRET not in p.stdout, p.stdout
+        # Explaining took nothing: the burst is intact.
+        assert [gw.request("GET", "/limited")[0] for _ in range(4)] == [200, 200, 200, 429]
