@@ -387,6 +387,13 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
   }
   std::sort(p->claim_headers_.begin(), p->claim_headers_.end(),
             [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (size_t i = 1; i < p->claim_headers_.size(); i++) {
+    if (p->claim_headers_[i].second == p->claim_headers_[i - 1].second) {
+      err("claim_headers", absl::StrCat("claims '", p->claim_headers_[i - 1].first, "' and '",
+                                        p->claim_headers_[i].first, "' both set header '",
+                                        p->claim_headers_[i].second, "'"));
+    }
+  }
 
   if (errors->size() != errors_before) {
     return nullptr;

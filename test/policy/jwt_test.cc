@@ -237,6 +237,15 @@ TEST_CASE("jwt: provider validation names fields", "[policy][jwt]") {
             "token_source.header: invalid header name 'bad header'",
             "claim_headers: claim 'sub': header 'content-length' cannot be set from a claim"});
 
+  gateway::v1::AuthProvider dup;
+  dup.set_name("dup");
+  dup.set_secret("s");
+  (*dup.mutable_claim_headers())["sub"] = "x-user";
+  (*dup.mutable_claim_headers())["uid"] = "X-User";
+  const auto dup_errors = errorsOf(dup);
+  REQUIRE(dup_errors.size() == 1);
+  CHECK(dup_errors[0].find("both set header 'x-user'") != std::string::npos);
+
   gateway::v1::AuthProvider weak;
   weak.set_name("weak");
   weak.set_public_key_pem(test::publicPem(test::rsaKey(1024).get()));
