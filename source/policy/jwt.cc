@@ -16,6 +16,8 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 
@@ -28,6 +30,8 @@
 
 namespace gw::policy {
 namespace {
+
+std::atomic<uint64_t> next_provider_id{1};
 
 constexpr std::pair<const char*, JwtAlg> kAlgs[] = {
     {"HS256", JwtAlg::HS256}, {"HS384", JwtAlg::HS384}, {"HS512", JwtAlg::HS512},
@@ -78,9 +82,6 @@ bool stringEquals(const JsonValue& v, absl::string_view want) {
   return jsonUnescape(v.raw, s) && s == want;
 }
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
 
 } // namespace
 
@@ -235,6 +236,7 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     errors->push_back({std::move(field), std::move(message)});
   };
   std::shared_ptr<JwtProvider> p(new JwtProvider());
+  p->id_ = next_provider_id.fetch_add(1, std::memory_order_relaxed);
   p->name_ = proto.name();
   p->issuer_ = proto.issuer();
   for (int i = 0; i < proto.audiences_size(); i++) {
@@ -479,44 +481,97 @@ bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
   if (pkey_ == nullptr) {
     return false;
   }
-  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx) {
-    return false;
-  }
-  EVP_MD_CTX_reset(ctx.get());
   const unsigned char* sig_data = reinterpret_cast<const unsigned char*>(sig.data());
   size_t sig_len = sig.size();
-  unsigned char der[80];
+  unsigned char der[72];
   if (alg == JwtAlg::ES256) {
-    // JWS carries R || S (32 bytes each, RFC 7518 section 3.4); OpenSSL wants DER.
+    // JWS carries R || S (32 bytes each, RFC 7518 section 3.4); OpenSSL wants
+    // DER SEQUENCE { INTEGER r, INTEGER s }, built here without allocating.
     if (sig.size() != 64) {
       return false;
     }
-    ECDSA_SIG* es = ECDSA_SIG_new();
-    BIGNUM* r = BN_bin2bn(sig_data, 32, nullptr);
-    BIGNUM* s = BN_bin2bn(sig_data + 32, 32, nullptr);
-    if (es == nullptr || r == nullptr || s == nullptr || ECDSA_SIG_set0(es, r, s) != 1) {
-      BN_free(r);
-      BN_free(s);
-      ECDSA_SIG_free(es);
-      return false;
-    }
-    unsigned char* p = der;
-    const int n = i2d_ECDSA_SIG(es, nullptr) <= static_cast<int>(sizeof(der))
-                      ? i2d_ECDSA_SIG(es, &p)
-                      : -1;
-    ECDSA_SIG_free(es);
-    if (n <= 0) {
-      return false;
-    }
+    auto integer = [](const unsigned char* v, unsigned char* out) {
+      size_t skip = 0;
+      while (skip < 31 && v[skip] == 0) {
+        skip++;
+      }
+      const bool pad = (v[skip] & 0x80) != 0;  // keep it positive
+      const size_t len = 32 - skip + (pad ? 1 : 0);
+      out[0] = 0x02;
+      out[1] = static_cast<unsigned char>(len);
+      size_t o = 2;
+      if (pad) {
+        out[o++] = 0;
+      }
+      memcpy(out + o, v + skip, 32 - skip);
+      return len + 2;
+    };
+    const size_t r_len = integer(sig_data, der + 2);
+    const size_t s_len = integer(sig_data + 32, der + 2 + r_len);
+    der[0] = 0x30;
+    der[1] = static_cast<unsigned char>(r_len + s_len);
     sig_data = der;
-    sig_len = static_cast<size_t>(n);
+    sig_len = 2 + r_len + s_len;
   }
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey_) != 1) {
-    return false;
+  // The digest with the plain SHA-2 functions, then EVP_PKEY_verify on a verify context kept per
+  // thread and per (provider, alg): nothing is allocated or fetched per token once warm.
+  unsigned char digest[64];
+  size_t digest_len = 0;
+  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+  if (md == EVP_sha256()) {
+    SHA256(in, input.size(), digest);
+    digest_len = 32;
+  } else if (md == EVP_sha384()) {
+    SHA384(in, input.size(), digest);
+    digest_len = 48;
+  } else {
+    SHA512(in, input.size(), digest);
+    digest_len = 64;
   }
-  return EVP_DigestVerify(ctx.get(), sig_data, sig_len,
-                          reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  EVP_PKEY_CTX* ctx = verifyContext(alg, md);
+  return ctx != nullptr &&
+         EVP_PKEY_verify(ctx, sig_data, sig_len, digest, digest_len) == 1;
+}
+
+namespace {
+
+// Per thread: a few initialized verify contexts, by (provider id, alg). A context holds its own
+// reference to the key, so an entry outliving its provider is harmless (ids are never reused).
+struct VerifyContextCache {
+  struct Entry {
+    uint64_t key = 0;
+    EVP_PKEY_CTX* ctx = nullptr;
+  };
+  std::array<Entry, 8> entries;
+  size_t next = 0;
+  ~VerifyContextCache() {
+    for (auto& e : entries) {
+      EVP_PKEY_CTX_free(e.ctx);
+    }
+  }
+};
+
+} // namespace
+
+EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
+  thread_local VerifyContextCache cache;
+  const uint64_t key = (id_ << 4) | static_cast<uint64_t>(alg);
+  for (const auto& e : cache.entries) {
+    if (e.key == key) {
+      return e.ctx;
+    }
+  }
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
+  if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
+    EVP_PKEY_CTX_free(ctx);
+    return nullptr;
+  }
+  auto& slot = cache.entries[cache.next++ % cache.entries.size()];
+  EVP_PKEY_CTX_free(slot.ctx);
+  slot.key = key;
+  slot.ctx = ctx;
+  return ctx;
 }
 
 JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {

@@ -12,6 +12,8 @@
 #include "source/policy/json_scan.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
+typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
+typedef struct evp_md_st EVP_MD;
 
 namespace gw::policy {
 
@@ -90,9 +92,11 @@ private:
   bool allowed(JwtAlg a) const { return (allowed_mask_ & (1u << static_cast<int>(a))) != 0; }
   bool checkSignature(JwtAlg alg, absl::string_view signing_input,
                       absl::string_view signature) const;
+  EVP_PKEY_CTX* verifyContext(JwtAlg alg, const EVP_MD* md) const;
 
   struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
 
+  uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches
   std::string name_;
   std::unique_ptr<HmacKeys> hmac_;
   std::string issuer_;
