@@ -18,6 +18,8 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/filters/filter.h"
+#include "source/policy/jwt.h"
+#include "source/policy/rate_limiter.h"
 #include "source/router/route_table.h"
 #include "yaml-cpp/yaml.h"
 
@@ -566,11 +568,7 @@ public:
   explicit Validator(const gateway::v1::Config& config) : config_(config) {}
 
   std::vector<ConfigError> run() {
-    for (const auto& c : config_.clusters()) {
-      if (!c.name().empty()) {
-        ctx_.cluster_names.insert(c.name());
-      }
-    }
+    errors_ = buildValidationContext(config_, &ctx_);
     if (config_.listeners_size() == 0) {
       error("listeners", "at least one listener is required");
     }
@@ -986,6 +984,67 @@ absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path) {
 
 std::vector<ConfigError> validateConfig(const gateway::v1::Config& config) {
   return Validator(config).run();
+}
+
+std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& config,
+                                                filters::ValidationContext* ctx) {
+  std::vector<ConfigError> errors;
+  for (const auto& c : config.clusters()) {
+    if (!c.name().empty()) {
+      ctx->cluster_names.insert(c.name());
+    }
+  }
+  // Duplicate / missing names; then each resource compiled (keys parsed once, here).
+  auto checkName = [&](const std::string& name, const std::string& base, absl::string_view what,
+                       std::map<std::string, std::string>& seen) {
+    if (name.empty()) {
+      errors.push_back({base + ".name", "required"});
+      return false;
+    }
+    if (auto [it, inserted] = seen.emplace(name, base); !inserted) {
+      errors.push_back({base + ".name", absl::StrCat("duplicate ", what, " name '", name,
+                                                     "' (also ", it->second, ")")});
+      return false;
+    }
+    return true;
+  };
+  std::map<std::string, std::string> seen;
+  for (int i = 0; i < config.auth_providers_size(); i++) {
+    const std::string base = absl::StrCat("auth_providers[", i, "]");
+    const auto& p = config.auth_providers(i);
+    const bool named = checkName(p.name(), base, "auth provider", seen);
+    std::vector<policy::FieldError> errs;
+    auto compiled = policy::JwtProvider::create(p, &errs);
+    for (auto& e : errs) {
+      errors.push_back({joinPath(base, e.field), std::move(e.message)});
+    }
+    if (named) {
+      ctx->auth_providers[p.name()] = std::move(compiled);
+    }
+  }
+  seen.clear();
+  for (int i = 0; i < config.rate_limit_policies_size(); i++) {
+    const std::string base = absl::StrCat("rate_limit_policies[", i, "]");
+    const auto& p = config.rate_limit_policies(i);
+    const bool named = checkName(p.name(), base, "rate-limit policy", seen);
+    std::vector<policy::FieldError> errs;
+    auto compiled = policy::RateLimiter::createShared(p, &errs);
+    for (auto& e : errs) {
+      errors.push_back({joinPath(base, e.field), std::move(e.message)});
+    }
+    if (named) {
+      ctx->rate_limit_policies[p.name()] = std::move(compiled);
+    }
+  }
+  return errors;
+}
+
+void redactSecrets(gateway::v1::Config* config) {
+  for (auto& p : *config->mutable_auth_providers()) {
+    if (!p.secret().empty()) {
+      p.set_secret(kRedacted);
+    }
+  }
 }
 
 } // namespace gw::config

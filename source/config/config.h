@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
+#include "source/filters/filter.h"
 
 namespace gw::config {
 
@@ -31,5 +32,17 @@ absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path);
 // LBs, empty clusters, negative durations. Used by gatewayd --validate, by the proxy before it
 // applies a config, and (later) by the control plane: one library.
 std::vector<ConfigError> validateConfig(const gateway::v1::Config& config);
+
+// Fills `ctx` with what filter configs may reference: cluster names and the compiled policy
+// resources (auth_providers, rate_limit_policies; an invalid one maps to nullptr). Returns the
+// resources' problems with their field paths ("auth_providers[0].public_key_pem: ..."). Rate-limit
+// policies identical to ones alive in this process reuse them (and their bucket state).
+std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& config,
+                                                filters::ValidationContext* ctx);
+
+// Replaces secret values (auth_providers[].secret) with "<redacted>": for everything that shows a
+// config (/config_dump, gatewayctl get, the proxy admin's config).
+void redactSecrets(gateway::v1::Config* config);
+constexpr char kRedacted[] = "<redacted>";
 
 } // namespace gw::config

@@ -239,9 +239,35 @@ std::vector<std::string> ControlPlane::connectedNodesMatching(const Target& targ
   return out;
 }
 
-gateway::v1::Diff ControlPlane::diff(const gateway::v1::Config& config,
+namespace {
+
+// `gatewayctl get snapshot` shows secrets as "<redacted>": a config edited from that output and
+// applied again gets each such secret back from the same-named auth provider of the snapshot it
+// builds on. A placeholder with nothing to restore from stays, and validation refuses it.
+void restoreRedactedSecrets(gateway::v1::Config* config, const StoredSnapshot* base) {
+  if (base == nullptr) {
+    return;
+  }
+  for (auto& p : *config->mutable_auth_providers()) {
+    if (p.secret() != config::kRedacted) {
+      continue;
+    }
+    for (const auto& old : base->config().auth_providers()) {
+      if (old.name() == p.name() && !old.secret().empty() && old.secret() != config::kRedacted) {
+        p.set_secret(old.secret());
+        break;
+      }
+    }
+  }
+}
+
+} // namespace
+
+gateway::v1::Diff ControlPlane::diff(const gateway::v1::Config& given,
                                      const Target& target) const {
   auto base = baseFor(target);
+  gateway::v1::Config config = given;
+  restoreRedactedSecrets(&config, base.get());
   gateway::v1::Diff d = diffConfigs(base ? base->config() : gateway::v1::Config(), config);
   d.set_from_version(base ? base->version() : 0);
   return d;
@@ -250,6 +276,7 @@ gateway::v1::Diff ControlPlane::diff(const gateway::v1::Config& config,
 ApplyResponse ControlPlane::store(StoredSnapshot snapshot, bool dry_run, const std::string& what) {
   ApplyResponse resp;
   snapshot.mutable_config()->clear_version();
+  restoreRedactedSecrets(snapshot.mutable_config(), baseFor(snapshot.target()).get());
   const std::vector<FieldError> errors = validateSnapshotConfig(snapshot.config());
   std::lock_guard<std::mutex> apply_lock(apply_mu_);
   *resp.mutable_diff() = diff(snapshot.config(), snapshot.target());

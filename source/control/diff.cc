@@ -78,6 +78,17 @@ std::vector<Named<gateway::v1::Cluster>> clustersOf(const Config& c) {
   return out;
 }
 
+// Named resources of a repeated field (clusters, auth providers, rate-limit policies).
+template <class T>
+std::vector<Named<T>> namedOf(const google::protobuf::RepeatedPtrField<T>& list) {
+  std::vector<Named<T>> out;
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < list.size(); i++) {
+    addUnique(out, seen, nameOr(list[i].name(), i), "", &list[i], i);
+  }
+  return out;
+}
+
 std::vector<Named<gateway::v1::Route>> routesOf(const Config& c) {
   std::vector<Named<gateway::v1::Route>> out;
   absl::flat_hash_set<std::string> seen;
@@ -208,6 +219,18 @@ gateway::v1::Diff diffConfigs(const Config& from, const Config& to) {
             });
   diffNamed(diff, "cluster", clustersOf(from), clustersOf(to),
             [](const Named<gateway::v1::Cluster>& a, const Named<gateway::v1::Cluster>& b) {
+              return changedFields(*a.item, *b.item);
+            });
+  // Field names only, never values: a changed secret shows as "(secret)".
+  diffNamed(diff, "auth_provider", namedOf(from.auth_providers()), namedOf(to.auth_providers()),
+            [](const Named<gateway::v1::AuthProvider>& a,
+               const Named<gateway::v1::AuthProvider>& b) {
+              return changedFields(*a.item, *b.item);
+            });
+  diffNamed(diff, "rate_limit_policy", namedOf(from.rate_limit_policies()),
+            namedOf(to.rate_limit_policies()),
+            [](const Named<gateway::v1::RateLimitPolicy>& a,
+               const Named<gateway::v1::RateLimitPolicy>& b) {
               return changedFields(*a.item, *b.item);
             });
   return diff;

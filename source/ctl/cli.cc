@@ -642,6 +642,7 @@ private:
       }
       return rpcFailed(st, controlEndpoint(), rpcTimeout());
     }
+    config::redactSecrets(snap.mutable_config());  // secrets are never printed
     const auto& c = snap.config();
     if (kind == "snapshot") {
       print(renderSnapshot(snap), Doc::fromMessage(c, false));

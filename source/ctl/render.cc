@@ -94,7 +94,8 @@ std::string lbLine(const Cluster& c) {
 }
 
 // The policy resources of the model: repeated message fields of Config other than listeners and
-// clusters. None exist yet; later issues add them and these views pick them up by reflection.
+// clusters (auth_providers, rate_limit_policies), picked up by reflection. Callers redact secrets
+// (config::redactSecrets) before rendering.
 std::vector<const google::protobuf::FieldDescriptor*> policyFields() {
   std::vector<const google::protobuf::FieldDescriptor*> out;
   const auto* d = Config::descriptor();

@@ -4,8 +4,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -15,6 +17,11 @@
 namespace gw::router {
 class RouteEntry;
 }
+
+namespace gw::policy {
+class JwtProvider;
+class RateLimiter;
+} // namespace gw::policy
 
 namespace gw::filters {
 
@@ -29,6 +36,9 @@ struct ErrorInfo {
   std::string message;  // human-readable
   ErrorSource source = ErrorSource::Internal;
   bool retryable = false;
+  // Extra response headers for the error response (lower-case names), e.g. www-authenticate or
+  // retry-after. Set before calling fail(); the error stage sees them in response().
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // How a filter steers its stage.
@@ -110,8 +120,14 @@ public:
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
+// What filter configs may reference: built once per config (config::buildValidationContext).
+// Policy objects are compiled, immutable (their rate-limit buckets are atomics) and shared by
+// every filter that names them. A name whose resource is invalid maps to nullptr (its errors are
+// reported at the resource).
 struct ValidationContext {
   absl::flat_hash_set<std::string> cluster_names;
+  absl::flat_hash_map<std::string, std::shared_ptr<const policy::JwtProvider>> auth_providers;
+  absl::flat_hash_map<std::string, std::shared_ptr<const policy::RateLimiter>> rate_limit_policies;
 };
 
 enum class FilterKind { Stage, Route };

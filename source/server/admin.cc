@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "source/config/config.h"
 #include "source/http/http1_codec.h"
 #include "source/server/server.h"
 
@@ -108,7 +109,9 @@ private:
       google::protobuf::util::JsonPrintOptions opts;
       opts.add_whitespace = true;
       opts.preserve_proto_field_names = true;
-      (void)google::protobuf::util::MessageToJsonString(s.config()->proto, &json, opts);
+      gateway::v1::Config shown = s.config()->proto;
+      config::redactSecrets(&shown);  // secrets are never printed
+      (void)google::protobuf::util::MessageToJsonString(shown, &json, opts);
       std::string bound = "{";
       bool first = true;
       for (const auto& [name, addr] : s.boundListeners()) {

@@ -886,6 +886,9 @@ void Stream::fail(filters::ErrorInfo error) {
   local_body_ = errorBody(error_, request_id_);
   response_.headers.add("content-type", "application/json");
   response_.headers.add("content-length", absl::StrCat(local_body_.size()));
+  for (const auto& [name, value] : error_.headers) {
+    response_.headers.add(name, value);
+  }
   response_no_body_ = request_.method == "HEAD";
   response_chunked_ = false;
   is_local_ = true;

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/v1/admin.grpc.pb.h"
+#include "source/config/config.h"
 #include "source/server/admin.h"
 #include "source/server/explain.h"
 #include "source/server/server.h"
@@ -85,6 +86,7 @@ public:
     }
     out->set_version(snap->config->version);
     *out->mutable_config() = snap->config->proto;
+    config::redactSecrets(out->mutable_config());
     for (const auto& [name, addr] : snap->bound) {
       (*out->mutable_bound_listeners())[name] =
           formatAddress(reinterpret_cast<const sockaddr*>(&addr));

@@ -124,8 +124,10 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
   rc->version = config.version();
 
   filters::ValidationContext vctx;
-  for (const auto& c : config.clusters()) {
-    vctx.cluster_names.insert(c.name());
+  // The same compiled policies the filters were validated against would do, but validation's are
+  // gone: compile again (an unchanged rate-limit policy keeps its live buckets either way).
+  if (auto errs = config::buildValidationContext(config, &vctx); !errs.empty()) {
+    return absl::InvalidArgumentError(errs.front().toString());
   }
   for (int ci = 0; ci < config.clusters_size(); ci++) {
     const auto& c = config.clusters(ci);

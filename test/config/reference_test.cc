@@ -17,6 +17,7 @@
 #include "gateway/filters/v1/filters.pb.h"
 #include "gateway/v1/config.pb.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
 #include "source/config/config.h"
 
 namespace gw::config {
@@ -88,7 +89,8 @@ std::string rowKey(const std::string& line) {
 
 void collect(const Descriptor* d, std::vector<const Descriptor*>& out,
              std::set<const EnumDescriptor*>& enums) {
-  if (absl::StartsWith(d->full_name(), "google.protobuf.") ||
+  // Map entries (claim_headers) are documented as their map field, not as messages.
+  if (absl::StartsWith(d->full_name(), "google.protobuf.") || d->options().map_entry() ||
       std::find(out.begin(), out.end(), d) != out.end()) {
     return;
   }
@@ -113,6 +115,8 @@ std::vector<const Descriptor*> allMessages(std::set<const EnumDescriptor*>& enum
   collect(gateway::filters::v1::DirectResponse::descriptor(), out, enums);
   collect(gateway::filters::v1::Headers::descriptor(), out, enums);
   collect(gateway::filters::v1::Fault::descriptor(), out, enums);
+  collect(gateway::filters::v1::JwtAuthConfig::descriptor(), out, enums);
+  collect(gateway::filters::v1::LocalRateLimitConfig::descriptor(), out, enums);
   return out;
 }
 
@@ -216,7 +220,9 @@ TEST_CASE("complete YAML examples in the reference parse and validate") {
     }
     // Complete configs start with a top-level Config field.
     const bool top = absl::StartsWith(block, "version:") || absl::StartsWith(block, "listeners:") ||
-                     absl::StartsWith(block, "clusters:");
+                     absl::StartsWith(block, "clusters:") ||
+                     absl::StartsWith(block, "auth_providers:") ||
+                     absl::StartsWith(block, "rate_limit_policies:");
     if (!top) {
       // A fragment: embed it where it belongs and check that it parses (names, types, syntax).
       const std::string embedded = embed(block);

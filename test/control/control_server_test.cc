@@ -574,6 +574,31 @@ TEST_CASE("Apply refuses an invalid config with every problem and stores nothing
   }
 }
 
+TEST_CASE("a redacted secret applied again keeps the stored secret", "[server][policy]") {
+  Fixture f;
+  auto c = validConfig({"users"});
+  auto* p = c.add_auth_providers();
+  p->set_name("main");
+  p->set_secret("the-real-secret");
+  REQUIRE(f.apply(c).accepted());
+  // What `gatewayctl get snapshot -o yaml` shows, edited (a new issuer) and applied again.
+  auto shown = c;
+  shown.mutable_auth_providers(0)->set_secret("<redacted>");
+  shown.mutable_auth_providers(0)->set_issuer("https://issuer");
+  auto r = f.apply(shown);
+  REQUIRE(r.accepted());
+  CHECK(formatDiff(r.diff()) == "~ auth_provider main (issuer)");
+  auto stored = f.store().get(r.version());
+  REQUIRE(stored != nullptr);
+  CHECK(stored->config().auth_providers(0).secret() == "the-real-secret");
+  // A placeholder with nothing to restore from is refused.
+  shown.mutable_auth_providers(0)->set_name("other");
+  auto refused = f.apply(shown);
+  CHECK_FALSE(refused.accepted());
+  REQUIRE(refused.errors_size() >= 1);
+  CHECK(refused.errors(0).path() == "auth_providers[0].secret");
+}
+
 TEST_CASE("rollback creates a new version copying an old one", "[server]") {
   Fixture f;
   auto rollback = [&f](uint64_t to, ApplyResponse* out) {

@@ -192,3 +192,40 @@ listeners:
 
 } // namespace
 } // namespace gw::control
+
+namespace gw::control {
+namespace {
+
+TEST_CASE("auth providers and rate-limit policies: added, changed (field names only), removed",
+          "[diff]") {
+  auto from = testing::validConfig({"users"});
+  auto* p = from.add_auth_providers();
+  p->set_name("main");
+  p->set_secret("old-secret");
+  auto* gone = from.add_auth_providers();
+  gone->set_name("legacy");
+  gone->set_secret("x");
+  auto* rl = from.add_rate_limit_policies();
+  rl->set_name("per-ip");
+  rl->set_requests_per_unit(10);
+  auto to = from;
+  to.mutable_auth_providers(0)->set_secret("new-secret");
+  to.mutable_auth_providers(0)->set_issuer("https://issuer");
+  to.mutable_auth_providers()->RemoveLast();
+  to.mutable_rate_limit_policies(0)->set_burst(20);
+  auto* added = to.add_rate_limit_policies();
+  added->set_name("global");
+  added->set_requests_per_unit(1000);
+  const auto d = diffConfigs(from, to);
+  CHECK(summary(d) == std::vector<std::string>{"~auth_provider:main(issuer,secret)",
+                                               "-auth_provider:legacy",
+                                               "~rate_limit_policy:per-ip(burst)",
+                                               "+rate_limit_policy:global"});
+  const std::string text = formatDiff(d);
+  CHECK(text.find("new-secret") == std::string::npos);
+  CHECK(text.find("old-secret") == std::string::npos);
+  CHECK_FALSE(sameConfig(from, to));
+}
+
+} // namespace
+} // namespace gw::control

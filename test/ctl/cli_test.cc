@@ -376,6 +376,34 @@ TEST_CASE("cli: get routes / clusters / listeners / policies as tables") {
   CHECK(f.svc.last_get.version() == 0);
 }
 
+TEST_CASE("cli: get policies lists auth providers and rate-limit policies, secrets redacted") {
+  ControlFixture f;
+  auto s = storedSnapshot(8);
+  auto* p = s.mutable_config()->add_auth_providers();
+  p->set_name("users");
+  p->set_secret("top-secret-value");
+  auto* r = s.mutable_config()->add_rate_limit_policies();
+  r->set_name("per-ip");
+  r->set_requests_per_unit(10);
+  f.svc.snapshots[0] = s;
+  auto table = run(f.args({"get", "policies"}));
+  CHECK(table.rc == 0);
+  CHECK(table.out ==
+        "TYPE                 NAME\n"
+        "auth_providers       users\n"
+        "rate_limit_policies  per-ip\n");
+  for (const char* fmt : {"yaml", "json"}) {
+    auto doc = run(f.args({"get", "policies", "-o", fmt}));
+    CHECK(doc.rc == 0);
+    CHECK_FALSE(absl::StrContains(doc.out, "top-secret-value"));
+    CHECK(absl::StrContains(doc.out, "<redacted>"));
+    CHECK(absl::StrContains(doc.out, "per-ip"));
+    auto snap = run(f.args({"get", "snapshot", "-o", fmt}));
+    CHECK_FALSE(absl::StrContains(snap.out, "top-secret-value"));
+  }
+  CHECK_FALSE(absl::StrContains(run(f.args({"get", "snapshot"})).out, "top-secret-value"));
+}
+
 TEST_CASE("cli: get snapshot -o yaml prints a config that parses back; -o json too") {
   ControlFixture f;
   f.svc.snapshots[8] = storedSnapshot(8);

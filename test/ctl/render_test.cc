@@ -109,7 +109,7 @@ TEST_CASE("render: clusters and listeners tables") {
         "public  127.0.0.1:8080  demo (*)  3       pre: headers\n");
 }
 
-TEST_CASE("render: policies until the model has them") {
+TEST_CASE("render: no policies in a config without them") {
   CHECK(renderPoliciesTable(sampleConfig()) == "no policies defined\n");
   CHECK(policiesDoc(sampleConfig()).kind() == Doc::Kind::List);
   CHECK(policiesDoc(sampleConfig()).items().empty());

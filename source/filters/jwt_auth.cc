@@ -1,0 +1,162 @@
+// `jwt_auth` (pre stage): verifies the request's JWT with a named auth provider
+// (Config.auth_providers). Missing or invalid -> 401 with a typed code (jwt_missing,
+// jwt_bad_signature, ...) and WWW-Authenticate. Valid -> the token header is stripped (unless the
+// provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim
+// headers are always removed first, whatever the outcome.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gateway/filters/v1/filters.pb.h"
+#include "source/filters/filter.h"
+#include "source/http/http1_codec.h"
+#include "source/policy/jwt.h"
+
+namespace gw::filters {
+namespace {
+
+class JwtAuthConfig;
+
+class JwtAuthFilter : public Filter {
+public:
+  explicit JwtAuthFilter(const JwtAuthConfig& c) : config_(c) {}
+  FilterStatus onRequest(RequestContext& ctx) override;
+
+private:
+  const JwtAuthConfig& config_;
+};
+
+class JwtAuthConfig : public FilterConfig {
+public:
+  JwtAuthConfig(std::shared_ptr<const policy::JwtProvider> p, bool allow_missing)
+      : provider(std::move(p)), allow_missing(allow_missing) {}
+  FilterPtr create() const override { return std::make_unique<JwtAuthFilter>(*this); }
+  Filter* shared() const override { return &shared_; }
+  std::string explain(const http::RequestHead& head) const override;
+
+  const std::shared_ptr<const policy::JwtProvider> provider;
+  const bool allow_missing;
+
+private:
+  mutable JwtAuthFilter shared_{*this};  // stateless: one instance for every request
+};
+
+std::string tokenWhere(const policy::JwtProvider& p) {
+  return p.queryParam().empty() ? absl::StrCat(p.header(), " header")
+                                : absl::StrCat("query parameter '", p.queryParam(), "'");
+}
+
+FilterStatus JwtAuthFilter::onRequest(RequestContext& ctx) {
+  const policy::JwtProvider& p = *config_.provider;
+  HeaderMap& headers = ctx.request().headers;
+  for (const auto& ch : p.claimHeaders()) {
+    headers.remove(ch.second);  // never let a client forge what the gateway asserts
+  }
+  absl::string_view token;
+  policy::JwtStatus st = p.extract(headers.entries(), ctx.request().query, token);
+  if (st == policy::JwtStatus::Missing && config_.allow_missing) {
+    return FilterStatus::Continue;
+  }
+  thread_local policy::VerifiedJwt verified;
+  if (st == policy::JwtStatus::Ok) {
+    st = p.verify(token, policy::jwtNow(), verified);
+  }
+  if (st != policy::JwtStatus::Ok) {
+    ErrorInfo e;
+    e.status = 401;
+    e.code = policy::jwtStatusCode(st);
+    e.message = policy::jwtStatusMessage(st);
+    e.source = ErrorSource::Filter;
+    e.headers.emplace_back("www-authenticate", st == policy::JwtStatus::Missing
+                                                   ? "Bearer"
+                                                   : "Bearer error=\"invalid_token\"");
+    ctx.fail(std::move(e));
+    return FilterStatus::StopAndRespond;
+  }
+  if (!p.forward() && p.queryParam().empty()) {
+    headers.remove(p.header());
+  }
+  thread_local std::string text;
+  for (size_t i = 0; i < p.claimHeaders().size(); i++) {
+    // Strings, numbers and booleans; a value that cannot be a header value is not set.
+    if (policy::jsonScalarText(verified.claims[i], text) && http::isValidFieldValue(text)) {
+      headers.add(p.claimHeaders()[i].second, text);
+    }
+  }
+  return FilterStatus::Continue;
+}
+
+std::string JwtAuthConfig::explain(const http::RequestHead& head) const {
+  const policy::JwtProvider& p = *provider;
+  absl::string_view token;
+  policy::JwtStatus st = p.extract(head.headers.entries(), head.query, token);
+  const std::string who = absl::StrCat("provider '", p.name(), "': ");
+  if (st == policy::JwtStatus::Missing) {
+    if (allow_missing) {
+      return absl::StrCat(who, "pass without identity: no token in the ", tokenWhere(p),
+                          " (allow_missing)");
+    }
+    return absl::StrCat(who, "401 jwt_missing: no token in the ", tokenWhere(p));
+  }
+  policy::VerifiedJwt v;
+  const int64_t now = policy::jwtNow();
+  if (st == policy::JwtStatus::Ok) {
+    st = p.verify(token, now, v);
+  }
+  if (st != policy::JwtStatus::Ok) {
+    return absl::StrCat(who, "401 ", policy::jwtStatusCode(st), ": ",
+                        policy::jwtStatusMessage(st));
+  }
+  std::string sub;
+  if (!policy::jsonScalarText(v.sub, sub)) {
+    sub = "-";
+  }
+  std::string out = absl::StrCat(who, "token valid for sub=", sub);
+  if (v.has_exp) {
+    absl::StrAppend(&out, " (not expiring for ", v.exp - now, " s)");
+  }
+  std::vector<std::string> sets;
+  std::string text;
+  for (size_t i = 0; i < p.claimHeaders().size(); i++) {
+    if (policy::jsonScalarText(v.claims[i], text)) {
+      sets.push_back(absl::StrCat(p.claimHeaders()[i].second, ": ", text));
+    }
+  }
+  if (!sets.empty()) {
+    absl::StrAppend(&out, "; sets ", absl::StrJoin(sets, ", "));
+  }
+  if (!p.forward() && p.queryParam().empty()) {
+    absl::StrAppend(&out, "; strips ", p.header());
+  }
+  return out;
+}
+
+class JwtAuthFactory : public FilterFactory {
+public:
+  absl::string_view name() const override { return "jwt_auth"; }
+  FilterKind kind() const override { return FilterKind::Stage; }
+  absl::StatusOr<FilterConfigConstSharedPtr>
+  createConfig(const google::protobuf::Struct& config, const ValidationContext& ctx) const override {
+    gateway::filters::v1::JwtAuthConfig proto;
+    if (auto st = structToMessage(config, &proto); !st.ok()) {
+      return st;
+    }
+    if (proto.provider().empty()) {
+      return absl::InvalidArgumentError("provider: required (the name of an auth provider)");
+    }
+    auto it = ctx.auth_providers.find(proto.provider());
+    if (it == ctx.auth_providers.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("provider: unknown auth provider '", proto.provider(), "'"));
+    }
+    if (it->second == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("provider: auth provider '", proto.provider(), "' is invalid"));
+    }
+    return FilterConfigConstSharedPtr(
+        std::make_shared<JwtAuthConfig>(it->second, proto.allow_missing()));
+  }
+};
+
+const Register<JwtAuthFactory> kRegister;
+
+} // namespace
+} // namespace gw::filters

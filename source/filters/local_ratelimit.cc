@@ -1,0 +1,146 @@
+// `local_ratelimit` (pre stage): takes one token from a named rate-limit policy's bucket
+// (Config.rate_limit_policies); without one -> the policy's status (429) with code `rate_limited`
+// and Retry-After. The buckets live in the compiled policy, shared by every worker (lock-free,
+// source/policy/rate_limiter.h). Also usable in post_filters: then, with response_headers, it adds
+// X-RateLimit-Limit / X-RateLimit-Remaining to responses (read without taking a token).
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/filters/v1/filters.pb.h"
+#include "source/filters/filter.h"
+#include "source/policy/rate_limiter.h"
+
+namespace gw::filters {
+namespace {
+
+class RateLimitConfig;
+
+class RateLimitFilter : public Filter {
+public:
+  explicit RateLimitFilter(const RateLimitConfig& c) : config_(c) {}
+  FilterStatus onRequest(RequestContext& ctx) override;
+  FilterStatus onResponse(RequestContext& ctx) override;
+
+private:
+  const RateLimitConfig& config_;
+};
+
+class RateLimitConfig : public FilterConfig {
+public:
+  explicit RateLimitConfig(std::shared_ptr<const policy::RateLimiter> l) : limiter(std::move(l)) {}
+  FilterPtr create() const override { return std::make_unique<RateLimitFilter>(*this); }
+  Filter* shared() const override { return &shared_; }
+  std::string explain(const http::RequestHead& head) const override;
+
+  absl::string_view keyOf(const http::RequestHead& head, absl::string_view client_ip) const {
+    switch (limiter->keyKind()) {
+    case policy::RateLimiter::KeyKind::None:
+      return {};
+    case policy::RateLimiter::KeyKind::ClientIp:
+      return client_ip;
+    case policy::RateLimiter::KeyKind::Header: {
+      const std::string* v = head.headers.get(limiter->keyHeader());
+      return v == nullptr ? absl::string_view() : absl::string_view(*v);
+    }
+    }
+    return {};
+  }
+
+  const std::shared_ptr<const policy::RateLimiter> limiter;
+
+private:
+  mutable RateLimitFilter shared_{*this};  // stateless: the state is in the limiter's atomics
+};
+
+FilterStatus RateLimitFilter::onRequest(RequestContext& ctx) {
+  const policy::RateLimiter& l = *config_.limiter;
+  const auto d = l.take(config_.keyOf(ctx.request(), ctx.clientAddress()),
+                        policy::RateLimiter::nowNs());
+  if (d.allowed) {
+    return FilterStatus::Continue;
+  }
+  ErrorInfo e;
+  e.status = l.status();
+  e.code = "rate_limited";
+  e.message = absl::StrCat("rate limit '", l.name(), "' exceeded");
+  e.source = ErrorSource::Filter;
+  e.retryable = true;
+  const int64_t secs = std::max<int64_t>(1, (d.retry_after_ns + 999999999) / 1000000000);
+  e.headers.emplace_back("retry-after", absl::StrCat(secs));
+  if (l.responseHeaders()) {
+    e.headers.emplace_back("x-ratelimit-limit", absl::StrCat(l.burst()));
+    e.headers.emplace_back("x-ratelimit-remaining", "0");
+  }
+  ctx.fail(std::move(e));
+  return FilterStatus::StopAndRespond;
+}
+
+FilterStatus RateLimitFilter::onResponse(RequestContext& ctx) {
+  const policy::RateLimiter& l = *config_.limiter;
+  if (!l.responseHeaders() || ctx.response().headers.has("x-ratelimit-limit")) {
+    return FilterStatus::Continue;
+  }
+  const auto d = l.peek(config_.keyOf(ctx.request(), ctx.clientAddress()),
+                        policy::RateLimiter::nowNs());
+  ctx.response().headers.set("x-ratelimit-limit", absl::StrCat(l.burst()));
+  ctx.response().headers.set("x-ratelimit-remaining", absl::StrCat(d.remaining));
+  return FilterStatus::Continue;
+}
+
+std::string RateLimitConfig::explain(const http::RequestHead& head) const {
+  const policy::RateLimiter& l = *limiter;
+  std::string out = absl::StrCat("policy '", l.name(), "' (", l.describeRate(), ")");
+  switch (l.keyKind()) {
+  case policy::RateLimiter::KeyKind::None:
+    absl::StrAppend(&out, ", one bucket");
+    break;
+  case policy::RateLimiter::KeyKind::ClientIp:
+    // The client address is not part of an explained request.
+    return absl::StrCat(out, ", keyed by client ip (decided per client; nothing taken)");
+  case policy::RateLimiter::KeyKind::Header: {
+    const std::string* v = head.headers.get(l.keyHeader());
+    absl::StrAppend(&out, ", key ", l.keyHeader(), "=", v == nullptr ? "(absent: shared bucket)"
+                                                                     : absl::StrCat("'", *v, "'"));
+    break;
+  }
+  }
+  const auto d = l.peek(keyOf(head, {}), policy::RateLimiter::nowNs());
+  if (d.allowed) {
+    absl::StrAppend(&out, ": would allow (", d.remaining, " tokens now; nothing taken)");
+  } else {
+    absl::StrAppend(&out, ": would reject with ", l.status(), " rate_limited (next token in ",
+                    (d.retry_after_ns + 999999) / 1000000, " ms)");
+  }
+  return out;
+}
+
+class RateLimitFactory : public FilterFactory {
+public:
+  absl::string_view name() const override { return "local_ratelimit"; }
+  FilterKind kind() const override { return FilterKind::Stage; }
+  absl::StatusOr<FilterConfigConstSharedPtr>
+  createConfig(const google::protobuf::Struct& config, const ValidationContext& ctx) const override {
+    gateway::filters::v1::LocalRateLimitConfig proto;
+    if (auto st = structToMessage(config, &proto); !st.ok()) {
+      return st;
+    }
+    if (proto.policy().empty()) {
+      return absl::InvalidArgumentError("policy: required (the name of a rate-limit policy)");
+    }
+    auto it = ctx.rate_limit_policies.find(proto.policy());
+    if (it == ctx.rate_limit_policies.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy: unknown rate-limit policy '", proto.policy(), "'"));
+    }
+    if (it->second == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy: rate-limit policy '", proto.policy(), "' is invalid"));
+    }
+    return FilterConfigConstSharedPtr(std::make_shared<RateLimitConfig>(it->second));
+  }
+};
+
+const Register<RateLimitFactory> kRegister;
+
+} // namespace
+} // namespace gw::filters

@@ -1,0 +1,700 @@
+#include "source/policy/jwt.h"
+
+// SHA256_CTX & co. are deprecated in OpenSSL 3 but are plain structs: an HMAC key's inner and
+// outer states are precomputed once and copied by value per token (no allocation, no algorithm
+// fetch; the one-shot HMAC() costs ~10 us per call on OpenSSL 3 for the fetch alone).
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include <cstring>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "source/policy/base64url.h"
+
+namespace gw::policy {
+namespace {
+
+std::atomic<uint64_t> next_provider_id{1};
+
+constexpr std::pair<const char*, JwtAlg> kAlgs[] = {
+    {"HS256", JwtAlg::HS256}, {"HS384", JwtAlg::HS384}, {"HS512", JwtAlg::HS512},
+    {"RS256", JwtAlg::RS256}, {"RS384", JwtAlg::RS384}, {"RS512", JwtAlg::RS512},
+    {"ES256", JwtAlg::ES256}};
+
+bool isHmac(JwtAlg a) { return a == JwtAlg::HS256 || a == JwtAlg::HS384 || a == JwtAlg::HS512; }
+bool isRsa(JwtAlg a) { return a == JwtAlg::RS256 || a == JwtAlg::RS384 || a == JwtAlg::RS512; }
+
+const EVP_MD* digestOf(JwtAlg a) {
+  switch (a) {
+  case JwtAlg::HS256:
+  case JwtAlg::RS256:
+  case JwtAlg::ES256:
+    return EVP_sha256();
+  case JwtAlg::HS384:
+  case JwtAlg::RS384:
+    return EVP_sha384();
+  case JwtAlg::HS512:
+  case JwtAlg::RS512:
+    return EVP_sha512();
+  }
+  return EVP_sha256();
+}
+
+// A NumericDate (RFC 7519 section 2): a JSON number, possibly fractional; floored.
+bool numericDate(const JsonValue& v, int64_t* out) {
+  if (v.type != JsonType::Number) {
+    return false;
+  }
+  double d = 0;
+  if (!absl::SimpleAtod(v.raw, &d) || !std::isfinite(d) || d < -9.2e18 || d > 9.2e18) {
+    return false;
+  }
+  *out = static_cast<int64_t>(std::floor(d));
+  return true;
+}
+
+// Compares a JSON string value with `want` (unescaping only when needed).
+bool stringEquals(const JsonValue& v, absl::string_view want) {
+  if (v.type != JsonType::String) {
+    return false;
+  }
+  if (!v.escaped) {
+    return v.raw == want;
+  }
+  std::string s;
+  return jsonUnescape(v.raw, s) && s == want;
+}
+
+
+} // namespace
+
+// HMAC (RFC 2104) with the key's two padded blocks already absorbed.
+struct JwtProvider::HmacKeys {
+  SHA256_CTX in256, out256;
+  SHA512_CTX in384, out384, in512, out512;
+
+  explicit HmacKeys(absl::string_view key) {
+    prepare256(key);
+    prepare512(key, /*is384=*/true);
+    prepare512(key, /*is384=*/false);
+  }
+
+  void prepare256(absl::string_view key) {
+    unsigned char k[64] = {};
+    if (key.size() > sizeof(k)) {
+      SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
+    } else {
+      memcpy(k, key.data(), key.size());
+    }
+    unsigned char ipad[64], opad[64];
+    for (size_t i = 0; i < 64; i++) {
+      ipad[i] = k[i] ^ 0x36;
+      opad[i] = k[i] ^ 0x5c;
+    }
+    SHA256_Init(&in256);
+    SHA256_Update(&in256, ipad, 64);
+    SHA256_Init(&out256);
+    SHA256_Update(&out256, opad, 64);
+  }
+
+  void prepare512(absl::string_view key, bool is384) {
+    unsigned char k[128] = {};
+    if (key.size() > sizeof(k)) {
+      if (is384) {
+        SHA384(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
+      } else {
+        SHA512(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
+      }
+    } else {
+      memcpy(k, key.data(), key.size());
+    }
+    unsigned char ipad[128], opad[128];
+    for (size_t i = 0; i < 128; i++) {
+      ipad[i] = k[i] ^ 0x36;
+      opad[i] = k[i] ^ 0x5c;
+    }
+    SHA512_CTX& in = is384 ? in384 : in512;
+    SHA512_CTX& out = is384 ? out384 : out512;
+    if (is384) {
+      SHA384_Init(&in);
+      SHA384_Init(&out);
+    } else {
+      SHA512_Init(&in);
+      SHA512_Init(&out);
+    }
+    SHA512_Update(&in, ipad, 128);
+    SHA512_Update(&out, opad, 128);
+  }
+
+  // The MAC of `data` into `mac` (32, 48 or 64 bytes); returns its length.
+  size_t mac(JwtAlg alg, absl::string_view data, unsigned char* mac) const {
+    const auto* d = reinterpret_cast<const unsigned char*>(data.data());
+    unsigned char inner[64];
+    if (alg == JwtAlg::HS256) {
+      SHA256_CTX c = in256;
+      SHA256_Update(&c, d, data.size());
+      SHA256_Final(inner, &c);
+      SHA256_CTX o = out256;
+      SHA256_Update(&o, inner, 32);
+      SHA256_Final(mac, &o);
+      return 32;
+    }
+    const bool is384 = alg == JwtAlg::HS384;
+    const size_t n = is384 ? 48 : 64;
+    SHA512_CTX c = is384 ? in384 : in512;
+    SHA512_Update(&c, d, data.size());
+    if (is384) {
+      SHA384_Final(inner, &c);
+    } else {
+      SHA512_Final(inner, &c);
+    }
+    SHA512_CTX o = is384 ? out384 : out512;
+    SHA512_Update(&o, inner, n);
+    if (is384) {
+      SHA384_Final(mac, &o);
+    } else {
+      SHA512_Final(mac, &o);
+    }
+    return n;
+  }
+};
+
+bool jwtAlgFromName(absl::string_view name, JwtAlg* out) {
+  for (const auto& [n, a] : kAlgs) {
+    if (name == n) {
+      *out = a;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* jwtAlgName(JwtAlg alg) {
+  for (const auto& [n, a] : kAlgs) {
+    if (a == alg) {
+      return n;
+    }
+  }
+  return "?";
+}
+
+const char* jwtStatusCode(JwtStatus s) {
+  switch (s) {
+  case JwtStatus::Ok: return "ok";
+  case JwtStatus::Missing: return "jwt_missing";
+  case JwtStatus::Malformed: return "jwt_malformed";
+  case JwtStatus::AlgNotAllowed: return "jwt_alg_not_allowed";
+  case JwtStatus::BadSignature: return "jwt_bad_signature";
+  case JwtStatus::Expired: return "jwt_expired";
+  case JwtStatus::MissingExp: return "jwt_missing_exp";
+  case JwtStatus::NotYetValid: return "jwt_not_yet_valid";
+  case JwtStatus::BadIssuer: return "jwt_bad_issuer";
+  case JwtStatus::BadAudience: return "jwt_bad_audience";
+  }
+  return "jwt_invalid";
+}
+
+const char* jwtStatusMessage(JwtStatus s) {
+  switch (s) {
+  case JwtStatus::Ok: return "token valid";
+  case JwtStatus::Missing: return "no bearer token in the request";
+  case JwtStatus::Malformed: return "the token is not a well-formed JWT";
+  case JwtStatus::AlgNotAllowed: return "the token's signing algorithm is not allowed";
+  case JwtStatus::BadSignature: return "the token's signature does not verify";
+  case JwtStatus::Expired: return "the token has expired";
+  case JwtStatus::MissingExp: return "the token has no expiry (exp claim)";
+  case JwtStatus::NotYetValid: return "the token is not valid yet (nbf or iat in the future)";
+  case JwtStatus::BadIssuer: return "the token's issuer is not accepted";
+  case JwtStatus::BadAudience: return "the token's audience is not accepted";
+  }
+  return "invalid token";
+}
+
+JwtProvider::~JwtProvider() { EVP_PKEY_free(pkey_); }
+
+std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthProvider& proto,
+                                                       std::vector<FieldError>* errors) {
+  const size_t errors_before = errors->size();
+  auto err = [&](std::string field, std::string message) {
+    errors->push_back({std::move(field), std::move(message)});
+  };
+  std::shared_ptr<JwtProvider> p(new JwtProvider());
+  p->id_ = next_provider_id.fetch_add(1, std::memory_order_relaxed);
+  p->name_ = proto.name();
+  p->issuer_ = proto.issuer();
+  for (int i = 0; i < proto.audiences_size(); i++) {
+    if (proto.audiences(i).empty()) {
+      err(absl::StrCat("audiences[", i, "]"), "must not be empty");
+    }
+    p->audiences_.push_back(proto.audiences(i));
+  }
+
+  // Key material: exactly one.
+  const int keys = !proto.secret().empty() + !proto.secret_env().empty() +
+                   !proto.public_key_pem().empty();
+  enum class KeyKind { None, Hmac, Rsa, Ec } kind = KeyKind::None;
+  if (keys == 0) {
+    err("secret", "key material required: one of secret, secret_env or public_key_pem");
+  } else if (keys > 1) {
+    err(!proto.secret_env().empty() && !proto.secret().empty() ? "secret_env" : "public_key_pem",
+        "only one of secret, secret_env or public_key_pem may be set");
+  } else if (proto.secret() == "<redacted>") {
+    err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
+                  "(or use secret_env)");
+  } else if (!proto.secret().empty()) {
+    p->secret_ = proto.secret();
+    kind = KeyKind::Hmac;
+  } else if (!proto.secret_env().empty()) {
+    const char* v = std::getenv(proto.secret_env().c_str());
+    if (v == nullptr || *v == '\0') {
+      err("secret_env", absl::StrCat("environment variable '", proto.secret_env(),
+                                     "' is not set or empty"));
+    } else {
+      p->secret_ = v;
+      kind = KeyKind::Hmac;
+    }
+  } else {
+    BIO* bio = BIO_new_mem_buf(proto.public_key_pem().data(),
+                               static_cast<int>(proto.public_key_pem().size()));
+    p->pkey_ = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    if (p->pkey_ == nullptr) {
+      err("public_key_pem", "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
+    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_RSA) {
+      const int bits = EVP_PKEY_get_bits(p->pkey_);
+      if (bits < 2048) {
+        err("public_key_pem", absl::StrCat("RSA key of ", bits, " bits is too small (at least 2048)"));
+      }
+      kind = KeyKind::Rsa;
+    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_EC) {
+      char group[64] = {};
+      size_t len = 0;
+      if (EVP_PKEY_get_utf8_string_param(p->pkey_, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                         sizeof(group), &len) != 1 ||
+          absl::string_view(group) != "prime256v1") {
+        err("public_key_pem", absl::StrCat("EC key on curve '", group,
+                                           "': only P-256 (ES256) is supported"));
+      }
+      kind = KeyKind::Ec;
+    } else {
+      err("public_key_pem", "unsupported key type (RSA or EC P-256)");
+    }
+  }
+
+  if (proto.algorithms_size() == 0) {
+    switch (kind) {
+    case KeyKind::Hmac: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::HS256); break;
+    case KeyKind::Rsa: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::RS256); break;
+    case KeyKind::Ec: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::ES256); break;
+    case KeyKind::None: break;
+    }
+  }
+  for (int i = 0; i < proto.algorithms_size(); i++) {
+    const std::string field = absl::StrCat("algorithms[", i, "]");
+    JwtAlg a;
+    if (!jwtAlgFromName(proto.algorithms(i), &a)) {
+      err(field, absl::StrCat("unknown algorithm '", proto.algorithms(i),
+                              "' (HS256, HS384, HS512, RS256, RS384, RS512, ES256)"));
+      continue;
+    }
+    // One key, one family: an HMAC secret never verifies an RS/ES token and a public key never
+    // serves as an HMAC secret (the classic alg confusion).
+    if (kind == KeyKind::Hmac && !isHmac(a)) {
+      err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
+    } else if (kind == KeyKind::Rsa && !isRsa(a)) {
+      err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
+    } else if (kind == KeyKind::Ec && a != JwtAlg::ES256) {
+      err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
+    }
+    p->allowed_mask_ |= 1u << static_cast<int>(a);
+  }
+
+  if (proto.has_clock_skew()) {
+    const auto& d = proto.clock_skew();
+    if (d.seconds() < 0 || d.nanos() < 0) {
+      err("clock_skew", "must not be negative");
+    } else if (d.seconds() > 3600) {
+      err("clock_skew", "must be at most 3600s");
+    }
+    p->skew_ = d.seconds();
+  }
+  p->require_exp_ = !proto.has_require_exp() || proto.require_exp();
+  p->forward_ = proto.forward();
+
+  auto isToken = [](absl::string_view s) {
+    static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+             kSpecials.find(c) != absl::string_view::npos;
+    });
+  };
+  const auto& ts = proto.token_source();
+  if (!ts.query_param().empty()) {
+    if (!ts.header().empty() || ts.has_prefix()) {
+      err("token_source.query_param", "set either query_param or header/prefix, not both");
+    }
+    p->query_param_ = ts.query_param();
+    p->header_.clear();
+    p->prefix_.clear();
+  } else {
+    if (!ts.header().empty()) {
+      if (!isToken(ts.header())) {
+        err("token_source.header", absl::StrCat("invalid header name '", ts.header(), "'"));
+      }
+      p->header_ = absl::AsciiStrToLower(ts.header());
+    }
+    p->prefix_ = ts.has_prefix() ? ts.prefix() : (p->header_ == "authorization" ? "Bearer " : "");
+  }
+
+  static const char* kManaged[] = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+                                   "trailer", "content-length", "host"};
+  for (const auto& [claim, header] : proto.claim_headers()) {
+    const std::string field = absl::StrCat("claim_headers[", claim, "]");
+    std::string h = absl::AsciiStrToLower(header);
+    if (claim.empty()) {
+      err("claim_headers", "claim names must not be empty");
+      continue;
+    }
+    if (!isToken(h)) {
+      err("claim_headers", absl::StrCat("claim '", claim, "': invalid header name '", header, "'"));
+      continue;
+    }
+    bool bad = h == p->header_;
+    for (const char* m : kManaged) {
+      bad = bad || h == m;
+    }
+    if (bad) {
+      err("claim_headers", absl::StrCat("claim '", claim, "': header '", h,
+                                        "' cannot be set from a claim"));
+      continue;
+    }
+    p->claim_headers_.emplace_back(claim, h);
+  }
+  std::sort(p->claim_headers_.begin(), p->claim_headers_.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (size_t i = 1; i < p->claim_headers_.size(); i++) {
+    if (p->claim_headers_[i].second == p->claim_headers_[i - 1].second) {
+      err("claim_headers", absl::StrCat("claims '", p->claim_headers_[i - 1].first, "' and '",
+                                        p->claim_headers_[i].first, "' both set header '",
+                                        p->claim_headers_[i].second, "'"));
+    }
+  }
+
+  if (errors->size() != errors_before) {
+    return nullptr;
+  }
+  if (kind == KeyKind::Hmac) {
+    p->hmac_ = std::make_unique<HmacKeys>(p->secret_);
+  }
+  return p;
+}
+
+std::string JwtProvider::describeAlgorithms() const {
+  std::vector<std::string> names;
+  for (const auto& [n, a] : kAlgs) {
+    if (allowed(a)) {
+      names.push_back(n);
+    }
+  }
+  return absl::StrJoin(names, ",");
+}
+
+JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::string>>& headers,
+                               absl::string_view query, absl::string_view& token) const {
+  if (!query_param_.empty()) {
+    bool found = false;
+    for (absl::string_view rest = query; !rest.empty();) {
+      const size_t amp = rest.find('&');
+      absl::string_view pair = rest.substr(0, amp);
+      rest = amp == absl::string_view::npos ? absl::string_view() : rest.substr(amp + 1);
+      const size_t eq = pair.find('=');
+      if (pair.substr(0, eq) != query_param_) {
+        continue;
+      }
+      if (found) {
+        return JwtStatus::Malformed;  // repeated: ambiguous
+      }
+      found = true;
+      token = eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1);
+    }
+    if (!found || token.empty()) {
+      return JwtStatus::Missing;
+    }
+    return JwtStatus::Ok;
+  }
+  const std::string* value = nullptr;
+  for (const auto& [n, v] : headers) {
+    if (n == header_) {
+      if (value != nullptr) {
+        return JwtStatus::Malformed;  // two token headers: ambiguous
+      }
+      value = &v;
+    }
+  }
+  if (value == nullptr) {
+    return JwtStatus::Missing;
+  }
+  absl::string_view v = *value;
+  if (!prefix_.empty()) {
+    if (v.size() < prefix_.size() ||
+        !absl::EqualsIgnoreCase(v.substr(0, prefix_.size()), prefix_)) {
+      return JwtStatus::Malformed;
+    }
+    v.remove_prefix(prefix_.size());
+  }
+  v = absl::StripAsciiWhitespace(v);
+  if (v.empty()) {
+    return JwtStatus::Missing;
+  }
+  token = v;
+  return JwtStatus::Ok;
+}
+
+bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
+                                 absl::string_view sig) const {
+  const EVP_MD* md = digestOf(alg);
+  if (isHmac(alg)) {
+    if (hmac_ == nullptr) {
+      return false;
+    }
+    unsigned char mac[64];
+    const size_t mac_len = hmac_->mac(alg, input, mac);
+    return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;
+  }
+  if (pkey_ == nullptr) {
+    return false;
+  }
+  const unsigned char* sig_data = reinterpret_cast<const unsigned char*>(sig.data());
+  size_t sig_len = sig.size();
+  unsigned char der[72];
+  if (alg == JwtAlg::ES256) {
+    // JWS carries R || S (32 bytes each, RFC 7518 section 3.4); OpenSSL wants
+    // DER SEQUENCE { INTEGER r, INTEGER s }, built here without allocating.
+    if (sig.size() != 64) {
+      return false;
+    }
+    auto integer = [](const unsigned char* v, unsigned char* out) {
+      size_t skip = 0;
+      while (skip < 31 && v[skip] == 0) {
+        skip++;
+      }
+      const bool pad = (v[skip] & 0x80) != 0;  // keep it positive
+      const size_t len = 32 - skip + (pad ? 1 : 0);
+      out[0] = 0x02;
+      out[1] = static_cast<unsigned char>(len);
+      size_t o = 2;
+      if (pad) {
+        out[o++] = 0;
+      }
+      memcpy(out + o, v + skip, 32 - skip);
+      return len + 2;
+    };
+    const size_t r_len = integer(sig_data, der + 2);
+    const size_t s_len = integer(sig_data + 32, der + 2 + r_len);
+    der[0] = 0x30;
+    der[1] = static_cast<unsigned char>(r_len + s_len);
+    sig_data = der;
+    sig_len = 2 + r_len + s_len;
+  }
+  // The digest with the plain SHA-2 functions, then EVP_PKEY_verify on a verify context kept per
+  // thread and per (provider, alg): nothing is allocated or fetched per token once warm.
+  unsigned char digest[64];
+  size_t digest_len = 0;
+  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+  if (md == EVP_sha256()) {
+    SHA256(in, input.size(), digest);
+    digest_len = 32;
+  } else if (md == EVP_sha384()) {
+    SHA384(in, input.size(), digest);
+    digest_len = 48;
+  } else {
+    SHA512(in, input.size(), digest);
+    digest_len = 64;
+  }
+  EVP_PKEY_CTX* ctx = verifyContext(alg, md);
+  return ctx != nullptr &&
+         EVP_PKEY_verify(ctx, sig_data, sig_len, digest, digest_len) == 1;
+}
+
+namespace {
+
+// Per thread: a few initialized verify contexts, by (provider id, alg). A context holds its own
+// reference to the key, so an entry outliving its provider is harmless (ids are never reused).
+struct VerifyContextCache {
+  struct Entry {
+    uint64_t key = 0;
+    EVP_PKEY_CTX* ctx = nullptr;
+  };
+  std::array<Entry, 8> entries;
+  size_t next = 0;
+  ~VerifyContextCache() {
+    for (auto& e : entries) {
+      EVP_PKEY_CTX_free(e.ctx);
+    }
+  }
+};
+
+} // namespace
+
+EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
+  thread_local VerifyContextCache cache;
+  const uint64_t key = (id_ << 4) | static_cast<uint64_t>(alg);
+  for (const auto& e : cache.entries) {
+    if (e.key == key) {
+      return e.ctx;
+    }
+  }
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
+  if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
+    EVP_PKEY_CTX_free(ctx);
+    return nullptr;
+  }
+  auto& slot = cache.entries[cache.next++ % cache.entries.size()];
+  EVP_PKEY_CTX_free(slot.ctx);
+  slot.key = key;
+  slot.ctx = ctx;
+  return ctx;
+}
+
+JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {
+  out.has_exp = false;
+  out.exp = 0;
+  out.sub = JsonValue();
+  out.claims.assign(claim_headers_.size(), JsonValue());
+
+  if (token.empty()) {
+    return JwtStatus::Missing;
+  }
+  if (token.size() > 16384) {
+    return JwtStatus::Malformed;
+  }
+  const size_t d1 = token.find('.');
+  const size_t d2 = d1 == absl::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == absl::string_view::npos || token.find('.', d2 + 1) != absl::string_view::npos) {
+    return JwtStatus::Malformed;  // JWE (5 parts) or garbage
+  }
+  const absl::string_view h64 = token.substr(0, d1);
+  const absl::string_view p64 = token.substr(d1 + 1, d2 - d1 - 1);
+  const absl::string_view s64 = token.substr(d2 + 1);
+
+  thread_local std::string header, payload, signature;
+  if (!base64UrlDecode(h64, header) || !base64UrlDecode(p64, payload) ||
+      !base64UrlDecode(s64, signature)) {
+    return JwtStatus::Malformed;
+  }
+
+  // Header: alg (required, a string), no crit (we understand no extensions).
+  JsonValue alg_v;
+  bool has_alg = false, crit = false;
+  if (!scanJsonObject(header, [&](absl::string_view k, const JsonValue& v) {
+        if (k == "alg") {
+          alg_v = v;
+          has_alg = true;
+        } else if (k == "crit") {
+          crit = true;
+        }
+        return true;
+      })) {
+    return JwtStatus::Malformed;
+  }
+  if (!has_alg || alg_v.type != JsonType::String || crit) {
+    return JwtStatus::Malformed;
+  }
+  JwtAlg alg;
+  // "none" and anything unknown are never allowed; a known alg must be in the provider's list
+  // (which only holds algorithms that fit its key).
+  if (alg_v.escaped || !jwtAlgFromName(alg_v.raw, &alg) || !allowed(alg)) {
+    return JwtStatus::AlgNotAllowed;
+  }
+  if (signature.empty() || !checkSignature(alg, token.substr(0, d2), signature)) {
+    return JwtStatus::BadSignature;
+  }
+
+  // Claims, only after the signature verified.
+  bool bad_type = false, has_nbf = false, has_iat = false, has_iss = false, has_aud = false;
+  int64_t nbf = 0, iat = 0;
+  JsonValue iss, aud;
+  if (!scanJsonObject(payload, [&](absl::string_view k, const JsonValue& v) {
+        if (k == "exp") {
+          bad_type |= !numericDate(v, &out.exp);
+          out.has_exp = true;
+        } else if (k == "nbf") {
+          bad_type |= !numericDate(v, &nbf);
+          has_nbf = true;
+        } else if (k == "iat") {
+          bad_type |= !numericDate(v, &iat);
+          has_iat = true;
+        } else if (k == "iss") {
+          iss = v;
+          has_iss = true;
+        } else if (k == "aud") {
+          aud = v;
+          has_aud = true;
+        } else if (k == "sub") {
+          out.sub = v;
+        }
+        for (size_t i = 0; i < claim_headers_.size(); i++) {
+          if (claim_headers_[i].first == k) {
+            out.claims[i] = v;
+          }
+        }
+        return true;
+      })) {
+    return JwtStatus::Malformed;
+  }
+  if (bad_type) {
+    return JwtStatus::Malformed;
+  }
+  if (out.has_exp) {
+    if (out.exp < INT64_MIN / 2 || now - skew_ >= out.exp) {
+      return JwtStatus::Expired;
+    }
+  } else if (require_exp_) {
+    return JwtStatus::MissingExp;
+  }
+  if ((has_nbf && nbf > now + skew_) || (has_iat && iat > now + skew_)) {
+    return JwtStatus::NotYetValid;
+  }
+  if (!issuer_.empty() && (!has_iss || !stringEquals(iss, issuer_))) {
+    return JwtStatus::BadIssuer;
+  }
+  if (!audiences_.empty()) {
+    bool ok = false;
+    if (has_aud && aud.type == JsonType::String) {
+      for (const auto& a : audiences_) {
+        ok = ok || stringEquals(aud, a);
+      }
+    } else if (has_aud && aud.type == JsonType::Array) {
+      forEachJsonArrayElement(aud.raw, [&](const JsonValue& e) {
+        for (const auto& a : audiences_) {
+          ok = ok || stringEquals(e, a);
+        }
+        return true;
+      });
+    }
+    if (!ok) {
+      return JwtStatus::BadAudience;
+    }
+  }
+  return JwtStatus::Ok;
+}
+
+} // namespace gw::policy

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "gateway/v1/config.pb.h"
+#include "source/policy/json_scan.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
+typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
+typedef struct evp_md_st EVP_MD;
+
+namespace gw::policy {
+
+// A problem in a policy resource: `field` relative to the resource ("public_key_pem").
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+enum class JwtAlg { HS256, HS384, HS512, RS256, RS384, RS512, ES256 };
+bool jwtAlgFromName(absl::string_view name, JwtAlg* out);
+const char* jwtAlgName(JwtAlg alg);
+
+enum class JwtStatus {
+  Ok,
+  Missing,        // jwt_missing
+  Malformed,      // jwt_malformed
+  AlgNotAllowed,  // jwt_alg_not_allowed
+  BadSignature,   // jwt_bad_signature
+  Expired,        // jwt_expired
+  MissingExp,     // jwt_missing_exp
+  NotYetValid,    // jwt_not_yet_valid
+  BadIssuer,      // jwt_bad_issuer
+  BadAudience,    // jwt_bad_audience
+};
+// The error code ("jwt_expired") and a fixed human-readable message.
+const char* jwtStatusCode(JwtStatus s);
+const char* jwtStatusMessage(JwtStatus s);
+
+// What a successful verify() found. Views point into a thread_local buffer of the verifying
+// thread: valid until that thread verifies the next token.
+struct VerifiedJwt {
+  bool has_exp = false;
+  int64_t exp = 0;
+  JsonValue sub;  // Null when absent
+  // Parallel to JwtProvider::claimHeaders(): the claim's value, Null when absent.
+  std::vector<JsonValue> claims;
+};
+
+// An auth provider compiled from its proto: keys parsed, algorithms resolved. Immutable and
+// shared by every worker; verify() takes no lock and allocates nothing once its thread_local
+// buffers are warm.
+class JwtProvider {
+public:
+  ~JwtProvider();
+  JwtProvider(const JwtProvider&) = delete;
+  JwtProvider& operator=(const JwtProvider&) = delete;
+
+  // nullptr and `errors` filled (fields relative to the provider) when the proto is invalid.
+  static std::shared_ptr<const JwtProvider> create(const gateway::v1::AuthProvider& proto,
+                                                   std::vector<FieldError>* errors);
+
+  // Verifies a compact JWS at `now` (seconds since the epoch).
+  JwtStatus verify(absl::string_view token, int64_t now, VerifiedJwt& out) const;
+
+  const std::string& name() const { return name_; }
+  // Token source: a header (lower-case name, with a case-insensitive `prefix`) or a query param.
+  const std::string& header() const { return header_; }
+  const std::string& prefix() const { return prefix_; }
+  const std::string& queryParam() const { return query_param_; }
+  bool forward() const { return forward_; }
+  // (claim, lower-case header name), sorted by header name.
+  const std::vector<std::pair<std::string, std::string>>& claimHeaders() const {
+    return claim_headers_;
+  }
+  int64_t clockSkewSeconds() const { return skew_; }
+  std::string describeAlgorithms() const;
+
+  // Finds the token in a request: the header value after the prefix, or the query parameter.
+  // Missing when absent; Malformed when present but not usable (wrong scheme, repeated).
+  JwtStatus extract(const std::vector<std::pair<std::string, std::string>>& headers,
+                    absl::string_view query, absl::string_view& token) const;
+
+private:
+  JwtProvider() = default;
+  bool allowed(JwtAlg a) const { return (allowed_mask_ & (1u << static_cast<int>(a))) != 0; }
+  bool checkSignature(JwtAlg alg, absl::string_view signing_input,
+                      absl::string_view signature) const;
+  EVP_PKEY_CTX* verifyContext(JwtAlg alg, const EVP_MD* md) const;
+
+  struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
+
+  uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches
+  std::string name_;
+  std::unique_ptr<HmacKeys> hmac_;
+  std::string issuer_;
+  std::vector<std::string> audiences_;
+  uint32_t allowed_mask_ = 0;
+  std::string secret_;
+  EVP_PKEY* pkey_ = nullptr;
+  int64_t skew_ = 60;
+  bool require_exp_ = true;
+  bool forward_ = false;
+  std::string header_ = "authorization";
+  std::string prefix_ = "Bearer ";
+  std::string query_param_;
+  std::vector<std::pair<std::string, std::string>> claim_headers_;
+};
+
+// Seconds since the epoch (wall clock: JWT times are NumericDate).
+inline int64_t jwtNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace gw::policy
