@@ -33,6 +33,12 @@ absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path);
 // applies a config, and (later) by the control plane: one library.
 std::vector<ConfigError> validateConfig(const gateway::v1::Config& config);
 
+// The checks of validateConfig except those that compile routes and filter configs (route
+// tables, each filter factory's createConfig). For compileConfig, which compiles them anyway:
+// it runs this, compiles, and only when either fails runs validateConfig for the full list. A
+// 10,000-route snapshot then compiles its routes once instead of three times.
+std::vector<ConfigError> validateConfigWithoutCompiling(const gateway::v1::Config& config);
+
 // Fills `ctx` with what filter configs may reference: cluster names and the compiled policy
 // resources (auth_providers, rate_limit_policies; an invalid one maps to nullptr). Returns the
 // resources' problems with their field paths ("auth_providers[0].public_key_pem: ..."). Rate-limit

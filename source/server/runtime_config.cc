@@ -107,15 +107,40 @@ bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
   return true;
 }
 
+namespace {
+
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config);
+
+} // namespace
+
 absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config) {
-  std::vector<config::ConfigError> errors = config::validateConfig(config);
-  if (!errors.empty()) {
+  // Every problem, with field paths: validateConfig's list, else the compiler's own error.
+  auto everyProblem = [&config](absl::Status compiled) {
+    std::vector<config::ConfigError> errors = config::validateConfig(config);
+    if (errors.empty()) {
+      return compiled;
+    }
     std::vector<std::string> lines;
     for (const auto& e : errors) {
       lines.push_back(e.toString());
     }
     return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  };
+  // The cheap checks first; routes and filter configs are compiled once, below, and a failure
+  // there falls back to the full validation for the complete list.
+  if (!config::validateConfigWithoutCompiling(config).empty()) {
+    return everyProblem(absl::InvalidArgumentError("invalid config"));
   }
+  auto compiled = compileChecked(config);
+  if (!compiled.ok()) {
+    return everyProblem(compiled.status());
+  }
+  return compiled;
+}
+
+namespace {
+
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config) {
   // Freed on the reaper thread whoever drops the last reference (see config_reaper.h).
   std::shared_ptr<RuntimeConfig> rc(new RuntimeConfig(), [](RuntimeConfig* p) {
     ConfigReaper::retire([p] { delete p; });
@@ -257,5 +282,7 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
   }
   return RuntimeConfigConstSharedPtr(std::move(rc));
 }
+
+} // namespace
 
 } // namespace gw::server
