@@ -213,9 +213,24 @@ int Server::run() {
   for (int i = 0; i < cfg_.workers; i++) {
     workers_.push_back(std::make_unique<Worker>(i, cfg_.options));
   }
+  // A startup failure after workers run: stop and join them before returning (a joinable
+  // std::thread destroyed with the Server would terminate the process).
+  auto stopWorkers = [this] {
+    for (auto& w : workers_) {
+      w->stop();
+    }
+    for (auto& w : workers_) {
+      w->join();
+    }
+    workers_.clear();
+  };
   for (auto& w : workers_) {
     if (auto st = w->start(config_, bound_); !st.ok()) {
       fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
+      stopWorkers();
+      for (int fd : reserved) {
+        ::close(fd);
+      }
       return 1;
     }
   }
@@ -225,6 +240,7 @@ int Server::run() {
   admin_ = std::make_unique<AdminServer>(*this);
   if (auto st = admin_->listen(cfg_.admin_address); !st.ok()) {
     fprintf(stderr, "gatewayd: %s\n", std::string(st.message()).c_str());
+    stopWorkers();
     return 1;
   }
   for (const auto& [name, addr] : bound_) {

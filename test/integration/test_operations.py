@@ -218,6 +218,27 @@ def test_listener_port_in_use_fails_startup():
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
+
+def test_admin_port_in_use_fails_startup_cleanly():
+    """The workers are already running when the admin port turns out to be taken: gatewayd stops
+    them and exits 1 with the reason (it used to abort: a joinable thread was destroyed)."""
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    admin_port = blocker.getsockname()[1]
+    path = write_config(SIMPLE_CONFIG.format(listen="127.0.0.1:0", up0="127.0.0.1:9"))
+    try:
+        for workers in ("1", "2"):
+            rc, out, err = run_gatewayd(["--config", path, "--workers", workers,
+                                         "--admin-address", "127.0.0.1:%d" % admin_port,
+                                         "--admin-grpc-address", "off"], timeout=10)
+            assert rc == 1, (rc, err)
+            assert "admin" in err and "address already in use" in err, err
+            assert "terminate" not in err, err
+    finally:
+        blocker.close()
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
 def test_no_config_runs_embedded_example():
     if port_open(8080):
         print("SKIP test_no_config_runs_embedded_example: 127.0.0.1:8080 is busy")
