@@ -219,15 +219,28 @@ void UpstreamConnection::processInput() {
   }
 }
 
+// The parser callbacks below may run after the request let go of this connection inside an
+// earlier callback of the same feed() (the client vanished while its body was being written:
+// Stream::onDownstreamClosed releases the upstream; processInput finishes the release after
+// feed() returns). The rest of that input then has nobody to go to: cb_ is null.
+
 void UpstreamConnection::onResponseHead(http::ResponseHead&& head) {
   response_started_ = true;
-  cb_->onUpstreamHead(std::move(head), parser_.informational());
+  if (cb_ != nullptr) {
+    cb_->onUpstreamHead(std::move(head), parser_.informational());
+  }
 }
 
-void UpstreamConnection::onBody(absl::string_view data) { cb_->onUpstreamBody(data); }
+void UpstreamConnection::onBody(absl::string_view data) {
+  if (cb_ != nullptr) {
+    cb_->onUpstreamBody(data);
+  }
+}
 
 void UpstreamConnection::onTrailers(HeaderMap&& trailers) {
-  cb_->onUpstreamTrailers(std::move(trailers));
+  if (cb_ != nullptr) {
+    cb_->onUpstreamTrailers(std::move(trailers));
+  }
 }
 
 void UpstreamConnection::onMessageComplete() {
@@ -235,7 +248,9 @@ void UpstreamConnection::onMessageComplete() {
     return;
   }
   response_complete_ = true;
-  cb_->onUpstreamComplete();
+  if (cb_ != nullptr) {
+    cb_->onUpstreamComplete();
+  }
 }
 
 void UpstreamConnection::write(std::string&& data) {

@@ -219,3 +219,47 @@ def test_slow_reader_does_not_buffer_the_body():
         assert still_backed_up > 0
         assert during_pause < MAX_GROWTH_KIB, during_pause
         assert rss.growth() < MAX_GROWTH_KIB, rss.growth()
+
+
+def test_clients_vanishing_mid_download_do_not_crash_the_proxy():
+    """Clients that reset their connection while a large response streams to them. A write to
+    such a client fails inside the upstream parser's body callback; the request then lets go of
+    the upstream connection, and the rest of that read (often the end of the response) must go
+    nowhere (it used to be delivered to a released request: a null dereference, seen under
+    `wrk -c50` on 1 MiB bodies when wrk stopped and closed its connections)."""
+    import shutil
+    import socket
+    import struct
+    import subprocess
+    with Upstream() as up, Gateway(SIMPLE_CONFIG, [up]) as gw:
+        pid = gw.proc.pid
+        for rnd in range(20):
+            socks = []
+            for _ in range(40):
+                s = socket.create_connection(("127.0.0.1", gw.port), 5)
+                s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n"
+                          b"x-demo-content-length-stream: 1048576\r\n\r\n")
+                socks.append(s)
+            for i, s in enumerate(socks):
+                s.settimeout(5)
+                got = 0
+                want = (i % 8) * 32 * 1024 + 1  # from the head only up to 224 KiB of the body
+                while got < want:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                # RST, not FIN: the proxy's next write fails at once.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+            assert gw.proc.poll() is None, "gatewayd died in round %d: %s" % (rnd, gw.stderr())
+        if shutil.which("wrk"):
+            for _ in range(3):
+                subprocess.run(["wrk", "-t1", "-c50", "-d1s", "-H",
+                                "x-demo-content-length-stream: 1048576",
+                                "http://127.0.0.1:%d/big" % gw.port],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+                assert gw.proc.poll() is None, "gatewayd died under wrk: " + gw.stderr()
+        assert gw.proc.pid == pid and gw.proc.poll() is None
+        status, _ = gw.request("GET", "/after")[:2]
+        assert status == 200, status
