@@ -47,6 +47,32 @@ TEST_CASE("base64url: strict decoding", "[policy][base64]") {
   CHECK_FALSE(ok);
 }
 
+TEST_CASE("base64url: round trip of every length and byte, and every bad character position",
+          "[policy][base64]") {
+  std::string plain;
+  for (int len = 0; len <= 70; len++) {
+    std::string enc;
+    base64UrlEncode(plain, enc);
+    CHECK(dec(enc) == plain);
+    for (size_t pos = 0; pos < enc.size(); pos++) {
+      std::string bad = enc;
+      bad[pos] = '=';
+      bool ok = true;
+      dec(bad, &ok);
+      CHECK_FALSE(ok);
+    }
+    plain.push_back(static_cast<char>((len * 97 + 13) & 0xff));
+  }
+  // The unused low bits of the last character must be zero (2 and 3 character tails).
+  bool ok = true;
+  CHECK(dec("Zm9vYg") == "foob");
+  dec("Zm9vYh", &ok);
+  CHECK_FALSE(ok);
+  CHECK(dec("Zm9vYmE") == "fooba");
+  dec("Zm9vYmF", &ok);
+  CHECK_FALSE(ok);
+}
+
 std::vector<std::pair<std::string, JsonType>> members(absl::string_view json, bool* ok) {
   std::vector<std::pair<std::string, JsonType>> out;
   *ok = scanJsonObject(json, [&](absl::string_view k, const JsonValue& v) {
