@@ -444,7 +444,9 @@ def test_access_log_one_json_line_per_request():
         assert api["bytes_received"] == 0
         post = log[4]
         assert post["method"] == "POST" and post["bytes_received"] == 1000
-        assert post["duration_ms"] >= 150
+        # The upstream delayed 150 ms by libuv's timer, whose clock (CLOCK_MONOTONIC_COARSE) ticks
+        # in steps of a few ms; gatewayd measures with steady_clock.
+        assert post["duration_ms"] >= 145, post
         direct = log[5]
         assert (direct["route"], direct["cluster"], direct["upstream_host"]) == ("direct", "", "")
         assert direct["bytes_sent"] == 5
