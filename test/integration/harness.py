@@ -89,14 +89,9 @@ class Gateway:
     """
 
     def __init__(self, config, upstreams=(), workers=1, args=(), env=None, prefix=()):
-        self.port = free_port()
-        self.admin_port = free_port()
-        # The admin gRPC service on its own free port (not the shared default 127.0.0.1:9902).
-        self.grpc_port = free_port()
-        subst = {"listen": "127.0.0.1:%d" % self.port}
-        for i, u in enumerate(upstreams):
-            subst["up%d" % i] = u.address if hasattr(u, "address") else u
-        self.config_text = config.format(**subst)
+        self.template = config
+        self.upstreams = list(upstreams)
+        self._pick_ports()
         self.workers = workers
         self.args = list(args)
         self.env = env
@@ -104,7 +99,29 @@ class Gateway:
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix="gw-it-")
 
+    def _pick_ports(self):
+        self.port = free_port()
+        self.admin_port = free_port()
+        # The admin gRPC service on its own free port (not the shared default 127.0.0.1:9902).
+        self.grpc_port = free_port()
+        subst = {"listen": "127.0.0.1:%d" % self.port}
+        for i, u in enumerate(self.upstreams):
+            subst["up%d" % i] = u.address if hasattr(u, "address") else u
+        self.config_text = self.template.format(**subst)
+
     def __enter__(self):
+        # A port free_port() found can be taken (by another process's outgoing connection) before
+        # gatewayd binds it: then start again on other ports, at most twice.
+        for attempt in range(3):
+            try:
+                return self._start()
+            except AssertionError as e:
+                if attempt == 2 or "Address already in use" not in str(e):
+                    raise
+                self._pick_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self):
         path = os.path.join(self.dir, "config.yaml")
         with open(path, "w") as f:
             f.write(self.config_text)
@@ -116,7 +133,10 @@ class Gateway:
              "--admin-grpc-address", "127.0.0.1:%d" % self.grpc_port] + self.args,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=self.env)
         try:
-            wait_for(lambda: self.admin("GET", "/ready")[0] == 200, what="gatewayd ready")
+            wait_for(lambda: self.proc.poll() is not None or self.admin("GET", "/ready")[0] == 200,
+                     what="gatewayd ready")
+            if self.proc.poll() is not None:
+                raise AssertionError("exited with %s" % self.proc.returncode)
         except AssertionError:
             self.__exit__()
             raise AssertionError("gatewayd did not start: " + self.stderr())
