@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
 #include "source/http/message.h"
@@ -129,6 +130,30 @@ struct ValidationContext {
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::JwtProvider>> auth_providers;
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::RateLimiter>> rate_limit_policies;
 };
+
+// A named resource a filter config refers to (`field` of its config), from one of the maps of
+// ValidationContext. `kind` names it in errors ("auth provider"), `article` goes before it ("an").
+// Errors: "<field>: required (...)", "<field>: unknown <kind> 'x'", "<field>: <kind> 'x' is
+// invalid" (the resource itself failed validation; its own error has the details).
+template <class T>
+absl::StatusOr<std::shared_ptr<const T>>
+findNamedResource(const absl::flat_hash_map<std::string, std::shared_ptr<const T>>& resources,
+                  const std::string& name, absl::string_view field, absl::string_view kind,
+                  absl::string_view article) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": required (the name of ", article, " ", kind, ")"));
+  }
+  auto it = resources.find(name);
+  if (it == resources.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": unknown ", kind, " '", name, "'"));
+  }
+  if (it->second == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", kind, " '", name, "' is invalid"));
+  }
+  return it->second;
+}
 
 enum class FilterKind { Stage, Route };
 

@@ -139,20 +139,13 @@ public:
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }
-    if (proto.provider().empty()) {
-      return absl::InvalidArgumentError("provider: required (the name of an auth provider)");
-    }
-    auto it = ctx.auth_providers.find(proto.provider());
-    if (it == ctx.auth_providers.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("provider: unknown auth provider '", proto.provider(), "'"));
-    }
-    if (it->second == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("provider: auth provider '", proto.provider(), "' is invalid"));
+    auto provider = findNamedResource(ctx.auth_providers, proto.provider(), "provider",
+                                      "auth provider", "an");
+    if (!provider.ok()) {
+      return provider.status();
     }
     return FilterConfigConstSharedPtr(
-        std::make_shared<JwtAuthConfig>(it->second, proto.allow_missing()));
+        std::make_shared<JwtAuthConfig>(*std::move(provider), proto.allow_missing()));
   }
 };
 

@@ -124,19 +124,12 @@ public:
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }
-    if (proto.policy().empty()) {
-      return absl::InvalidArgumentError("policy: required (the name of a rate-limit policy)");
+    auto policy = findNamedResource(ctx.rate_limit_policies, proto.policy(), "policy",
+                                    "rate-limit policy", "a");
+    if (!policy.ok()) {
+      return policy.status();
     }
-    auto it = ctx.rate_limit_policies.find(proto.policy());
-    if (it == ctx.rate_limit_policies.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("policy: unknown rate-limit policy '", proto.policy(), "'"));
-    }
-    if (it->second == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("policy: rate-limit policy '", proto.policy(), "' is invalid"));
-    }
-    return FilterConfigConstSharedPtr(std::make_shared<RateLimitConfig>(it->second));
+    return FilterConfigConstSharedPtr(std::make_shared<RateLimitConfig>(*std::move(policy)));
   }
 };
 
