@@ -671,27 +671,25 @@ def test_two_workers_serve_many_connections():
             per_worker.append(cl["backend"]["endpoints"][0]["total_requests"])
         assert sum(per_worker) == n and all(v > 0 for v in per_worker), per_worker
         # A short wrk burst: every response is a 2xx, no socket errors.
-        if shutil.which("wrk"):
-            p = subprocess.run(["wrk", "-t2", "-c16", "-d1s",
-                                "http://127.0.0.1:%d/api/wrk" % gw.port],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
-            out = p.stdout.decode()
-            assert p.returncode == 0, out
-            assert "Non-2xx" not in out and "Socket errors" not in out, out
-            reqs = int(re.search(r"(\d+) requests in", out).group(1))
-            assert reqs > 100, out
-            text = metrics(gw)
-            ok = metric(text, "gateway_requests_total",
-                        'route="api",cluster="backend",status_class="2xx"')
-            assert ok >= n + reqs, (ok, n, reqs)
+        assert shutil.which("wrk"), "wrk missing (tools/setup installs it)"
+        p = subprocess.run(["wrk", "-t2", "-c16", "-d1s",
+                            "http://127.0.0.1:%d/api/wrk" % gw.port],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        out = p.stdout.decode()
+        assert p.returncode == 0, out
+        assert "Non-2xx" not in out and "Socket errors" not in out, out
+        reqs = int(re.search(r"(\d+) requests in", out).group(1))
+        assert reqs > 100, out
+        text = metrics(gw)
+        ok = metric(text, "gateway_requests_total",
+                    'route="api",cluster="backend",status_class="2xx"')
+        assert ok >= n + reqs, (ok, n, reqs)
 
 
 def test_open_files_limit_raised_to_hard_limit():
     """Started with a soft limit of 256 descriptors, gatewayd raises it to the hard limit and holds
     600 concurrent keep-alive connections (each answered, all still open at the end)."""
-    if not shutil.which("prlimit"):
-        print("  (prlimit missing: skipped)")
-        return
+    assert shutil.which("prlimit"), "prlimit missing (util-linux; tools/setup installs it)"
     with Gateway(SIMPLE_CONFIG.replace("{up0}", "127.0.0.1:1"),
                  prefix=["prlimit", "--nofile=256:4096"]) as gw:
         with open("/proc/%d/limits" % gw.proc.pid) as f:

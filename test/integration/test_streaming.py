@@ -253,13 +253,13 @@ def test_clients_vanishing_mid_download_do_not_crash_the_proxy():
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 s.close()
             assert gw.proc.poll() is None, "gatewayd died in round %d: %s" % (rnd, gw.stderr())
-        if shutil.which("wrk"):
-            for _ in range(3):
-                subprocess.run(["wrk", "-t1", "-c50", "-d1s", "-H",
-                                "x-demo-content-length-stream: 1048576",
-                                "http://127.0.0.1:%d/big" % gw.port],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
-                assert gw.proc.poll() is None, "gatewayd died under wrk: " + gw.stderr()
+        assert shutil.which("wrk"), "wrk missing (tools/setup installs it)"
+        for _ in range(3):
+            subprocess.run(["wrk", "-t1", "-c50", "-d1s", "-H",
+                            "x-demo-content-length-stream: 1048576",
+                            "http://127.0.0.1:%d/big" % gw.port],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+            assert gw.proc.poll() is None, "gatewayd died under wrk: " + gw.stderr()
         assert gw.proc.pid == pid and gw.proc.poll() is None
         status, _ = gw.request("GET", "/after")[:2]
         assert status == 200, status
