@@ -73,7 +73,12 @@ def children_of(pid):
 
 def cpu_seconds(pids):
     """utime+stime of each process (all its threads), in seconds."""
-    total = 0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids):
+    """(utime, stime) summed over the processes (all their threads), in seconds."""
+    user = system = 0
     for pid in pids:
         try:
             with open("/proc/%d/stat" % pid) as f:
@@ -82,8 +87,9 @@ def cpu_seconds(pids):
             continue
         fields = st[st.rfind(")") + 2:].split()
         # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def machine_busy_seconds():
@@ -664,9 +670,9 @@ class Bench:
             pids = server.pids()
             t0, m0, o0, k0 = time.time(), machine_busy_seconds(), cpu_seconds(ours), \
                 children_cpu_seconds()
-            c0 = cpu_seconds(pids)
+            c0 = cpu_split(pids)
             out = self.run_wrk(sc, url, self.duration)
-            c1 = cpu_seconds(pids)
+            c1 = cpu_split(pids)
             t1, m1, o1, k1 = time.time(), machine_busy_seconds(), cpu_seconds(ours), \
                 children_cpu_seconds()
             client = k1 - k0
@@ -686,9 +692,9 @@ class Bench:
                 time.sleep(self.warmup)  # h2load's own warm-up: not counted, not in the CPU sample
                 t0, m0, o0 = time.time(), machine_busy_seconds(), cpu_seconds(ours)
                 h0 = cpu_seconds([p.pid])
-                c0 = cpu_seconds(pids)
+                c0 = cpu_split(pids)
                 out, err = p.communicate(timeout=self.duration + 30)
-                c1 = cpu_seconds(pids)
+                c1 = cpu_split(pids)
                 t1, m1, o1 = time.time(), machine_busy_seconds(), cpu_seconds(ours)
             finally:
                 if p.poll() is None:
@@ -699,10 +705,14 @@ class Bench:
                 raise RuntimeError("h2load failed (%d): %s" % (p.returncode, err[-500:]))
             # h2load logs the main duration only (not its warm-up).
             r = parse_h2load(out, logfile, 0)
-        cpu = c1 - c0
+        cpu = sum(c1) - sum(c0)
+        sys_s = c1[1] - c0[1]
         reqs = r.get("requests") or 0
         r["cpu_s"] = round(cpu, 3)
         r["cpu_us_per_req"] = round(cpu * 1e6 / reqs, 2) if reqs else None
+        # The kernel's share (stime): on loopback most of it is TCP send/receive, which every
+        # proxy pays alike; the rest (utime) is the proxy's own code.
+        r["sys_us_per_req"] = round(sys_s * 1e6 / reqs, 2) if reqs else None
         # What else ran on the machine meanwhile: all non-idle CPU minus the target, the upstream
         # and the load generator, in cores (2.0 = both cores of this machine fully busy).
         wall = max(t1 - t0, 1e-3)
@@ -794,6 +804,7 @@ def summarize(scenarios, results):
                 "p50_ms": med(r.get("p50_ms") for r in runs),
                 "p99_ms": med(r.get("p99_ms") for r in runs),
                 "cpu_us_per_req": med(r.get("cpu_us_per_req") for r in runs),
+                "sys_us_per_req": med(r.get("sys_us_per_req") for r in runs),
                 "errors": sum(r["errors"] for r in runs),
                 "rps_min": min((r["rps"] or 0) for r in runs),
                 "rps_max": max((r["rps"] or 0) for r in runs),
@@ -823,19 +834,20 @@ def summarize(scenarios, results):
 
 def table(summary):
     lines = []
-    hdr = "%-14s %-10s %8s %15s %9s %9s %11s %6s %6s" % (
-        "scenario", "target", "req/s", "(min-max)", "p50", "p99", "cpu us/req", "errors",
-        "other")
+    hdr = "%-14s %-10s %8s %15s %9s %9s %11s %8s %6s %6s" % (
+        "scenario", "target", "req/s", "(min-max)", "p50", "p99", "cpu us/req", "(sys)",
+        "errors", "other")
     lines.append(hdr)
     lines.append("-" * len(hdr))
     notes = []
     for name, s in summary.items():
         for fam, row in s["targets"].items():
-            lines.append("%-14s %-10s %8s %15s %9s %9s %11s %6d %6s" % (
+            lines.append("%-14s %-10s %8s %15s %9s %9s %11s %8s %6d %6s" % (
                 name, fam + ("*" if row["label"] != fam else ""), fmt_num(row["rps"]),
                 "(%s-%s)" % (fmt_num(row["rps_min"]), fmt_num(row["rps_max"])),
                 fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]),
-                fmt_num(row["cpu_us_per_req"], 1), row["errors"],
+                fmt_num(row["cpu_us_per_req"], 1),
+                "(%s)" % fmt_num(row.get("sys_us_per_req"), 1), row["errors"],
                 fmt_num(row["other_cores"], 2)))
             if row["label"] != fam:
                 notes.append("%s/%s: %s" % (name, fam, row["label"]))
@@ -846,7 +858,7 @@ def table(summary):
         lines.append("")
     lines.append("req/s, p50, p99, cpu: medians over rounds; errors: sum over rounds; other: median"
                  " CPU (in cores) used meanwhile by processes\nnot part of the bench (the machine"
-                 " has %d). Ratios: gatewayd value / peer value (req/s: >1 is better for gatewayd;"
+                 " has %d); (sys): the kernel's share of cpu. Ratios: gatewayd value / peer value (req/s: >1 is better for gatewayd;"
                  "\np99 and cpu: <1 is better)." % os.cpu_count())
     for n in notes:
         lines.append("* " + n)
