@@ -54,8 +54,8 @@ bool isValidFieldValue(absl::string_view v) {
   return true;
 }
 
-// Validates the raw header block before llhttp sees it, closing llhttp 8.1's gaps: every line
-// ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace between a
+// Validates the raw header block before it is parsed (the checks llhttp 8.1 lacked when it
+// parsed heads here, kept as they were): every line ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace between a
 // field name and its colon, field names made of token characters. Finds the end of the head (the
 // empty line). Resumable: a head may arrive in any number of pieces.
 class HeadScanner {
@@ -343,100 +343,223 @@ private:
   uint32_t trailer_bytes_ = 0;
 };
 
+namespace {
+
+// The request methods llhttp knows (its HTTP_METHOD_MAP, without the RTSP ones): the same set
+// as when llhttp parsed the start line. An unknown method is a 400, not proxied.
+bool knownMethod(absl::string_view m) {
+  static const absl::string_view kMethods[] = {
+#define GW_METHOD(num, name, string) #string,
+      HTTP_METHOD_MAP(GW_METHOD)
+#undef GW_METHOD
+  };
+  for (absl::string_view k : kMethods) {
+    if (k == m) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// How many list members of a Transfer-Encoding value are "chunked".
+int countChunked(absl::string_view v) {
+  int n = 0;
+  for (absl::string_view tok : absl::StrSplit(v, ',')) {
+    n += absl::EqualsIgnoreCase(trimOws(tok), "chunked") ? 1 : 0;
+  }
+  return n;
+}
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// "HTTP/" DIGIT "." DIGIT; sets major and minor.
+bool parseVersion(absl::string_view v, int* major, int* minor) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' ||
+      !isDigit(v[7])) {
+    return false;
+  }
+  *major = v[5] - '0';
+  *minor = v[7] - '0';
+  return true;
+}
+
+// Request-target bytes: visible ASCII (RFC 9112 3.2; no SP, controls, DEL or non-ASCII).
+bool isTargetChar(unsigned char c) { return c > 0x20 && c < 0x7f; }
+
+bool isAlpha(char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+
+// The request-target forms (RFC 9112 3.2): origin ("/p"), absolute ("scheme://..."), authority
+// (CONNECT only) and asterisk ("*").
+bool targetShapeOk(absl::string_view method, absl::string_view t) {
+  if (t[0] == '/') {
+    return true;
+  }
+  if (t == "*") {
+    return true;
+  }
+  if (method == "CONNECT") {
+    return t.find('/') == absl::string_view::npos;
+  }
+  size_t i = 0;
+  while (i < t.size() && isAlpha(t[i])) {
+    i++;  // the scheme: letters only (as llhttp reads it; "h2c" style schemes are not proxied)
+  }
+  if (i == 0 || t.substr(i, 3) != "://" || t.size() == i + 3) {
+    return false;
+  }
+  // The authority, up to the path or query: RFC 3986 3.2 characters only.
+  for (i += 3; i < t.size() && t[i] != '/' && t[i] != '?'; i++) {
+    const char c = t[i];
+    if (!(isAlpha(c) || isDigit(c) || strchr("-._~!$&'()*+,;=:@[]%", c) != nullptr)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The Connection tokens that decide persistence (comma-separated, case-insensitive).
+void connectionTokens(absl::string_view v, bool* close, bool* keep_alive) {
+  for (absl::string_view tok : absl::StrSplit(v, ',')) {
+    tok = trimOws(tok);
+    if (absl::EqualsIgnoreCase(tok, "close")) {
+      *close = true;
+    } else if (absl::EqualsIgnoreCase(tok, "keep-alive")) {
+      *keep_alive = true;
+    }
+  }
+}
+
+} // namespace
+
 struct Http1Parser::Impl {
   Http1Parser& self;
   Http1ParserCallbacks& cb;
   CodecLimits limits;
-  llhttp_t parser;
-  llhttp_settings_t settings;
   HeadScanner scanner;
   ChunkDecoder chunks;
   RequestHead req;
   ResponseHead resp;
-  std::string field;
-  std::string value;
-  bool in_value = false;
-  bool head_done = false;
-  uint32_t header_count = 0;
+  // Head bytes of earlier feeds while a head arrives in pieces (rare: most heads come in one
+  // read). Bounded by limits.max_header_bytes (the scanner stops there).
+  std::string partial;
+  int major = 0;
+  int minor = 0;
+  bool conn_close = false;
+  bool conn_keep_alive = false;
   uint64_t remaining = 0;
   std::string trailer_block;
-  CodecError cb_error;
 
-  Impl(Http1Parser& s, Http1ParserCallbacks& c, CodecLimits l) : self(s), cb(c), limits(l) {
-    llhttp_settings_init(&settings);
-    settings.on_url = [](llhttp_t* p, const char* at, size_t len) {
-      impl(p)->req.target.append(at, len);
-      return 0;
-    };
-    settings.on_status = [](llhttp_t* p, const char* at, size_t len) {
-      impl(p)->resp.reason.append(at, len);
-      return 0;
-    };
-    settings.on_header_field = [](llhttp_t* p, const char* at, size_t len) {
-      auto* i = impl(p);
-      if (i->in_value) {
-        i->commitHeader();
-      }
-      i->field.append(at, len);
-      return 0;
-    };
-    settings.on_header_value = [](llhttp_t* p, const char* at, size_t len) {
-      auto* i = impl(p);
-      i->in_value = true;
-      i->value.append(at, len);
-      return 0;
-    };
-    settings.on_header_field_complete = [](llhttp_t* p) {
-      auto* i = impl(p);
-      if (++i->header_count > i->limits.max_headers) {
-        i->cb_error = {431, "too_many_headers", "too many request headers"};
-        return static_cast<int>(HPE_USER);
-      }
-      i->in_value = true;  // an empty value produces no on_header_value call
-      return 0;
-    };
-    settings.on_headers_complete = [](llhttp_t* p) {
-      auto* i = impl(p);
-      if (i->in_value) {
-        i->commitHeader();
-      }
-      i->head_done = true;
-      return static_cast<int>(HPE_PAUSED);
-    };
-    llhttp_init(&parser, self.kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
-    parser.data = this;
-  }
-
-  static Impl* impl(llhttp_t* p) { return static_cast<Impl*>(p->data); }
-
-  void commitHeader() {
-    toLowerAscii(field);
-    absl::string_view v = trimOws(value);
-    auto& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
-    if (headers.entries().capacity() == 0) {
-      headers.entries().reserve(16);  // one allocation for a typical head instead of five
-    }
-    headers.entries().emplace_back(std::move(field), std::string(v));
-    field.clear();
-    value.clear();
-    in_value = false;
-  }
+  Impl(Http1Parser& s, Http1ParserCallbacks& c, CodecLimits l) : self(s), cb(c), limits(l) {}
 
   void restart() {
-    llhttp_init(&parser, self.kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
-    parser.data = this;
     scanner.reset();
     chunks.reset();
     req = RequestHead();
     resp = ResponseHead();
-    field.clear();
-    value.clear();
-    in_value = false;
-    head_done = false;
-    header_count = 0;
+    partial.clear();
+    conn_close = false;
+    conn_keep_alive = false;
     remaining = 0;
     trailer_block.clear();
-    cb_error = {};
+  }
+
+  // Parses a complete head that the HeadScanner accepted: every line ends in CRLF, field names
+  // are tokens followed by ':', values hold no control characters, no obs-fold. What is left to
+  // check is the start line.
+  bool parseHead(absl::string_view block) {
+    const char* p = block.data();
+    const char* end = p + block.size();
+    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+      p += 2;  // empty lines before the start line (tolerated, RFC 9112 2.2)
+    }
+    const char* eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(end - p)));
+    if (eol == nullptr) {
+      return fail(400, "bad_request", "incomplete request head");
+    }
+    const absl::string_view start_line(p, static_cast<size_t>(eol - p));
+    p = eol + 2;
+    if (!(self.kind_ == Kind::Request ? parseRequestLine(start_line)
+                                      : parseStatusLine(start_line))) {
+      return false;
+    }
+    HeaderMap& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
+    auto& entries = headers.entries();
+    if (entries.capacity() == 0) {
+      entries.reserve(16);  // one allocation for a typical head instead of five
+    }
+    uint32_t count = 0;
+    while (p < end && *p != '\r') {
+      eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(end - p)));
+      const char* colon = static_cast<const char*>(memchr(p, ':', static_cast<size_t>(eol - p)));
+      if (++count > limits.max_headers) {
+        return fail(431, "too_many_headers", "too many request headers");
+      }
+      std::string name(p, static_cast<size_t>(colon - p));
+      toLowerAscii(name);
+      const absl::string_view value =
+          trimOws(absl::string_view(colon + 1, static_cast<size_t>(eol - colon - 1)));
+      if (name == "connection") {
+        connectionTokens(value, &conn_close, &conn_keep_alive);
+      } else if (name == "content-length" && value.data() + value.size() < eol &&
+                 memchr(value.data() + value.size(), '\t',
+                        static_cast<size_t>(eol - value.data() - value.size())) != nullptr) {
+        // llhttp refused a tab after the digits; so do we (a Content-Length is never lenient).
+        return fail(400, "bad_request", "malformed Content-Length");
+      }
+      entries.emplace_back(std::move(name), std::string(value));
+      p = eol + 2;
+    }
+    return true;
+  }
+
+  // method SP request-target SP HTTP-version
+  bool parseRequestLine(absl::string_view line) {
+    const size_t sp1 = line.find(' ');
+    if (sp1 == absl::string_view::npos || sp1 == 0) {
+      return fail(400, "bad_request", "malformed request line");
+    }
+    const absl::string_view method = line.substr(0, sp1);
+    const size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == absl::string_view::npos && sp1 + 1 < line.size()) {
+      // "GET /": an HTTP/0.9 request line.
+      return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported");
+    }
+    if (sp2 == absl::string_view::npos || sp2 == sp1 + 1) {
+      return fail(400, "bad_request", "malformed request line");
+    }
+    const absl::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (!parseVersion(line.substr(sp2 + 1), &major, &minor)) {
+      return fail(400, "bad_request", "malformed HTTP version");
+    }
+    if (!knownMethod(method)) {
+      return fail(400, "bad_request", "unknown method");
+    }
+    for (unsigned char c : target) {
+      if (!isTargetChar(c)) {
+        return fail(400, "bad_request", "invalid character in request target");
+      }
+    }
+    if (!targetShapeOk(method, target)) {
+      return fail(400, "bad_request", "malformed request target");
+    }
+    req.method.assign(method.data(), method.size());
+    req.target.assign(target.data(), target.size());
+    return true;
+  }
+
+  // HTTP-version SP 3DIGIT [SP reason-phrase]
+  bool parseStatusLine(absl::string_view line) {
+    if (line.size() < 12 || !parseVersion(line.substr(0, 8), &major, &minor) ||
+        line[8] != ' ' || !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) ||
+        (line.size() > 12 && line[12] != ' ')) {
+      return fail(400, "bad_request", "malformed status line");
+    }
+    resp.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    if (line.size() > 13) {
+      const absl::string_view reason = line.substr(13);
+      resp.reason.assign(reason.data(), reason.size());
+    }
+    return true;
   }
 
   bool fail(int status, const char* code, std::string msg) {
@@ -449,8 +572,7 @@ struct Http1Parser::Impl {
   bool onHead() {
     const bool is_request = self.kind_ == Kind::Request;
     HeaderMap& headers = is_request ? req.headers : resp.headers;
-    const int minor = parser.http_minor;
-    if (parser.http_major != 1 || minor > 1) {
+    if (major != 1 || minor > 1) {
       return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported");
     }
     // Field values were checked byte by byte by the HeadScanner (no control characters).
@@ -462,6 +584,9 @@ struct Http1Parser::Impl {
       if (name == "transfer-encoding") {
         te_count++;
         chunked = absl::EqualsIgnoreCase(val, "chunked");
+        if (!chunked && countChunked(val) > 1) {
+          return fail(400, "bad_request", "repeated 'chunked' transfer coding");
+        }
         if (!chunked) {
           return fail(is_request ? 501 : 502, "unsupported_transfer_encoding",
                       "Transfer-Encoding other than 'chunked' is not supported");
@@ -492,11 +617,18 @@ struct Http1Parser::Impl {
     self.chunked_ = chunked;
     self.has_content_length_ = cl_count == 1;
     self.content_length_ = cl;
-    self.keep_alive_ = llhttp_should_keep_alive(&parser) != 0;
+    // As llhttp decided it: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive";
+    // a response delimited by the connection's end never does.
+    self.keep_alive_ = minor >= 1 ? !conn_close : conn_keep_alive;
+    if (!is_request && !chunked && cl_count == 0) {
+      const int s = resp.status;
+      if (!(s / 100 == 1 || s == 204 || s == 304)) {
+        self.keep_alive_ = false;
+      }
+    }
     self.read_until_close_ = false;
     self.informational_ = false;
     if (is_request) {
-      req.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
       req.version_minor = minor;
       if (const std::string* e = headers.get("expect")) {
         self.expect_continue_ = absl::EqualsIgnoreCase(*e, "100-continue");
@@ -506,7 +638,6 @@ struct Http1Parser::Impl {
       remaining = self.chunked_ ? 0 : cl;
       cb.onRequestHead(std::move(req));
     } else {
-      resp.status = parser.status_code;
       resp.version_minor = minor;
       const int s = resp.status;
       bool no_body = self.request_head_ || (s >= 100 && s < 200) || s == 204 || s == 304;
@@ -588,28 +719,17 @@ size_t Http1Parser::feed(const char* data, size_t len) {
       state_ = State::Error;
       return used;
     }
-    if (used > 0) {
-      const llhttp_errno_t e = llhttp_execute(&im.parser, data, used);
-      if (e != HPE_OK && !(e == HPE_PAUSED && im.head_done)) {
-        // A callback that fails is reported as HPE_CB_<name>, not HPE_USER.
-        if (!im.cb_error.code.empty()) {
-          error_ = im.cb_error;
-        } else {
-          error_ = {400, "bad_request", llhttp_get_error_reason(&im.parser)
-                                             ? llhttp_get_error_reason(&im.parser)
-                                             : llhttp_errno_name(e)};
-        }
-        state_ = State::Error;
-        return used;
-      }
+    if (r == HeadScanner::Result::NeedMore) {
+      im.partial.append(data, used);
+      return used;
     }
     pos = used;
-    if (r == HeadScanner::Result::NeedMore) {
-      return pos;
+    absl::string_view block(data, used);
+    if (!im.partial.empty()) {
+      im.partial.append(data, used);
+      block = im.partial;
     }
-    if (!im.head_done) {
-      error_ = {400, "bad_request", "incomplete request head"};
-      state_ = State::Error;
+    if (!im.parseHead(block)) {
       return pos;
     }
     if (!im.onHead()) {
