@@ -156,7 +156,7 @@ public:
         if (p[i] == '\r') {
           return fail(used, i, err, "header line without ':'");
         }
-        // llhttp as built here (loose mode) accepts a space inside a field name.
+        // Any other byte (llhttp in loose mode accepted a space inside a field name).
         return fail(used, i, err, "invalid character in header field name");
       }
       }

@@ -36,7 +36,7 @@ public:
   virtual void onMessageComplete() = 0;
 };
 
-// HTTP/1.1 parser over llhttp (strict), with the framing checks llhttp 8.1 lacks done here:
+// HTTP/1.1 parser (its head parsing checked against llhttp's in a differential test), strict:
 // strict CRLF line endings, no obs-fold, no whitespace before ':', no NUL or bare CR/LF,
 // single well-formed Content-Length, Transfer-Encoding only "chunked" (and never with
 // Content-Length or on HTTP/1.0), well-formed chunk sizes/extensions, CRLF after chunk data.

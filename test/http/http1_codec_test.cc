@@ -597,8 +597,8 @@ TEST_CASE("http1 reject: malformed Content-Length values", "[http1][smuggling]")
 }
 
 TEST_CASE("http1 reject: Transfer-Encoding other than exactly 'chunked'", "[http1][smuggling]") {
-  // The implementation answers 501 (requests) for a coding it does not implement, or llhttp's
-  // 400 where llhttp itself refuses; either way it must be an Error.
+  // The implementation answers 501 (requests) for a coding it does not implement, or 400 for a
+  // malformed list (as llhttp did); either way it must be an Error.
   for (const char* v : {"gzip", "chunked, chunked", "gzip, chunked", "chunked, gzip",
                         "chunked;q=1", "xchunked", "chunked,", ""}) {
     INFO("Transfer-Encoding: [" << v << "]");
@@ -611,7 +611,7 @@ TEST_CASE("http1 reject: Transfer-Encoding other than exactly 'chunked'", "[http
   // What the code does for the listed cases exactly.
   expectError("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, {},
               "unsupported_transfer_encoding");
-  // llhttp itself refuses a repeated "chunked" before our check runs: 400.
+  // A repeated "chunked" is a malformed list, not an unknown coding: 400.
   expectBadRequest("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n");
   {
     const Outcome gzip = run("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n");
@@ -750,7 +750,7 @@ TEST_CASE("http1 reject: invalid request lines", "[http1][smuggling]") {
   expectBadRequest("G@T / HTTP/1.1\r\n\r\n");
   expectBadRequest("GET / HTTX/1.1\r\n\r\n");
   expectBadRequest("GET / HTTP/1.x\r\n\r\n");
-  // llhttp (loose mode) reads an HTTP/0.9 request line; we refuse the version.
+  // An HTTP/0.9 request line (no version): the version is refused.
   expectError("GET /\r\n\r\n", 505, {}, "http_version_not_supported");
   expectBadRequest("GET / HTTP/1.1 extra\r\n\r\n");
   expectBadRequest("GET / HTTP/1.1\n\r\n");  // request line with bare LF
@@ -760,7 +760,7 @@ TEST_CASE("http1 reject: invalid request lines", "[http1][smuggling]") {
 TEST_CASE("http1 reject: unsupported HTTP versions", "[http1]") {
   expectError("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, {}, "http_version_not_supported");
   expectError("HTTP/2.0 200 OK\r\n\r\n", 505, response(), "http_version_not_supported");
-  // Versions llhttp itself refuses are still errors.
+  // Other versions are errors too.
   for (const char* v : {"HTTP/1.2", "HTTP/0.9", "HTTP/3.0", "HTTP/9.9"}) {
     INFO(v);
     const Outcome r = run(std::string("GET / ") + v + "\r\nHost: a\r\n\r\n");
