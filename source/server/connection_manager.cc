@@ -365,12 +365,12 @@ void Stream::start() {
   const auto timeout = route_->timeout();
   if (timeout.count() > 0) {
     conn_.timer_mode_ = DownstreamConnection::TimerMode::None;
-    uv_timer_start(&conn_.timer_, [](uv_timer_t* t) {
-      auto* c = static_cast<DownstreamConnection*>(t->data);
+    conn_.timer_.arm(static_cast<uint64_t>(timeout.count()), [](void* owner) {
+      auto* c = static_cast<DownstreamConnection*>(owner);
       if (c->stream_) {
         c->stream_->onRouteTimeout();
       }
-    }, timeout.count(), 0);
+    });
   }
   loadStage(chain_->pre);
   runStage(Stage::Pre, 0);
@@ -686,7 +686,7 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
     }
     return;
   }
-  uv_timer_stop(&conn_.timer_);
+  conn_.timer_.disarm();
   response_ = std::move(head);
   response_.reason.clear();
   const bool upstream_cl = response_.headers.has("content-length");
@@ -921,7 +921,7 @@ void Stream::finish() {
     return;
   }
   finished_ = true;
-  uv_timer_stop(&conn_.timer_);
+  conn_.timer_.disarm();
   releaseUpstream(false);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
@@ -981,12 +981,12 @@ DownstreamConnection::DownstreamConnection(Worker& worker, std::string listener_
       writer_(reinterpret_cast<uv_stream_t*>(&handle_), this,
               [](void* self, int status) {
                 static_cast<DownstreamConnection*>(self)->onWriteDone(status);
-              }),
+              },
+              worker.writeBatch()),
       parser_(http::Http1Parser::Kind::Request, *this) {
   uv_tcp_init(worker.loop(), &handle_);
-  uv_timer_init(worker.loop(), &timer_);
+  timer_.init(worker.loop(), this);
   handle_.data = this;
-  timer_.data = this;
   handles_open_ = 2;
   worker_.stats().downstream_cx_total++;
   worker_.stats().downstream_cx_active++;
@@ -1056,12 +1056,11 @@ void DownstreamConnection::armWaitTimer() {
   const auto ms = mode == TimerMode::Headers ? listener_->request_headers_timeout
                                              : listener_->idle_timeout;
   if (ms.count() <= 0) {
-    uv_timer_stop(&timer_);
+    timer_.disarm();
     return;
   }
-  uv_timer_start(&timer_, [](uv_timer_t* t) {
-    static_cast<DownstreamConnection*>(t->data)->onTimer();
-  }, ms.count(), 0);
+  timer_.arm(static_cast<uint64_t>(ms.count()),
+             [](void* owner) { static_cast<DownstreamConnection*>(owner)->onTimer(); });
 }
 
 void DownstreamConnection::onTimer() {
@@ -1198,7 +1197,7 @@ void DownstreamConnection::processInputLoop() {
 }
 
 void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
-  uv_timer_stop(&timer_);
+  timer_.disarm();
   timer_mode_ = TimerMode::None;
   head_started_ = false;
   // Each request runs on the newest config, pinned by its stream. If the newest config no longer
@@ -1397,11 +1396,12 @@ void DownstreamConnection::close(bool abort) {
       });
     }
   }
-  uv_timer_stop(&timer_);
+  uv_timer_stop(timer_.handle());
+  timer_.disarm();
   if (linger_) {
     return;  // the timer bounds the linger; closeLingering() closes both handles
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+  uv_close(timer_.asHandle(), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });
 }
@@ -1425,9 +1425,8 @@ void DownstreamConnection::afterShutdown(int status) {
                     static_cast<DownstreamConnection*>(s->data)->onRead(nread, buf);
                   });
   }
-  uv_timer_start(&timer_, [](uv_timer_t* t) {
-    static_cast<DownstreamConnection*>(t->data)->closeLingering();
-  }, kLingerMs, 0);
+  timer_.arm(kLingerMs,
+             [](void* owner) { static_cast<DownstreamConnection*>(owner)->closeLingering(); });
 }
 
 void DownstreamConnection::closeLingering() {
@@ -1436,11 +1435,12 @@ void DownstreamConnection::closeLingering() {
   }
   linger_closed_ = true;
   lingering_ = false;
-  uv_timer_stop(&timer_);
+  uv_timer_stop(timer_.handle());
+  timer_.disarm();
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+  uv_close(timer_.asHandle(), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });
 }

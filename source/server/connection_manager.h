@@ -8,6 +8,7 @@
 
 #include "source/filters/filter.h"
 #include "source/http/http1_codec.h"
+#include "source/server/deadline_timer.h"
 #include "source/server/socket_writer.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker.h"
@@ -83,7 +84,7 @@ private:
   const ListenerConfig* listener_ = nullptr;  // from the config pinned for the current request
   RuntimeConfigConstSharedPtr config_;
   uv_tcp_t handle_;
-  uv_timer_t timer_;
+  DeadlineTimer timer_;
   SocketWriter writer_;
   enum class TimerMode { None, Idle, Headers } timer_mode_ = TimerMode::None;
   http::Http1Parser parser_;

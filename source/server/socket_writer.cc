@@ -21,13 +21,19 @@ struct WriteReq {
 
 } // namespace
 
+SocketWriter::~SocketWriter() {
+  if (batch_slot_ >= 0) {
+    batch_->forget(this);
+  }
+}
+
 int SocketWriter::write(absl::string_view data) {
   if (data.empty()) {
     return 0;
   }
-  if (corked_ > 0 && gathered_.size() + data.size() <= kMaxGather) {
+  if ((corked_ > 0 || batch_ != nullptr) && gathered_.size() + data.size() <= kMaxGather) {
     gathered_.append(data.data(), data.size());
-    return 0;
+    return corked_ > 0 ? 0 : sendSoon();
   }
   return send(data, nullptr);
 }
@@ -36,9 +42,9 @@ int SocketWriter::write(std::string&& data) {
   if (data.empty()) {
     return 0;
   }
-  if (corked_ > 0 && gathered_.size() + data.size() <= kMaxGather) {
+  if ((corked_ > 0 || batch_ != nullptr) && gathered_.size() + data.size() <= kMaxGather) {
     gathered_.append(data);
-    return 0;
+    return corked_ > 0 ? 0 : sendSoon();
   }
   return send(data, &data);
 }
@@ -47,8 +53,38 @@ int SocketWriter::uncork() {
   if (corked_ == 0 || --corked_ > 0 || gathered_.empty()) {
     return 0;
   }
+  return sendSoon();
+}
+
+int SocketWriter::sendSoon() {
+  if (batch_ == nullptr) {
+    return sendGathered();
+  }
+  if (batch_slot_ < 0 && !gathered_.empty()) {
+    batch_->add(this);
+  }
+  released_ = gathered_.size();
+  return 0;
+}
+
+void SocketWriter::discard() {
+  if (released_ > 0 && released_ <= gathered_.size()) {
+    gathered_.resize(released_);
+    sendGathered();  // an error here changes nothing: the stream is going away
+  }
+  gathered_.clear();
+  released_ = 0;
+}
+
+int SocketWriter::flush() { return sendGathered(); }
+
+int SocketWriter::sendGathered() {
+  if (gathered_.empty()) {
+    return 0;
+  }
   std::string out;
   out.swap(gathered_);
+  released_ = 0;
   const int rc = send(out, &out);
   if (out.capacity() <= kKeepCapacity && gathered_.capacity() < out.capacity()) {
     out.clear();
@@ -57,13 +93,19 @@ int SocketWriter::uncork() {
   return rc;
 }
 
-int SocketWriter::flush() {
-  if (gathered_.empty()) {
-    return 0;
+void SocketWriter::flushBatched() {
+  if (corked_ > 0) {
+    return;  // uncork() adds it again
   }
-  std::string out;
-  out.swap(gathered_);
-  return send(out, &out);
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream_))) {
+    gathered_.clear();
+    released_ = 0;
+    return;
+  }
+  const int rc = sendGathered();
+  if (rc != 0) {
+    done_(owner_, rc);  // the owner closes, as for a failed queued write
+  }
 }
 
 size_t SocketWriter::queuedBytes() const {
@@ -88,12 +130,14 @@ int SocketWriter::send(absl::string_view data, std::string* owned) {
       written = static_cast<size_t>(rc);
     } else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
       gathered_.clear();
+      released_ = 0;
       return rc;
     }
   }
   if (written == total) {
     if (prefix) {
       gathered_.clear();
+      released_ = 0;
     }
     return 0;
   }
@@ -108,6 +152,7 @@ int SocketWriter::send(absl::string_view data, std::string* owned) {
       written -= gathered_.size();
     }
     gathered_.clear();
+    released_ = 0;
     if (!rest.empty()) {
       rest.append(data.data(), data.size());
       return queue(rest, &rest);
@@ -135,6 +180,44 @@ int SocketWriter::queue(absl::string_view data, std::string* owned) {
     delete w;
   }
   return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WriteBatch
+
+WriteBatch::WriteBatch(uv_loop_t* loop) {
+  uv_check_init(loop, &check_);
+  check_.data = this;
+  uv_check_start(&check_, [](uv_check_t* h) { static_cast<WriteBatch*>(h->data)->flush(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  uv_prepare_init(loop, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_,
+                   [](uv_prepare_t* h) { static_cast<WriteBatch*>(h->data)->flush(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+}
+
+void WriteBatch::add(SocketWriter* w) {
+  w->batch_slot_ = static_cast<int>(writers_.size());
+  writers_.push_back(w);
+}
+
+void WriteBatch::forget(SocketWriter* w) {
+  writers_[static_cast<size_t>(w->batch_slot_)] = nullptr;
+  w->batch_slot_ = -1;
+}
+
+void WriteBatch::flush() {
+  // Index loop: a flush can add writers (an error closes a connection, which answers another).
+  for (size_t i = 0; i < writers_.size(); i++) {
+    SocketWriter* w = writers_[i];
+    if (w != nullptr) {
+      w->batch_slot_ = -1;
+      writers_[i] = nullptr;
+      w->flushBatched();
+    }
+  }
+  writers_.clear();
 }
 
 } // namespace gw::server

@@ -24,14 +24,14 @@ UpstreamConnection::UpstreamConnection(ClusterStateSharedPtr cluster, HostPool& 
       writer_(reinterpret_cast<uv_stream_t*>(&handle_), this,
               [](void* self, int status) {
                 static_cast<UpstreamConnection*>(self)->onWriteDone(status);
-              }),
+              },
+              cluster_->worker().writeBatch()),
       parser_(http::Http1Parser::Kind::Response, *this,
               http::CodecLimits{256 * 1024, 1000}) {
   uv_loop_t* loop = cluster_->worker().loop();
   uv_tcp_init(loop, &handle_);
-  uv_timer_init(loop, &timer_);
+  timer_.init(loop, this);
   handle_.data = this;
-  timer_.data = this;
   handles_open_ = 2;
   pool_->total++;
   auto& stats = cluster_->worker().stats();
@@ -49,7 +49,7 @@ UpstreamConnection* UpstreamConnection::acquire(ClusterStateSharedPtr cluster, H
     if (c->state_ != State::Idle) {
       continue;
     }
-    uv_timer_stop(&c->timer_);
+    c->timer_.disarm();
     c->state_ = State::Busy;
     c->cb_ = &cb;
     c->reused_ = true;
@@ -80,7 +80,7 @@ void UpstreamConnection::connect() {
                                   if (self->state_ == State::Closed) {
                                     return;
                                   }
-                                  uv_timer_stop(&self->timer_);
+                                  self->timer_.disarm();
                                   if (status != 0) {
                                     self->cluster_->worker().stats().upstream_cx_connect_fail++;
                                     self->fail(absl::StrCat("connect to ", self->pool_->host.address,
@@ -95,20 +95,20 @@ void UpstreamConnection::connect() {
                                 });
   if (rc != 0) {
     // Report asynchronously so the caller's stack unwinds first.
-    uv_timer_start(&timer_, [](uv_timer_t* t) {
-      auto* self = static_cast<UpstreamConnection*>(t->data);
+    timer_.arm(0, [](void* owner) {
+      auto* self = static_cast<UpstreamConnection*>(owner);
       self->cluster_->worker().stats().upstream_cx_connect_fail++;
       self->fail("connect failed", true);
-    }, 0, 0);
+    });
     return;
   }
   const uint64_t ms = cluster_->config().connect_timeout.count();
   if (ms > 0) {
-    uv_timer_start(&timer_, [](uv_timer_t* t) {
-      auto* self = static_cast<UpstreamConnection*>(t->data);
+    timer_.arm(ms, [](void* owner) {
+      auto* self = static_cast<UpstreamConnection*>(owner);
       self->cluster_->worker().stats().upstream_cx_connect_fail++;
       self->fail(absl::StrCat("connect to ", self->pool_->host.address, " timed out"), true);
-    }, ms, 0);
+    });
   }
 }
 
@@ -310,9 +310,7 @@ void UpstreamConnection::release(bool reusable) {
 void UpstreamConnection::armIdleTimer() {
   const uint64_t ms = cluster_->config().idle_timeout.count();
   if (ms > 0) {
-    uv_timer_start(&timer_, [](uv_timer_t* t) {
-      static_cast<UpstreamConnection*>(t->data)->close();
-    }, ms, 0);
+    timer_.arm(ms, [](void* owner) { static_cast<UpstreamConnection*>(owner)->close(); });
   }
 }
 
@@ -343,8 +341,10 @@ void UpstreamConnection::close() {
       delete self;
     }
   };
-  uv_timer_stop(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+  writer_.discard();  // what was written leaves before the close, as it did unbatched
+  uv_timer_stop(timer_.handle());
+  timer_.disarm();
+  uv_close(timer_.asHandle(), on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
 }
 

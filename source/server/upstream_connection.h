@@ -6,6 +6,7 @@
 #include <string>
 
 #include "source/http/http1_codec.h"
+#include "source/server/deadline_timer.h"
 #include "source/server/socket_writer.h"
 #include "source/server/worker.h"
 
@@ -79,7 +80,7 @@ private:
   UpstreamCallbacks* cb_ = nullptr;
   uv_tcp_t handle_;
   uv_connect_t connect_req_;
-  uv_timer_t timer_;
+  DeadlineTimer timer_;
   SocketWriter writer_;
   http::Http1Parser parser_;
   std::string in_;

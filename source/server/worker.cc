@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -72,6 +73,9 @@ Worker::Worker(int index, const ServerOptions& options) : index_(index), options
     }
     w->flushAccessLog();
   });
+  if (getenv("GW_NO_WRITE_BATCH") == nullptr) {
+    write_batch_ = std::make_unique<WriteBatch>(&loop_);
+  }
   rng_state_ = 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(getpid()) << 20) ^
                static_cast<uint64_t>(index) ^
                static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "source/server/runtime_config.h"
+#include "source/server/socket_writer.h"
 #include "source/server/stats.h"
 #include "source/upstream/host.h"
 #include "source/upstream/load_balancer.h"
@@ -142,6 +143,8 @@ public:
   }
   void flushAccessLog();
   void deferDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Socket writes of this loop leave at the end of each iteration (null: at once).
+  WriteBatch* writeBatch() { return write_batch_.get(); }
   // Runs `fn` on this loop after `delay` (loop thread only).
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn);
   // Snapshot of cluster health for /clusters (loop thread).
@@ -163,6 +166,7 @@ private:
   uv_loop_t loop_;
   uv_async_t async_;
   uv_check_t deferred_check_;
+  std::unique_ptr<WriteBatch> write_batch_;
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
   std::thread thread_;
   std::mutex post_mu_;

@@ -1,9 +1,11 @@
 #include "source/server/socket_writer.h"
+#include "source/server/deadline_timer.h"
 
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -150,6 +152,194 @@ TEST_CASE("socket writer: a write to a closed peer reports the error", "[socket_
   } else {
     CHECK(rc < 0);
   }
+}
+
+
+// A writer on a loop with a WriteBatch: writes leave when the loop iteration ends.
+struct BatchedPair {
+  uv_loop_t loop;
+  uv_pipe_t pipe;
+  int peer = -1;
+  std::vector<int> done;
+  std::unique_ptr<WriteBatch> batch;
+  std::unique_ptr<SocketWriter> writer;
+
+  BatchedPair() {
+    int fds[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    peer = fds[1];
+    uv_loop_init(&loop);
+    uv_pipe_init(&loop, &pipe, 0);
+    REQUIRE(uv_pipe_open(&pipe, fds[0]) == 0);
+    batch = std::make_unique<WriteBatch>(&loop);
+    writer = std::make_unique<SocketWriter>(
+        reinterpret_cast<uv_stream_t*>(&pipe), this,
+        [](void* self, int status) { static_cast<BatchedPair*>(self)->done.push_back(status); },
+        batch.get());
+  }
+  ~BatchedPair() {
+    writer.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    close(peer);
+  }
+  std::string readAvailable() {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n <= 0) {
+        return out;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  // One loop iteration from inside a callback (as the proxy writes: from an I/O or timer
+  // callback), so that the batch's check handle runs after it.
+  void runInCallback(void (*fn)(BatchedPair*)) {
+    struct Ctx {
+      BatchedPair* self;
+      void (*fn)(BatchedPair*);
+    } ctx{this, fn};
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    t.data = &ctx;
+    uv_timer_start(&t, [](uv_timer_t* h) {
+      auto* c = static_cast<Ctx*>(h->data);
+      c->fn(c->self);
+      uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+    }, 0, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+};
+
+TEST_CASE("socket writer: with a batch, writes of one loop iteration leave together at its end",
+          "[socket_writer]") {
+  BatchedPair p;
+  static std::string seen_inside;
+  p.runInCallback([](BatchedPair* b) {
+    REQUIRE(b->writer->write(absl::string_view("GET / HTTP/1.1\r\n")) == 0);
+    REQUIRE(b->writer->write(std::string("host: a\r\n\r\n")) == 0);
+    seen_inside = b->readAvailable();  // nothing has left yet
+    CHECK(b->writer->queuedBytes() == 27);
+  });
+  CHECK(seen_inside.empty());
+  CHECK(p.readAvailable() == "GET / HTTP/1.1\r\nhost: a\r\n\r\n");  // one write, in order
+  CHECK(p.writer->queuedBytes() == 0);
+  CHECK(p.done.empty());
+}
+
+TEST_CASE("socket writer: with a batch, a corked write waits for uncork, then for the iteration",
+          "[socket_writer]") {
+  BatchedPair p;
+  p.runInCallback([](BatchedPair* b) {
+    b->writer->cork();
+    REQUIRE(b->writer->write(absl::string_view("head")) == 0);
+  });
+  CHECK(p.readAvailable().empty());  // still corked after the iteration
+  p.runInCallback([](BatchedPair* b) { REQUIRE(b->writer->uncork() == 0); });
+  CHECK(p.readAvailable() == "head");
+}
+
+TEST_CASE("socket writer: with a batch, discard sends released bytes and drops corked ones",
+          "[socket_writer]") {
+  BatchedPair p;
+  static std::string seen_inside;
+  p.runInCallback([](BatchedPair* b) {
+    REQUIRE(b->writer->write(absl::string_view("released")) == 0);
+    b->writer->cork();
+    REQUIRE(b->writer->write(absl::string_view("+corked")) == 0);
+    b->writer->discard();  // a reset: what was written goes out first, as it did unbatched
+    seen_inside = b->readAvailable();
+  });
+  CHECK(seen_inside == "released");
+  CHECK(p.readAvailable().empty());
+  CHECK(p.writer->queuedBytes() == 0);
+}
+
+TEST_CASE("socket writer: a writer destroyed with a batched write pending is forgotten",
+          "[socket_writer]") {
+  BatchedPair p;
+  p.runInCallback([](BatchedPair* b) {
+    REQUIRE(b->writer->write(absl::string_view("lost")) == 0);
+    b->writer.reset();  // the batch must not touch it at the end of the iteration
+  });
+  CHECK(p.readAvailable().empty());
+}
+
+// DeadlineTimer: re-armed and cancelled without touching libuv's timer heap each time.
+struct TimerFixture {
+  uv_loop_t loop;
+  DeadlineTimer timer;
+  std::vector<uint64_t> fired_at;  // loop time of each callback
+  uint64_t start = 0;
+
+  TimerFixture() {
+    uv_loop_init(&loop);
+    timer.init(&loop, this);
+    start = uv_now(&loop);
+  }
+  ~TimerFixture() {
+    uv_close(timer.asHandle(), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  static void record(void* owner) {
+    auto* f = static_cast<TimerFixture*>(owner);
+    f->fired_at.push_back(uv_now(&f->loop) - f->start);
+  }
+};
+
+TEST_CASE("deadline timer: fires once at its deadline, never before", "[deadline_timer]") {
+  TimerFixture f;
+  f.timer.arm(30, &TimerFixture::record);
+  CHECK(f.timer.armed());
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  REQUIRE(f.fired_at.size() == 1);
+  CHECK(f.fired_at[0] >= 30);
+  CHECK_FALSE(f.timer.armed());
+}
+
+TEST_CASE("deadline timer: a cancelled timer never calls back and lets the loop end",
+          "[deadline_timer]") {
+  TimerFixture f;
+  f.timer.arm(20, &TimerFixture::record);
+  f.timer.disarm();
+  uv_run(&f.loop, UV_RUN_DEFAULT);  // the libuv timer fires once, finds no callback, stops
+  CHECK(f.fired_at.empty());
+  CHECK_FALSE(uv_is_active(f.timer.asHandle()));
+}
+
+TEST_CASE("deadline timer: moving the deadline later delays the callback to the new deadline",
+          "[deadline_timer]") {
+  TimerFixture f;
+  f.timer.arm(10, &TimerFixture::record);
+  f.timer.arm(60, &TimerFixture::record);  // the running libuv timer (10 ms) is left alone
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  REQUIRE(f.fired_at.size() == 1);
+  CHECK(f.fired_at[0] >= 60);
+}
+
+TEST_CASE("deadline timer: moving the deadline earlier fires at the earlier one",
+          "[deadline_timer]") {
+  TimerFixture f;
+  f.timer.arm(5000, &TimerFixture::record);
+  f.timer.arm(20, &TimerFixture::record);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  REQUIRE(f.fired_at.size() == 1);
+  CHECK(f.fired_at[0] >= 20);
+  CHECK(f.fired_at[0] < 1000);
+}
+
+TEST_CASE("deadline timer: re-armed after a cancel, the new callback and deadline hold",
+          "[deadline_timer]") {
+  TimerFixture f;
+  f.timer.arm(10, &TimerFixture::record);
+  f.timer.disarm();
+  f.timer.arm(40, &TimerFixture::record);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  REQUIRE(f.fired_at.size() == 1);
+  CHECK(f.fired_at[0] >= 40);
 }
 
 } // namespace
