@@ -73,7 +73,8 @@ Worker::Worker(int index, const ServerOptions& options) : index_(index), options
     }
     w->flushAccessLog();
   });
-  if (getenv("GW_NO_WRITE_BATCH") == nullptr) {
+  // GATEWAYD_NO_WRITE_BATCH=1 sends every write at once (for A/B measurements).
+  if (getenv("GATEWAYD_NO_WRITE_BATCH") == nullptr) {
     write_batch_ = std::make_unique<WriteBatch>(&loop_);
   }
   rng_state_ = 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(getpid()) << 20) ^
