@@ -55,9 +55,10 @@ bool isValidFieldValue(absl::string_view v) {
 }
 
 // Validates the raw header block before it is parsed (the checks llhttp 8.1 lacked when it
-// parsed heads here, kept as they were): every line ends in CRLF, no bare CR or LF, no NUL, no obs-fold continuation lines, no whitespace between a
-// field name and its colon, field names made of token characters. Finds the end of the head (the
-// empty line). Resumable: a head may arrive in any number of pieces.
+// parsed heads here, kept as they were): every line ends in CRLF, no bare CR or LF, no NUL, no
+// obs-fold continuation lines, no whitespace between a field name and its colon, field names made
+// of token characters. Finds the end of the head (the empty line). Resumable: a head may arrive in
+// any number of pieces.
 class HeadScanner {
 public:
   enum class Result { NeedMore, Done, Error };
