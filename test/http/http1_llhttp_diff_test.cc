@@ -122,18 +122,19 @@ struct Reference {
 struct Ours : Http1ParserCallbacks {
   Parsed out;
   void onRequestHead(RequestHead&& h) override {
-    out.ok = true;
     out.method = h.method;
     out.target = h.target;
-    out.minor = h.version_minor;
-    for (const auto& [n, v] : h.headers.entries()) out.headers.emplace_back(n, v);
+    common(h.version_minor, h.headers);
   }
   void onResponseHead(ResponseHead&& h) override {
-    out.ok = true;
     out.status = h.status;
     out.reason = h.reason;
-    out.minor = h.version_minor;
-    for (const auto& [n, v] : h.headers.entries()) out.headers.emplace_back(n, v);
+    common(h.version_minor, h.headers);
+  }
+  void common(int minor, const HeaderMap& headers) {
+    out.ok = true;
+    out.minor = minor;
+    for (const auto& [n, v] : headers.entries()) out.headers.emplace_back(n, v);
   }
   void onBody(absl::string_view) override {}
   void onMessageComplete() override {}

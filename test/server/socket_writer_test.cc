@@ -15,15 +15,13 @@ namespace gw::server {
 namespace {
 
 // A libuv pipe over one end of a socketpair; the test reads the other end directly.
-struct Pair {
+struct Sock {
   uv_loop_t loop;
   uv_pipe_t pipe;
   int peer = -1;
   std::vector<int> done;  // statuses reported to the owner
-  SocketWriter writer{reinterpret_cast<uv_stream_t*>(&pipe), this,
-                      [](void* self, int status) { static_cast<Pair*>(self)->done.push_back(status); }};
 
-  Pair() {
+  Sock() {
     int fds[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
     peer = fds[1];
@@ -31,12 +29,20 @@ struct Pair {
     uv_pipe_init(&loop, &pipe, 0);
     REQUIRE(uv_pipe_open(&pipe, fds[0]) == 0);
   }
-  ~Pair() {
+  ~Sock() { shutdown(); }
+  // Closes the pipe and runs the loop out; a WriteBatch on the loop must still be alive.
+  void shutdown() {
+    if (peer < 0) {
+      return;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    uv_loop_close(&loop);  // busy (and left) when a WriteBatch's handles are still open
     close(peer);
+    peer = -1;
   }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&pipe); }
+  static void onDone(void* self, int status) { static_cast<Sock*>(self)->done.push_back(status); }
   // Reads what is available now from the peer (non-blocking).
   std::string readAvailable() {
     std::string out;
@@ -49,6 +55,11 @@ struct Pair {
       out.append(buf, static_cast<size_t>(n));
     }
   }
+};
+
+// A writer without a batch: writes leave at once (or at uncork).
+struct Pair : Sock {
+  SocketWriter writer{stream(), this, &Sock::onDone};
 };
 
 TEST_CASE("socket writer: an uncorked write goes straight to the socket", "[socket_writer]") {
@@ -156,44 +167,16 @@ TEST_CASE("socket writer: a write to a closed peer reports the error", "[socket_
 
 
 // A writer on a loop with a WriteBatch: writes leave when the loop iteration ends.
-struct BatchedPair {
-  uv_loop_t loop;
-  uv_pipe_t pipe;
-  int peer = -1;
-  std::vector<int> done;
-  std::unique_ptr<WriteBatch> batch;
-  std::unique_ptr<SocketWriter> writer;
+struct BatchedPair : Sock {
+  std::unique_ptr<WriteBatch> batch = std::make_unique<WriteBatch>(&loop);
+  std::unique_ptr<SocketWriter> writer =
+      std::make_unique<SocketWriter>(stream(), this, &Sock::onDone, batch.get());
 
-  BatchedPair() {
-    int fds[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-    peer = fds[1];
-    uv_loop_init(&loop);
-    uv_pipe_init(&loop, &pipe, 0);
-    REQUIRE(uv_pipe_open(&pipe, fds[0]) == 0);
-    batch = std::make_unique<WriteBatch>(&loop);
-    writer = std::make_unique<SocketWriter>(
-        reinterpret_cast<uv_stream_t*>(&pipe), this,
-        [](void* self, int status) { static_cast<BatchedPair*>(self)->done.push_back(status); },
-        batch.get());
-  }
   ~BatchedPair() {
     writer.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    close(peer);
+    shutdown();  // while the batch (its loop handles) still exists
   }
-  std::string readAvailable() {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n <= 0) {
-        return out;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
+
   // One loop iteration from inside a callback (as the proxy writes: from an I/O or timer
   // callback), so that the batch's check handle runs after it.
   void runInCallback(void (*fn)(BatchedPair*)) {
