@@ -220,4 +220,10 @@ void WriteBatch::flush() {
   writers_.clear();
 }
 
+void WriteBatch::close() {
+  flush();
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+}
+
 } // namespace gw::server

@@ -101,6 +101,9 @@ public:
   void forget(SocketWriter* w);
   // Sends for every writer in the list (also those added while flushing).
   void flush();
+  // Flushes, then closes the loop handles (the object must outlive the loop's next run, which
+  // finishes the close).
+  void close();
 
 private:
   uv_check_t check_;

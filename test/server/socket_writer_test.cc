@@ -32,15 +32,18 @@ struct Sock {
   ~Sock() { shutdown(); }
   // Closes the pipe and runs the loop out; a WriteBatch on the loop must still be alive.
   void shutdown() {
-    if (peer < 0) {
+    if (shut_) {
       return;
     }
+    shut_ = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);  // busy (and left) when a WriteBatch's handles are still open
-    close(peer);
-    peer = -1;
+    CHECK(uv_loop_close(&loop) == 0);  // every handle closed
+    if (peer >= 0) {
+      close(peer);
+    }
   }
+  bool shut_ = false;
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&pipe); }
   static void onDone(void* self, int status) { static_cast<Sock*>(self)->done.push_back(status); }
   // Reads what is available now from the peer (non-blocking).
@@ -174,7 +177,8 @@ struct BatchedPair : Sock {
 
   ~BatchedPair() {
     writer.reset();
-    shutdown();  // while the batch (its loop handles) still exists
+    batch->close();
+    shutdown();  // while the batch (its closing loop handles) still exists
   }
 
   // One loop iteration from inside a callback (as the proxy writes: from an I/O or timer
@@ -265,7 +269,7 @@ struct TimerFixture {
   ~TimerFixture() {
     uv_close(timer.asHandle(), nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    CHECK(uv_loop_close(&loop) == 0);
   }
   static void record(void* owner) {
     auto* f = static_cast<TimerFixture*>(owner);
