@@ -3,7 +3,9 @@
 summary line "integration: N passed, M failed". Usage: run.py [-k SUBSTRING]."""
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 
@@ -18,6 +20,10 @@ def main():
         pattern = args[1]
     passed = failed = 0
     failures = []
+    # Every temp dir the tests make (configs, logs, stores) goes under one directory per run,
+    # removed at the end when everything passed and kept (its path printed) when something failed.
+    run_dir = tempfile.mkdtemp(prefix="gw-it-run-")
+    tempfile.tempdir = run_dir
     for fname in sorted(os.listdir(HERE)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
@@ -39,8 +45,12 @@ def main():
                 failures.append(full)
                 print("FAIL %s (%.1fs)\n%s" % (full, time.time() - t0, traceback.format_exc()),
                       flush=True)
+    tempfile.tempdir = None
     if failures:
         print("failed: " + ", ".join(failures))
+        print("test files (configs, logs) kept in " + run_dir)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
     print("integration: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
 
