@@ -2,6 +2,7 @@
 
 Everything is bounded in time and cleaned up by the context managers.
 """
+import collections
 import http.client
 import json
 import os
@@ -17,12 +18,21 @@ GATEWAY_CONTROL = os.environ.get("GATEWAY_CONTROL", "bazel-bin/source/exe/gatewa
 GATEWAYCTL = os.environ.get("GATEWAYCTL", "bazel-bin/source/exe/gatewayctl")
 
 
+_recent_ports = collections.deque(maxlen=512)
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing listens on now, and not one this process handed out recently: the
+    kernel can return the same ephemeral port to two back-to-back bind(0) calls once the first
+    socket is closed, and a gatewayd given it as both admin and admin-gRPC port fails to start."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
@@ -116,7 +126,7 @@ class Gateway:
             try:
                 return self._start()
             except AssertionError as e:
-                if attempt == 2 or "Address already in use" not in str(e):
+                if attempt == 2 or "already in use" not in str(e).lower():
                     raise
                 self._pick_ports()
         raise AssertionError("unreachable")
