@@ -27,7 +27,11 @@ SocketWriter::~SocketWriter() {
   }
 }
 
-int SocketWriter::write(absl::string_view data) {
+int SocketWriter::write(absl::string_view data) { return write(data, nullptr); }
+
+int SocketWriter::write(std::string&& data) { return write(data, &data); }
+
+int SocketWriter::write(absl::string_view data, std::string* owned) {
   if (data.empty()) {
     return 0;
   }
@@ -35,18 +39,7 @@ int SocketWriter::write(absl::string_view data) {
     gathered_.append(data.data(), data.size());
     return corked_ > 0 ? 0 : sendSoon();
   }
-  return send(data, nullptr);
-}
-
-int SocketWriter::write(std::string&& data) {
-  if (data.empty()) {
-    return 0;
-  }
-  if ((corked_ > 0 || batch_ != nullptr) && gathered_.size() + data.size() <= kMaxGather) {
-    gathered_.append(data);
-    return corked_ > 0 ? 0 : sendSoon();
-  }
-  return send(data, &data);
+  return send(data, owned);
 }
 
 int SocketWriter::uncork() {
@@ -72,8 +65,7 @@ void SocketWriter::discard() {
     gathered_.resize(released_);
     sendGathered();  // an error here changes nothing: the stream is going away
   }
-  gathered_.clear();
-  released_ = 0;
+  clearGathered();
 }
 
 int SocketWriter::flush() { return sendGathered(); }
@@ -98,8 +90,7 @@ void SocketWriter::flushBatched() {
     return;  // uncork() adds it again
   }
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream_))) {
-    gathered_.clear();
-    released_ = 0;
+    clearGathered();
     return;
   }
   const int rc = sendGathered();
@@ -129,15 +120,13 @@ int SocketWriter::send(absl::string_view data, std::string* owned) {
     if (rc >= 0) {
       written = static_cast<size_t>(rc);
     } else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-      gathered_.clear();
-      released_ = 0;
+      clearGathered();
       return rc;
     }
   }
   if (written == total) {
     if (prefix) {
-      gathered_.clear();
-      released_ = 0;
+      clearGathered();
     }
     return 0;
   }
@@ -151,8 +140,7 @@ int SocketWriter::send(absl::string_view data, std::string* owned) {
     } else {
       written -= gathered_.size();
     }
-    gathered_.clear();
-    released_ = 0;
+    clearGathered();
     if (!rest.empty()) {
       rest.append(data.data(), data.size());
       return queue(rest, &rest);

@@ -67,7 +67,12 @@ public:
 
 private:
   friend class WriteBatch;
+  int write(absl::string_view data, std::string* owned);
   int send(absl::string_view data, std::string* owned);
+  void clearGathered() {
+    gathered_.clear();
+    released_ = 0;
+  }
   int sendGathered();
   int queue(absl::string_view data, std::string* owned);
   // Called by the batch at the end of the loop iteration.
