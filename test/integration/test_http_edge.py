@@ -9,8 +9,8 @@ import shutil
 import tempfile
 import time
 
-from harness import (ConnectionEnded, Gateway, RawClient, UUID_RE, Upstream, curl, filler,
-                     free_port, upstream_counters)
+from harness import (SIMPLE_CONFIG, ConnectionEnded, Gateway, RawClient, UUID_RE, Upstream, curl,
+                     filler, free_port, upstream_counters)
 
 # Block-style YAML: the only braces are the {listen}/{up0} placeholders.
 EDGE_CONFIG = """
@@ -760,6 +760,56 @@ def test_upstream_reset_before_response_502():
             # The request was complete: the client connection survives.
             c.send(_get("/r2"))
             assert c.read_response().json()["path"] == "/r2"
+
+
+def test_malformed_upstream_status_lines_are_502_and_strict_request_lines_400():
+    """The head parser is stricter than llhttp was in three places (docs/architecture.md): a
+    status code that is not three digits, extra spaces in a request line, and a request-target
+    of none of the four forms. Each is answered with a JSON error, never proxied."""
+    import socket
+    import threading
+    bad_status = [b"HTTP/1.1 03 OK\r\nContent-Length: 0\r\n\r\n",
+                  b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+                  b"HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n"]
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    lsock.settimeout(5)
+
+    def serve():
+        for answer in bad_status:
+            try:
+                s, _ = lsock.accept()
+            except OSError:
+                return
+            s.settimeout(5)
+            try:
+                s.recv(65536)
+                s.sendall(answer)
+                s.recv(65536)  # until the gateway closes it
+            except OSError:
+                pass
+            s.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    config = SIMPLE_CONFIG.replace("{up0}", "127.0.0.1:%d" % lsock.getsockname()[1])
+    try:
+        with Gateway(config) as gw:
+            for answer in bad_status:
+                with RawClient(gw.port) as c:
+                    c.send(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+                    resp = c.read_response()
+                    assert resp.status == 502, (answer, resp)
+                    assert resp.header("x-request-id"), resp
+                    assert resp.json()["status"] == 502, resp
+            for line in (b"GET  /x HTTP/1.1", b"GET /x  HTTP/1.1", b"OPTIONS *# HTTP/1.1"):
+                with RawClient(gw.port) as c:
+                    c.send(line + b"\r\nHost: a\r\n\r\n")
+                    _assert_json_error(c.read_response(), 400, "bad_request")
+    finally:
+        lsock.close()
+        t.join(5)
 
 
 def test_upstream_reset_after_headers_truncates_client_response():
