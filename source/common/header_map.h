@@ -41,4 +41,9 @@ private:
 // Lower-cases ASCII in place.
 void toLowerAscii(std::string& s);
 
+// RFC 9110 token characters ("tchar"): what field names and methods are made of.
+bool isTokenChar(unsigned char c);
+// A non-empty run of token characters (a valid header field name).
+bool isToken(absl::string_view s);
+
 } // namespace gw

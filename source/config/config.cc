@@ -557,12 +557,6 @@ constexpr uint32_t kMaxHeadersCount = 10000;
 constexpr uint32_t kMaxEndpointWeight = 10000;
 constexpr uint32_t kMaxPoolConnections = 65535;
 
-// RFC 9110 tchar: what header and cookie names are made of.
-bool isTokenChar(char c) {
-  static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return absl::ascii_isalnum(c) || kSpecials.find(c) != absl::string_view::npos;
-}
-
 class Validator {
 public:
   Validator(const gateway::v1::Config& config, bool compile) : config_(config), compile_(compile) {}
@@ -875,9 +869,6 @@ private:
             absl::StrCat("required for ", Cluster::LbPolicy_Name(c.lb_policy()),
                          ": set one of header, cookie or source_ip"));
     }
-    auto isToken = [](const std::string& v) {
-      return !v.empty() && std::all_of(v.begin(), v.end(), isTokenChar);
-    };
     switch (hp.source_case()) {
     case HashPolicy::kHeader:
       if (!isToken(hp.header())) {

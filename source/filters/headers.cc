@@ -198,7 +198,7 @@ absl::Status checkName(const std::string& path, std::string& name) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": required"));
   }
   for (unsigned char c : name) {
-    if (!http::isTokenChar(c)) {
+    if (!isTokenChar(c)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": invalid header name '", name, "'"));
     }

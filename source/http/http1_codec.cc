@@ -43,8 +43,6 @@ absl::string_view trimOws(absl::string_view s) {
 
 } // namespace
 
-bool isTokenChar(unsigned char c) { return isTchar(c); }
-
 bool isValidFieldValue(absl::string_view v) {
   for (unsigned char c : v) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) {

@@ -109,8 +109,7 @@ void appendHeaderLine(absl::string_view name, absl::string_view value, std::stri
 void appendChunk(absl::string_view data, std::string& out);
 void appendLastChunk(const HeaderMap* trailers, std::string& out);
 
-// Token / field-value character classes (RFC 9110).
-bool isTokenChar(unsigned char c);
+// Field-value characters (RFC 9110; tokens: gw::isTokenChar in source/common/header_map.h).
 bool isValidFieldValue(absl::string_view v);
 
 } // namespace gw::http

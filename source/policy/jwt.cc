@@ -26,6 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "source/common/header_map.h"
 #include "source/policy/base64url.h"
 
 namespace gw::policy {
@@ -338,13 +339,6 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
   p->require_exp_ = !proto.has_require_exp() || proto.require_exp();
   p->forward_ = proto.forward();
 
-  auto isToken = [](absl::string_view s) {
-    static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-      return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-             kSpecials.find(c) != absl::string_view::npos;
-    });
-  };
   const auto& ts = proto.token_source();
   if (!ts.query_param().empty()) {
     if (!ts.header().empty() || ts.has_prefix()) {

@@ -7,6 +7,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/header_map.h"
 
 namespace gw::policy {
 namespace {
@@ -87,11 +88,7 @@ std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLi
     break;
   case gateway::v1::RateLimitKey::kHeader: {
     const std::string& h = proto.key_by().header();
-    static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
-    if (h.empty() || !std::all_of(h.begin(), h.end(), [](char c) {
-          return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                 kSpecials.find(c) != absl::string_view::npos;
-        })) {
+    if (!isToken(h)) {
       err("key_by.header", absl::StrCat("invalid header name '", h, "'"));
     }
     r->key_kind_ = KeyKind::Header;

@@ -176,7 +176,7 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   http::RequestHead head;
   head.method = request.method().empty() ? "GET" : absl::AsciiStrToUpper(request.method());
   for (unsigned char c : head.method) {
-    if (!http::isTokenChar(c)) {
+    if (!isTokenChar(c)) {
       return reject(400, absl::StrCat("invalid method ", quote(request.method())));
     }
   }
@@ -187,10 +187,7 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   std::map<std::string, std::string> sorted(request.headers().begin(), request.headers().end());
   for (const auto& [name, value] : sorted) {
     std::string lower = absl::AsciiStrToLower(name);
-    const bool valid = !lower.empty() &&
-                       std::all_of(lower.begin(), lower.end(),
-                                   [](unsigned char c) { return http::isTokenChar(c); });
-    if (!valid) {
+    if (!isToken(lower)) {
       return reject(400, absl::StrCat("invalid header name ", quote(name)));
     }
     if (!http::isValidFieldValue(value)) {
