@@ -14,6 +14,8 @@ namespace {
 
 constexpr uint32_t kDefaultMaxKeys = 100000;
 constexpr uint32_t kMaxMaxKeys = 10000000;
+constexpr uint32_t kMaxBurst = 100000000;
+constexpr int64_t kMaxTauNs = 100LL * 365 * 86400 * 1000000000;  // 100 years
 constexpr int kProbe = 8;
 
 std::string formatPeriod(int64_t ns) {
@@ -74,10 +76,22 @@ std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLi
     r->rate_period_ns_ = period_ns;
   }
   r->burst_ = proto.burst() > 0 ? proto.burst() : static_cast<uint32_t>(std::max<uint64_t>(tokens, 1));
-  if (proto.burst() > 100000000) {
-    err("burst", "must be at most 100000000");
+  if (r->burst_ > kMaxBurst) {
+    err("burst", proto.burst() > 0
+                     ? absl::StrCat("must be at most ", kMaxBurst)
+                     : absl::StrCat("defaults to the rate's token count (", r->burst_,
+                                    "), which must be at most ", kMaxBurst, ": set burst"));
   }
-  r->tau_ns_ = r->interval_ns_ * static_cast<int64_t>(r->burst_);
+  // The bucket's depth in time (burst x the interval between tokens) is kept in int64
+  // nanoseconds next to the clock: bound it so that no sum of the two can overflow.
+  const __int128 tau = static_cast<__int128>(r->interval_ns_) * r->burst_;
+  if (tau > kMaxTauNs) {
+    err("burst", absl::StrCat("a burst of ", r->burst_, " at one token every ",
+                              formatPeriod(r->interval_ns_),
+                              " takes more than 100 years to refill"));
+  } else {
+    r->tau_ns_ = static_cast<int64_t>(tau);
+  }
 
   switch (proto.key_by().source_case()) {
   case gateway::v1::RateLimitKey::kClientIp:

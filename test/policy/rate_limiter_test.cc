@@ -182,6 +182,34 @@ TEST_CASE("rate limiter: validation names fields", "[policy][ratelimit]") {
                                                 "status: must be 400..599"});
 }
 
+TEST_CASE("rate limiter: a bucket too deep to refill is refused, not overflowed",
+          "[policy][ratelimit]") {
+  // burst x interval once overflowed int64 nanoseconds (every request was then refused).
+  gateway::v1::RateLimitPolicy p = perSecond(1, 3000000);
+  p.set_unit(gateway::v1::RateLimitPolicy::HOUR);
+  CHECK(errorsOf(p) == std::vector<std::string>{
+                           "burst: a burst of 3000000 at one token every 3600s takes more than 100 "
+                           "years to refill"});
+  gateway::v1::RateLimitPolicy f;
+  f.set_name("f");
+  f.set_tokens_per_fill(1);
+  f.mutable_fill_interval()->set_seconds(86400);
+  f.set_burst(200000);
+  CHECK(errorsOf(f).size() == 1);
+  // The default burst (the rate's token count) is bounded like an explicit one.
+  CHECK(errorsOf(perSecond(200000000)) ==
+        std::vector<std::string>{"burst: defaults to the rate's token count (200000000), which "
+                                 "must be at most 100000000: set burst"});
+  // Deep but within bounds: 10,000 tokens at one per hour still limits correctly.
+  p.set_burst(10000);
+  auto l = limiter(p);
+  for (int i = 0; i < 10000; i++) {
+    REQUIRE(l->take("", kT0).allowed);
+  }
+  CHECK_FALSE(l->take("", kT0).allowed);
+  CHECK(l->take("", kT0 + 3600 * kSec).allowed);
+}
+
 TEST_CASE("rate limiter: an unchanged policy keeps its live buckets", "[policy][ratelimit]") {
   auto p = perSecond(1, 1);
   p.set_name("carried");
