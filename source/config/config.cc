@@ -562,7 +562,7 @@ public:
   Validator(const gateway::v1::Config& config, bool compile) : config_(config), compile_(compile) {}
 
   std::vector<ConfigError> run() {
-    errors_ = buildValidationContext(config_, &ctx_);
+    errors_ = buildValidationContext(config_, &ctx_, /*serving=*/false);
     if (config_.listeners_size() == 0) {
       error("listeners", "at least one listener is required");
     }
@@ -988,7 +988,7 @@ std::vector<ConfigError> validateConfigWithoutCompiling(const gateway::v1::Confi
 }
 
 std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& config,
-                                                filters::ValidationContext* ctx) {
+                                                filters::ValidationContext* ctx, bool serving) {
   std::vector<ConfigError> errors;
   for (const auto& c : config.clusters()) {
     if (!c.name().empty()) {
@@ -1029,7 +1029,8 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
     const auto& p = config.rate_limit_policies(i);
     const bool named = checkName(p.name(), base, "rate-limit policy", seen);
     std::vector<policy::FieldError> errs;
-    auto compiled = policy::RateLimiter::createShared(p, &errs);
+    auto compiled = serving ? policy::RateLimiter::createShared(p, &errs)
+                            : policy::RateLimiter::create(p, &errs, /*buckets=*/false);
     for (auto& e : errs) {
       errors.push_back({joinPath(base, e.field), std::move(e.message)});
     }

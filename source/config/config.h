@@ -41,10 +41,12 @@ std::vector<ConfigError> validateConfigWithoutCompiling(const gateway::v1::Confi
 
 // Fills `ctx` with what filter configs may reference: cluster names and the compiled policy
 // resources (auth_providers, rate_limit_policies; an invalid one maps to nullptr). Returns the
-// resources' problems with their field paths ("auth_providers[0].public_key_pem: ..."). Rate-limit
-// policies identical to ones alive in this process reuse them (and their bucket state).
+// resources' problems with their field paths ("auth_providers[0].public_key_pem: ..."). With
+// `serving`, rate-limit policies identical to ones alive in this process reuse them (and their
+// bucket state) and new ones get their buckets; without it (validation, the control plane's
+// checks) no bucket table is allocated.
 std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& config,
-                                                filters::ValidationContext* ctx);
+                                                filters::ValidationContext* ctx, bool serving);
 
 // Replaces secret values (auth_providers[].secret) with "<redacted>": for everything that shows a
 // config (/config_dump, gatewayctl get, the proxy admin's config).

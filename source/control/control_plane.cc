@@ -94,19 +94,21 @@ bool isConfigFileName(const std::string& name) {
 } // namespace
 
 std::vector<FieldError> validateSnapshotConfig(const gateway::v1::Config& config) {
+  // The proxy's compiler (validation, address resolution, compile steps), once, without rate-limit
+  // buckets: this process never serves the result.
+  auto compiled = server::compileConfig(config, /*serving=*/false);
   std::vector<FieldError> out;
+  if (compiled.ok()) {
+    return out;
+  }
+  // The structured list, as validation reports it; else the compiler's lines.
   for (const auto& e : config::validateConfig(config)) {
     FieldError fe;
     fe.set_path(e.path);
     fe.set_message(e.message);
     out.push_back(std::move(fe));
   }
-  if (!out.empty()) {
-    return out;
-  }
-  // What validation cannot see (address resolution, compile steps): the proxy's compiler.
-  auto compiled = server::compileConfig(config);
-  if (!compiled.ok()) {
+  if (out.empty()) {
     addErrorLines(compiled.status().message(), &out);
   }
   return out;

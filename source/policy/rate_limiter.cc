@@ -28,7 +28,8 @@ std::string formatPeriod(int64_t ns) {
 } // namespace
 
 std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLimitPolicy& proto,
-                                                       std::vector<FieldError>* errors) {
+                                                       std::vector<FieldError>* errors,
+                                                       bool buckets) {
   const size_t errors_before = errors->size();
   auto err = [&](std::string field, std::string message) {
     errors->push_back({std::move(field), std::move(message)});
@@ -125,6 +126,9 @@ std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLi
 
   if (errors->size() != errors_before) {
     return nullptr;
+  }
+  if (!buckets) {
+    return r;
   }
   uint64_t n = 1;
   if (r->key_kind_ != KeyKind::None) {

@@ -39,13 +39,19 @@ public:
   };
 
   // nullptr and `errors` filled (fields relative to the policy) when the proto is invalid.
+  // Without `buckets` the key table (up to 16M slots, 256 MiB) is not allocated: for checking a
+  // config only; take() and peek() must not be called on such a limiter.
   static std::shared_ptr<const RateLimiter> create(const gateway::v1::RateLimitPolicy& proto,
-                                                   std::vector<FieldError>* errors);
+                                                   std::vector<FieldError>* errors,
+                                                   bool buckets = true);
   // Like create(), but returns the live limiter of an identical policy (same name and settings)
   // if one exists in this process, so a new config snapshot that keeps a policy unchanged keeps
   // its buckets (and their state).
   static std::shared_ptr<const RateLimiter> createShared(
       const gateway::v1::RateLimitPolicy& proto, std::vector<FieldError>* errors);
+
+  // False for a limiter created without buckets (config checks only).
+  bool hasBuckets() const { return table_ != nullptr; }
 
   // Takes one token from the bucket of `key` (ignored for KeyKind::None).
   Decision take(absl::string_view key, int64_t now_ns) const;

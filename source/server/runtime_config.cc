@@ -109,11 +109,13 @@ bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
 
 namespace {
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config);
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config,
+                                                           bool serving);
 
 } // namespace
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config) {
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config,
+                                                          bool serving) {
   // Every problem, with field paths: validateConfig's list, else the compiler's own error.
   auto everyProblem = [&config](absl::Status compiled) {
     std::vector<config::ConfigError> errors = config::validateConfig(config);
@@ -131,7 +133,7 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
   if (!config::validateConfigWithoutCompiling(config).empty()) {
     return everyProblem(absl::InvalidArgumentError("invalid config"));
   }
-  auto compiled = compileChecked(config);
+  auto compiled = compileChecked(config, serving);
   if (!compiled.ok()) {
     return everyProblem(compiled.status());
   }
@@ -140,7 +142,8 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
 
 namespace {
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config) {
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config,
+                                                           bool serving) {
   // Freed on the reaper thread whoever drops the last reference (see config_reaper.h).
   std::shared_ptr<RuntimeConfig> rc(new RuntimeConfig(), [](RuntimeConfig* p) {
     ConfigReaper::retire([p] { delete p; });
@@ -151,7 +154,7 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Co
   filters::ValidationContext vctx;
   // The same compiled policies the filters were validated against would do, but validation's are
   // gone: compile again (an unchanged rate-limit policy keeps its live buckets either way).
-  if (auto errs = config::buildValidationContext(config, &vctx); !errs.empty()) {
+  if (auto errs = config::buildValidationContext(config, &vctx, serving); !errs.empty()) {
     return absl::InvalidArgumentError(errs.front().toString());
   }
   for (int ci = 0; ci < config.clusters_size(); ci++) {

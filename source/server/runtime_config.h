@@ -88,7 +88,10 @@ struct RuntimeConfig {
 using RuntimeConfigConstSharedPtr = std::shared_ptr<const RuntimeConfig>;
 
 // Validates (config::validateConfig) and compiles. On failure returns every problem, one per line.
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config);
+// Without `serving` (the control plane checking a snapshot) no rate-limit bucket table is
+// allocated: the result must not serve requests.
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config,
+                                                          bool serving = true);
 
 // "host:port" / "[v6]:port" -> sockaddr (resolves names with getaddrinfo).
 absl::Status parseAddress(absl::string_view address, sockaddr_storage* out, socklen_t* len);

@@ -12,6 +12,7 @@
 #include "source/config/config.h"
 #include "source/filters/filter.h"
 #include "source/policy/jwt.h"
+#include "source/policy/rate_limiter.h"
 #include "test/filters/fake_request_context.h"
 #include "test/policy/test_tokens.h"
 
@@ -53,7 +54,7 @@ rate_limit_policies:
 
 struct Fixture {
   Fixture() {
-    auto errors = config::buildValidationContext(parse(kPolicies), &ctx);
+    auto errors = config::buildValidationContext(parse(kPolicies), &ctx, /*serving=*/true);
     REQUIRE(errors.empty());
   }
   FilterConfigConstSharedPtr make(const std::string& name, const std::string& json) {
@@ -301,6 +302,26 @@ listeners:
               - {name: local_ratelimit, config: {policy: two}}
             route_filter: {name: direct_response, config: {status: 200}}
 )")).empty());
+}
+
+TEST_CASE("config: checking a config allocates no rate-limit buckets; serving it does",
+          "[policy][config]") {
+  // A keyed policy with max_keys 10,000,000 has a 16M-slot table (256 MiB): validation and the
+  // control plane's snapshot checks must not build it, only the config a proxy serves.
+  const auto config = parse(R"(
+rate_limit_policies:
+  - name: big
+    requests_per_unit: 10
+    max_keys: 10000000
+    key_by: {header: x-tenant}
+)");
+  filters::ValidationContext check;
+  REQUIRE(config::buildValidationContext(config, &check, /*serving=*/false).empty());
+  REQUIRE(check.rate_limit_policies.at("big") != nullptr);
+  CHECK_FALSE(check.rate_limit_policies.at("big")->hasBuckets());
+  filters::ValidationContext serve;
+  REQUIRE(config::buildValidationContext(config, &serve, /*serving=*/true).empty());
+  CHECK(serve.rate_limit_policies.at("big")->hasBuckets());
 }
 
 TEST_CASE("config: secrets are redacted for display", "[policy][config]") {
