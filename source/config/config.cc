@@ -557,6 +557,25 @@ constexpr uint32_t kMaxHeadersCount = 10000;
 constexpr uint32_t kMaxEndpointWeight = 10000;
 constexpr uint32_t kMaxPoolConnections = 65535;
 
+// `<base>.name`: "required" (when `required`) or "duplicate <what> name 'x' (also <first>)".
+// Returns whether the name is present and unique.
+bool uniqueName(const std::string& name, const std::string& base, absl::string_view what,
+                std::map<std::string, std::string>& names, bool required,
+                std::vector<ConfigError>* errors) {
+  if (name.empty()) {
+    if (required) {
+      errors->push_back({base + ".name", "required"});
+    }
+    return false;
+  }
+  if (auto [it, inserted] = names.emplace(name, base); !inserted) {
+    errors->push_back({base + ".name", absl::StrCat("duplicate ", what, " name '", name,
+                                                    "' (also ", it->second, ")")});
+    return false;
+  }
+  return true;
+}
+
 class Validator {
 public:
   Validator(const gateway::v1::Config& config, bool compile) : config_(config), compile_(compile) {}
@@ -599,16 +618,7 @@ private:
   // `names` maps a name to the base path of its first owner.
   void checkUniqueName(const std::string& name, const std::string& base, absl::string_view what,
                        std::map<std::string, std::string>& names, bool required) {
-    if (name.empty()) {
-      if (required) {
-        error(base + ".name", "required");
-      }
-      return;
-    }
-    if (auto [it, inserted] = names.emplace(name, base); !inserted) {
-      error(base + ".name",
-            absl::StrCat("duplicate ", what, " name '", name, "' (also ", it->second, ")"));
-    }
+    uniqueName(name, base, what, names, required, &errors_);
   }
 
   void checkDuration(const google::protobuf::Duration& d, const std::string& path) {
@@ -998,16 +1008,7 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
   // Duplicate / missing names; then each resource compiled (keys parsed once, here).
   auto checkName = [&](const std::string& name, const std::string& base, absl::string_view what,
                        std::map<std::string, std::string>& seen) {
-    if (name.empty()) {
-      errors.push_back({base + ".name", "required"});
-      return false;
-    }
-    if (auto [it, inserted] = seen.emplace(name, base); !inserted) {
-      errors.push_back({base + ".name", absl::StrCat("duplicate ", what, " name '", name,
-                                                     "' (also ", it->second, ")")});
-      return false;
-    }
-    return true;
+    return uniqueName(name, base, what, seen, /*required=*/true, &errors);
   };
   std::map<std::string, std::string> seen;
   for (int i = 0; i < config.auth_providers_size(); i++) {

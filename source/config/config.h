@@ -7,6 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
 #include "source/filters/filter.h"
+#include "source/policy/jwt.h"
 
 namespace gw::config {
 
@@ -51,6 +52,6 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
 // Replaces secret values (auth_providers[].secret) with "<redacted>": for everything that shows a
 // config (/config_dump, gatewayctl get, the proxy admin's config).
 void redactSecrets(gateway::v1::Config* config);
-constexpr char kRedacted[] = "<redacted>";
+constexpr const char* kRedacted = policy::kRedactedSecret;
 
 } // namespace gw::config

@@ -60,25 +60,7 @@ void addUnique(std::vector<Named<T>>& out, absl::flat_hash_set<std::string>& see
   out.push_back(Named<T>{std::move(key), std::move(group), item});
 }
 
-std::vector<Named<gateway::v1::Listener>> listenersOf(const Config& c) {
-  std::vector<Named<gateway::v1::Listener>> out;
-  absl::flat_hash_set<std::string> seen;
-  for (int i = 0; i < c.listeners_size(); i++) {
-    addUnique(out, seen, nameOr(c.listeners(i).name(), i), "", &c.listeners(i), i);
-  }
-  return out;
-}
-
-std::vector<Named<gateway::v1::Cluster>> clustersOf(const Config& c) {
-  std::vector<Named<gateway::v1::Cluster>> out;
-  absl::flat_hash_set<std::string> seen;
-  for (int i = 0; i < c.clusters_size(); i++) {
-    addUnique(out, seen, nameOr(c.clusters(i).name(), i), "", &c.clusters(i), i);
-  }
-  return out;
-}
-
-// Named resources of a repeated field (clusters, auth providers, rate-limit policies).
+// Named resources of a repeated field (listeners, clusters, auth providers, rate-limit policies).
 template <class T>
 std::vector<Named<T>> namedOf(const google::protobuf::RepeatedPtrField<T>& list) {
   std::vector<Named<T>> out;
@@ -92,7 +74,7 @@ std::vector<Named<T>> namedOf(const google::protobuf::RepeatedPtrField<T>& list)
 std::vector<Named<gateway::v1::Route>> routesOf(const Config& c) {
   std::vector<Named<gateway::v1::Route>> out;
   absl::flat_hash_set<std::string> seen;
-  for (const auto& l : listenersOf(c)) {
+  for (const auto& l : namedOf(c.listeners())) {
     for (int v = 0; v < l.item->virtual_hosts_size(); v++) {
       const auto& vh = l.item->virtual_hosts(v);
       const std::string group = absl::StrCat(l.key, "/", nameOr(vh.name(), v));
@@ -202,7 +184,7 @@ gateway::v1::Listener withoutRoutes(const gateway::v1::Listener& l) {
 
 gateway::v1::Diff diffConfigs(const Config& from, const Config& to) {
   gateway::v1::Diff diff;
-  diffNamed(diff, "listener", listenersOf(from), listenersOf(to),
+  diffNamed(diff, "listener", namedOf(from.listeners()), namedOf(to.listeners()),
             [](const Named<gateway::v1::Listener>& a, const Named<gateway::v1::Listener>& b) {
               return changedFields(withoutRoutes(*a.item), withoutRoutes(*b.item));
             });
@@ -217,7 +199,7 @@ gateway::v1::Diff diffConfigs(const Config& from, const Config& to) {
               }
               return fields;
             });
-  diffNamed(diff, "cluster", clustersOf(from), clustersOf(to),
+  diffNamed(diff, "cluster", namedOf(from.clusters()), namedOf(to.clusters()),
             [](const Named<gateway::v1::Cluster>& a, const Named<gateway::v1::Cluster>& b) {
               return changedFields(*a.item, *b.item);
             });

@@ -256,7 +256,7 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
   } else if (keys > 1) {
     err(!proto.secret_env().empty() && !proto.secret().empty() ? "secret_env" : "public_key_pem",
         "only one of secret, secret_env or public_key_pem may be set");
-  } else if (proto.secret() == "<redacted>") {
+  } else if (proto.secret() == kRedactedSecret) {
     err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
                   "(or use secret_env)");
   } else if (!proto.secret().empty()) {

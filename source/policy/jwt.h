@@ -17,6 +17,10 @@ typedef struct evp_md_st EVP_MD;
 
 namespace gw::policy {
 
+// What is shown instead of an auth provider's secret (config::redactSecrets); refused as a
+// secret, since it can only come from a display pasted back.
+constexpr char kRedactedSecret[] = "<redacted>";
+
 // A problem in a policy resource: `field` relative to the resource ("public_key_pem").
 struct FieldError {
   std::string field;
