@@ -6,24 +6,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/percent.h"
 
 namespace gw::http {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // RFC 3986 section 2.3.
 bool isUnreserved(unsigned char c) {
@@ -70,8 +59,8 @@ absl::Status decodePath(absl::string_view path, const PathOptions& opts, std::st
     if (i + 2 >= path.size()) {
       return absl::InvalidArgumentError("invalid percent-encoding in path");
     }
-    const int hi = hexValue(path[i + 1]);
-    const int lo = hexValue(path[i + 2]);
+    const int hi = hexDigitValue(path[i + 1]);
+    const int lo = hexDigitValue(path[i + 2]);
     if (hi < 0 || lo < 0) {
       return absl::InvalidArgumentError("invalid percent-encoding in path");
     }

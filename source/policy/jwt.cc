@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "source/common/header_map.h"
+#include "source/common/percent.h"
 #include "source/policy/base64url.h"
 
 namespace gw::policy {
@@ -419,8 +420,8 @@ JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::str
       absl::string_view pair = rest.substr(0, amp);
       rest = amp == absl::string_view::npos ? absl::string_view() : rest.substr(amp + 1);
       const size_t eq = pair.find('=');
-      if (pair.substr(0, eq) != query_param_) {
-        continue;
+      if (!queryKeyIs(pair.substr(0, eq), query_param_)) {
+        continue;  // "%61ccess_token" is access_token too: a copy must not pass unseen
       }
       if (found) {
         return JwtStatus::Malformed;  // repeated: ambiguous

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "source/common/percent.h"
 #include "re2/re2.h"
 
 namespace gw::router {
@@ -36,38 +37,6 @@ absl::StatusOr<std::unique_ptr<RE2>> compileRegex(const std::string& pattern,
 
 // For trace lines: quoted, with control and non-ASCII bytes escaped.
 std::string quote(absl::string_view s) { return absl::StrCat("'", absl::CHexEscape(s), "'"); }
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// Percent-decodes `in`; an invalid escape is kept literally. '+' is not decoded.
-std::string percentDecode(absl::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); i++) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      const int hi = hexValue(in[i + 1]);
-      const int lo = hexValue(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(in[i]);
-  }
-  return out;
-}
 
 // A compiled StringMatcher. An unset matcher means "present".
 class ValueMatcher {
@@ -557,9 +526,7 @@ bool queryValue(absl::string_view query, absl::string_view name, absl::string_vi
     }
     const size_t eq = pair.find('=');
     const absl::string_view key = pair.substr(0, eq);
-    const bool key_matches =
-        key.find('%') == absl::string_view::npos ? key == name : percentDecode(key) == name;
-    if (!key_matches) {
+    if (!queryKeyIs(key, name)) {
       continue;
     }
     const absl::string_view raw =

@@ -300,6 +300,11 @@ TEST_CASE("jwt: token extraction from headers and query", "[policy][jwt]") {
   CHECK(qp->extract(H{}, "a=1&access_token=xyz&b=2", t) == JwtStatus::Ok);
   CHECK(t == "xyz");  // a view into the query, which is still alive
   CHECK(qp->extract(H{}, "access_token=x&access_token=y", t) == JwtStatus::Malformed);
+  // A percent-encoded key names the same parameter (as the router reads it): an encoded second
+  // copy is ambiguous, not ignored, and an encoded key alone carries the token.
+  CHECK(qp->extract(H{}, "access_token=x&%61ccess_token=y", t) == JwtStatus::Malformed);
+  CHECK(qp->extract(H{}, "%61ccess%5Ftoken=xyz", t) == JwtStatus::Ok);
+  CHECK(t == "xyz");
 
   auto custom = hsProvider();
   custom.mutable_token_source()->set_header("X-Token");

@@ -1,0 +1,41 @@
+#include "source/common/percent.h"
+
+namespace gw {
+
+int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string percentDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      const int hi = hexDigitValue(in[i + 1]);
+      const int lo = hexDigitValue(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+  }
+  return out;
+}
+
+bool queryKeyIs(absl::string_view raw_key, absl::string_view name) {
+  return raw_key.find('%') == absl::string_view::npos ? raw_key == name
+                                                       : percentDecode(raw_key) == name;
+}
+
+} // namespace gw
