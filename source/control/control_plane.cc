@@ -268,9 +268,17 @@ void restoreRedactedSecrets(gateway::v1::Config* config, const StoredSnapshot* b
 gateway::v1::Diff ControlPlane::diff(const gateway::v1::Config& given,
                                      const Target& target) const {
   auto base = baseFor(target);
-  gateway::v1::Config config = given;
-  restoreRedactedSecrets(&config, base.get());
-  gateway::v1::Diff d = diffConfigs(base ? base->config() : gateway::v1::Config(), config);
+  // A copy only when a secret is to be restored (store() passes configs already restored; a
+  // 10,000-route config is not copied for nothing).
+  const bool redacted = std::any_of(given.auth_providers().begin(), given.auth_providers().end(),
+                                    [](const auto& p) { return p.secret() == config::kRedacted; });
+  gateway::v1::Config restored;
+  if (redacted) {
+    restored = given;
+    restoreRedactedSecrets(&restored, base.get());
+  }
+  gateway::v1::Diff d = diffConfigs(base ? base->config() : gateway::v1::Config(),
+                                    redacted ? restored : given);
   d.set_from_version(base ? base->version() : 0);
   return d;
 }
