@@ -27,7 +27,10 @@ private:
 
 class RateLimitConfig : public FilterConfig {
 public:
-  explicit RateLimitConfig(std::shared_ptr<const policy::RateLimiter> l) : limiter(std::move(l)) {}
+  explicit RateLimitConfig(std::shared_ptr<const policy::RateLimiter> l)
+      : limiter(std::move(l)),
+        exceeded_message(absl::StrCat("rate limit '", limiter->name(), "' exceeded")),
+        burst_text(absl::StrCat(limiter->burst())) {}
   FilterPtr create() const override { return std::make_unique<RateLimitFilter>(*this); }
   Filter* shared() const override { return &shared_; }
   std::string explain(const http::RequestHead& head) const override;
@@ -47,6 +50,10 @@ public:
   }
 
   const std::shared_ptr<const policy::RateLimiter> limiter;
+  // Formatted once: a rejection (the path an abusive client hammers) and the response headers
+  // format only the numbers that change.
+  const std::string exceeded_message;
+  const std::string burst_text;
 
 private:
   mutable RateLimitFilter shared_{*this};  // stateless: the state is in the limiter's atomics
@@ -62,13 +69,13 @@ FilterStatus RateLimitFilter::onRequest(RequestContext& ctx) {
   ErrorInfo e;
   e.status = l.status();
   e.code = "rate_limited";
-  e.message = absl::StrCat("rate limit '", l.name(), "' exceeded");
+  e.message = config_.exceeded_message;
   e.source = ErrorSource::Filter;
   e.retryable = true;
   const int64_t secs = std::max<int64_t>(1, (d.retry_after_ns + 999999999) / 1000000000);
   e.headers.emplace_back("retry-after", absl::StrCat(secs));
   if (l.responseHeaders()) {
-    e.headers.emplace_back("x-ratelimit-limit", absl::StrCat(l.burst()));
+    e.headers.emplace_back("x-ratelimit-limit", config_.burst_text);
     e.headers.emplace_back("x-ratelimit-remaining", "0");
   }
   ctx.fail(std::move(e));
@@ -82,7 +89,7 @@ FilterStatus RateLimitFilter::onResponse(RequestContext& ctx) {
   }
   const auto d = l.peek(config_.keyOf(ctx.request(), ctx.clientAddress()),
                         policy::RateLimiter::nowNs());
-  ctx.response().headers.set("x-ratelimit-limit", absl::StrCat(l.burst()));
+  ctx.response().headers.set("x-ratelimit-limit", config_.burst_text);
   ctx.response().headers.set("x-ratelimit-remaining", absl::StrCat(d.remaining));
   return FilterStatus::Continue;
 }
