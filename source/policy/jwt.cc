@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -530,20 +531,19 @@ bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
 
 namespace {
 
-// Per thread: a few initialized verify contexts, by (provider id, alg). A context holds its own
-// reference to the key, so an entry outliving its provider is harmless (ids are never reused).
+// Per thread: initialized verify contexts, by (provider id, alg). A context holds its own
+// reference to the key, so an entry outliving its provider is harmless (ids are never reused);
+// entries of providers gone with old configs are dropped all at once when the cache is full.
 struct VerifyContextCache {
-  struct Entry {
-    uint64_t key = 0;
-    EVP_PKEY_CTX* ctx = nullptr;
-  };
-  std::array<Entry, 8> entries;
-  size_t next = 0;
-  ~VerifyContextCache() {
-    for (auto& e : entries) {
-      EVP_PKEY_CTX_free(e.ctx);
+  static constexpr size_t kMaxEntries = 1024;
+  absl::flat_hash_map<uint64_t, EVP_PKEY_CTX*> entries;
+  void clear() {
+    for (auto& [key, ctx] : entries) {
+      EVP_PKEY_CTX_free(ctx);
     }
+    entries.clear();
   }
+  ~VerifyContextCache() { clear(); }
 };
 
 } // namespace
@@ -551,10 +551,8 @@ struct VerifyContextCache {
 EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
   thread_local VerifyContextCache cache;
   const uint64_t key = (id_ << 4) | static_cast<uint64_t>(alg);
-  for (const auto& e : cache.entries) {
-    if (e.key == key) {
-      return e.ctx;
-    }
+  if (auto it = cache.entries.find(key); it != cache.entries.end()) {
+    return it->second;
   }
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
   if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
@@ -562,10 +560,10 @@ EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
     EVP_PKEY_CTX_free(ctx);
     return nullptr;
   }
-  auto& slot = cache.entries[cache.next++ % cache.entries.size()];
-  EVP_PKEY_CTX_free(slot.ctx);
-  slot.key = key;
-  slot.ctx = ctx;
+  if (cache.entries.size() >= VerifyContextCache::kMaxEntries) {
+    cache.clear();
+  }
+  cache.entries.emplace(key, ctx);
   return ctx;
 }
 
