@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gateway/filters/v1/filters.pb.h"
 #include "gateway/v1/config.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -175,6 +178,118 @@ TEST_CASE("structToMessage: same result as the JSON mapping", "[filters]") {
           "endpoints": [{"address": "127.0.0.1:1", "weight": 3}],
           "pool": {"connect_timeout": "0.250s", "max_idle_per_endpoint": 2}})");
   expectSameAsJsonMapping<gateway::v1::Cluster>(R"({"lb_policy": 1})");
+}
+
+// Random values for the fields of `desc`: the right kind mostly, wrong kinds, edge numbers,
+// integer strings with signs and spaces, nulls, unknown names, two members of a oneof.
+google::protobuf::Value randomValue(std::mt19937& rng, const google::protobuf::FieldDescriptor* f,
+                                    int depth);
+
+google::protobuf::Struct randomStruct(std::mt19937& rng, const google::protobuf::Descriptor* d,
+                                      int depth) {
+  google::protobuf::Struct s;
+  for (int i = 0; i < d->field_count(); i++) {
+    if (rng() % 3 == 0) {
+      continue;
+    }
+    const auto* f = d->field(i);
+    const std::string name = rng() % 4 == 0 ? f->json_name() : f->name();
+    (*s.mutable_fields())[name] = randomValue(rng, f, depth);
+  }
+  if (rng() % 20 == 0) {
+    (*s.mutable_fields())["no_such_field"].set_number_value(1);
+  }
+  return s;
+}
+
+google::protobuf::Value scalar(std::mt19937& rng, const google::protobuf::FieldDescriptor* f,
+                               int depth) {
+  using FD = google::protobuf::FieldDescriptor;
+  google::protobuf::Value v;
+  static const double kNumbers[] = {0, 1, -1, 1.5, 503, 4294967295.0, 4294967296.0, -2147483649.0,
+                                    1e20, 9007199254740993.0};
+  static const char* kStrings[] = {"x", "", "5", "-5", "+5", " 5", "5 ", "1.5s", "90s", "5m",
+                                   "0.000000001s", "-1s", "MAGLEV", "ROUND_ROBIN", "12345678901",
+                                   "99999999999999999999"};
+  switch (rng() % 8) {
+  case 0: v.set_null_value(google::protobuf::NULL_VALUE); return v;
+  case 1: v.set_bool_value(rng() % 2 == 0); return v;
+  case 2: v.set_number_value(kNumbers[rng() % std::size(kNumbers)]); return v;
+  case 3: v.set_string_value(kStrings[rng() % std::size(kStrings)]); return v;
+  default: break;
+  }
+  // The field's own kind.
+  switch (f->cpp_type()) {
+  case FD::CPPTYPE_STRING: v.set_string_value(absl::StrCat("v", rng() % 100)); break;
+  case FD::CPPTYPE_BOOL: v.set_bool_value(rng() % 2 == 0); break;
+  case FD::CPPTYPE_ENUM: {
+    const auto* e = f->enum_type()->value(static_cast<int>(rng() % f->enum_type()->value_count()));
+    if (rng() % 2 == 0) {
+      v.set_string_value(e->name());
+    } else {
+      v.set_number_value(e->number());
+    }
+    break;
+  }
+  case FD::CPPTYPE_MESSAGE:
+    if (f->message_type()->full_name() == "google.protobuf.Duration") {
+      v.set_string_value(absl::StrCat(rng() % 1000, rng() % 2 ? ".25s" : "s"));
+    } else if (depth < 3) {
+      *v.mutable_struct_value() = randomStruct(rng, f->message_type(), depth + 1);
+    } else {
+      v.set_null_value(google::protobuf::NULL_VALUE);
+    }
+    break;
+  default:
+    if (rng() % 3 == 0) {
+      v.set_string_value(std::to_string(rng() % 100000));
+    } else {
+      v.set_number_value(static_cast<double>(rng() % 100000));
+    }
+  }
+  return v;
+}
+
+google::protobuf::Value randomValue(std::mt19937& rng, const google::protobuf::FieldDescriptor* f,
+                                    int depth) {
+  if (!f->is_repeated() || rng() % 8 == 0) {
+    return scalar(rng, f, depth);
+  }
+  google::protobuf::Value v;
+  const int n = static_cast<int>(rng() % 4);
+  for (int i = 0; i < n; i++) {
+    *v.mutable_list_value()->add_values() = scalar(rng, f, depth);
+  }
+  return v;
+}
+
+template <class M> void expectSameOutcomeAsJsonMapping(std::mt19937& rng, int iterations) {
+  for (int i = 0; i < iterations; i++) {
+    const google::protobuf::Struct s = randomStruct(rng, M::descriptor(), 0);
+    std::string json;
+    REQUIRE(google::protobuf::util::MessageToJsonString(s, &json).ok());
+    INFO(M::descriptor()->full_name() << " " << json);
+    M fast;
+    const bool fast_ok = structToMessage(s, &fast).ok();
+    M slow;
+    const bool slow_ok = google::protobuf::util::JsonStringToMessage(json, &slow).ok();
+    REQUIRE(fast_ok == slow_ok);
+    if (fast_ok) {
+      CHECK(fast.SerializeAsString() == slow.SerializeAsString());
+    }
+  }
+}
+
+TEST_CASE("structToMessage: same outcome as the JSON mapping on random configs", "[filters]") {
+  std::mt19937 rng(20261129);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::Router>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::DirectResponse>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::Headers>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::Fault>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::JwtAuthConfig>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::filters::v1::LocalRateLimitConfig>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::v1::ListenerLimits>(rng, 2000);
+  expectSameOutcomeAsJsonMapping<gateway::v1::Cluster>(rng, 2000);
 }
 
 TEST_CASE("structToMessage: what the reflection path refuses is worded by the JSON mapping",
