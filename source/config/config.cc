@@ -556,6 +556,8 @@ constexpr uint32_t kMaxHeadersKb = 1024;
 constexpr uint32_t kMaxHeadersCount = 10000;
 constexpr uint32_t kMaxEndpointWeight = 10000;
 constexpr uint32_t kMaxPoolConnections = 65535;
+// Rate-limit key tables of one config, all policies together (one policy's largest is 256 MiB).
+constexpr size_t kMaxRateLimitTableBytes = size_t{1} << 30;
 
 // `<base>.name`: "required" (when `required`) or "duplicate <what> name 'x' (also <first>)".
 // Returns whether the name is present and unique.
@@ -1025,6 +1027,7 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
     }
   }
   seen.clear();
+  size_t table_bytes = 0;
   for (int i = 0; i < config.rate_limit_policies_size(); i++) {
     const std::string base = absl::StrCat("rate_limit_policies[", i, "]");
     const auto& p = config.rate_limit_policies(i);
@@ -1035,9 +1038,18 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
     for (auto& e : errs) {
       errors.push_back({joinPath(base, e.field), std::move(e.message)});
     }
+    if (compiled != nullptr) {
+      table_bytes += compiled->tableBytes();
+    }
     if (named) {
       ctx->rate_limit_policies[p.name()] = std::move(compiled);
     }
+  }
+  if (table_bytes > kMaxRateLimitTableBytes) {
+    errors.push_back({"rate_limit_policies",
+                      absl::StrCat("the key tables of all policies together would take ",
+                                   table_bytes >> 20, " MiB (at most ",
+                                   kMaxRateLimitTableBytes >> 20, " MiB): lower max_keys")});
   }
   return errors;
 }

@@ -127,9 +127,6 @@ std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLi
   if (errors->size() != errors_before) {
     return nullptr;
   }
-  if (!buckets) {
-    return r;
-  }
   uint64_t n = 1;
   if (r->key_kind_ != KeyKind::None) {
     n = 16;
@@ -137,8 +134,10 @@ std::shared_ptr<const RateLimiter> RateLimiter::create(const gateway::v1::RateLi
       n <<= 1;
     }
   }
-  r->table_.reset(new Slot[n]);
   r->mask_ = n - 1;
+  if (buckets) {
+    r->table_.reset(new Slot[n]);
+  }
   return r;
 }
 

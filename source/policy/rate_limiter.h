@@ -66,6 +66,8 @@ public:
   int status() const { return status_; }
   bool responseHeaders() const { return response_headers_; }
   size_t slots() const { return mask_ + 1; }
+  // Memory of the key table (also for a limiter created without it: what it would take).
+  size_t tableBytes() const { return slots() * sizeof(Slot); }
   std::string describeRate() const;  // "10 per 1s, burst 20"
 
   static int64_t nowNs() {

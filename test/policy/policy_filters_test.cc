@@ -322,6 +322,19 @@ rate_limit_policies:
   filters::ValidationContext serve;
   REQUIRE(config::buildValidationContext(config, &serve, /*serving=*/true).empty());
   CHECK(serve.rate_limit_policies.at("big")->hasBuckets());
+  CHECK(serve.rate_limit_policies.at("big")->tableBytes() == (size_t{16} << 20) * 16);
+
+  // All policies together are bounded: five such tables are 1.25 GiB.
+  std::string five = "rate_limit_policies:\n";
+  for (int i = 0; i < 5; i++) {
+    absl::StrAppend(&five, "  - {name: p", i, ", requests_per_unit: 10, max_keys: 10000000, ",
+                    "key_by: {header: x-tenant}}\n");
+  }
+  filters::ValidationContext too_much;
+  const auto errors = config::buildValidationContext(parse(five), &too_much, /*serving=*/false);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].toString() == "rate_limit_policies: the key tables of all policies together "
+                                "would take 1280 MiB (at most 1024 MiB): lower max_keys");
 }
 
 TEST_CASE("config: secrets are redacted for display", "[policy][config]") {
