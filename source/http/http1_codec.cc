@@ -1,6 +1,7 @@
 #include "source/http/http1_codec.h"
 
 #include <algorithm>
+#include <vector>
 #include <cctype>
 #include <cstring>
 
@@ -61,11 +62,28 @@ class HeadScanner {
 public:
   enum class Result { NeedMore, Done, Error };
 
-  void reset() { *this = HeadScanner(); }
+  void reset() {
+    std::vector<Field> fields = std::move(fields_);  // keeps its capacity for the next head
+    fields.clear();
+    *this = HeadScanner();
+    fields_ = std::move(fields);
+  }
+
+  // Where the lines are, as offsets from the head's first byte (of all the pieces scanned since
+  // reset()): the start line, and per field line its ':' and its CR. The parser reads the head
+  // from these instead of searching it again.
+  struct Field {
+    uint32_t colon;
+    uint32_t cr;
+  };
+  uint32_t startLineBegin() const { return start_begin_; }
+  uint32_t startLineEnd() const { return start_end_; }
+  const std::vector<Field>& fields() const { return fields_; }
 
   // Scans up to `len` bytes; `*used` gets the bytes belonging to the head.
   Result scan(const char* data, size_t len, size_t* used, uint32_t max_bytes, CodecError* err) {
     const auto* p = reinterpret_cast<const unsigned char*>(data);
+    const uint32_t base = total_;  // offset of data[0] in the head
     // Never look past the size limit: the byte after it is an error wherever it falls.
     const size_t budget = max_bytes > total_ ? max_bytes - total_ : 0;
     const size_t n = len < budget ? len : budget;
@@ -92,6 +110,7 @@ public:
         if (p[i] != '\r') {
           return fail(used, i, err, "invalid character in header value");
         }
+        cr_ = base + static_cast<uint32_t>(i);
         i++;  // CR
         state_ = S::Cr;
         break;
@@ -104,11 +123,17 @@ public:
         if (line_len_ == 0) {
           if (lines_ == 0) {
             state_ = S::StartLine;  // tolerated empty line before the start line (RFC 9112 2.2)
+            start_begin_ = base + static_cast<uint32_t>(i);
             break;
           }
           total_ += static_cast<uint32_t>(i);
           *used = i;
           return Result::Done;
+        }
+        if (lines_ == 0) {
+          start_end_ = cr_;
+        } else {
+          fields_.back().cr = cr_;
         }
         lines_++;
         line_len_ = 0;
@@ -138,6 +163,7 @@ public:
           if (line_len_ == 0) {
             return fail(used, i, err, "whitespace or empty name before ':'");
           }
+          fields_.push_back({base + static_cast<uint32_t>(i), 0});
           i++;
           line_len_++;
           state_ = S::Value;
@@ -182,6 +208,10 @@ private:
   uint32_t total_ = 0;
   uint32_t lines_ = 0;
   uint32_t line_len_ = 0;
+  uint32_t cr_ = 0;  // offset of the CR that ended the last line
+  uint32_t start_begin_ = 0;
+  uint32_t start_end_ = 0;
+  std::vector<Field> fields_;
 };
 
 // Chunked body framing (RFC 9112 7.1), strict: hex size (at most 15 digits), optional extensions
@@ -466,37 +496,27 @@ struct Http1Parser::Impl {
   // are tokens followed by ':', values hold no control characters, no obs-fold. What is left to
   // check is the start line.
   bool parseHead(absl::string_view block) {
-    const char* p = block.data();
-    const char* end = p + block.size();
-    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
-      p += 2;  // empty lines before the start line (tolerated, RFC 9112 2.2)
-    }
-    const char* eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(end - p)));
-    if (eol == nullptr) {
-      return fail(400, "bad_request", "incomplete request head");
-    }
-    const absl::string_view start_line(p, static_cast<size_t>(eol - p));
-    p = eol + 2;
+    const char* const head = block.data();
+    const absl::string_view start_line(head + scanner.startLineBegin(),
+                                       scanner.startLineEnd() - scanner.startLineBegin());
     if (!(self.kind_ == Kind::Request ? parseRequestLine(start_line)
                                       : parseStatusLine(start_line))) {
       return false;
     }
+    const auto& fields = scanner.fields();
+    if (fields.size() > limits.max_headers) {
+      return fail(431, "too_many_headers", "too many request headers");
+    }
     HeaderMap& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
     auto& entries = headers.entries();
-    if (entries.capacity() == 0) {
-      entries.reserve(16);  // one allocation for a typical head instead of five
-    }
-    uint32_t count = 0;
-    while (p < end && *p != '\r') {
-      eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(end - p)));
-      const char* colon = static_cast<const char*>(memchr(p, ':', static_cast<size_t>(eol - p)));
-      if (++count > limits.max_headers) {
-        return fail(431, "too_many_headers", "too many request headers");
-      }
-      std::string name(p, static_cast<size_t>(colon - p));
+    entries.reserve(std::max<size_t>(16, fields.size()));  // one allocation for a typical head
+    uint32_t line = scanner.startLineEnd() + 2;
+    for (const auto& f : fields) {
+      std::string name(head + line, f.colon - line);
       toLowerAscii(name);
+      const char* eol = head + f.cr;
       const absl::string_view value =
-          trimOws(absl::string_view(colon + 1, static_cast<size_t>(eol - colon - 1)));
+          trimOws(absl::string_view(head + f.colon + 1, f.cr - f.colon - 1));
       if (name == "connection") {
         connectionTokens(value, &conn_close, &conn_keep_alive);
       } else if (name == "content-length" && value.data() + value.size() < eol &&
@@ -506,7 +526,7 @@ struct Http1Parser::Impl {
         return fail(400, "bad_request", "malformed Content-Length");
       }
       entries.emplace_back(std::move(name), std::string(value));
-      p = eol + 2;
+      line = f.cr + 2;
     }
     return true;
   }
