@@ -22,6 +22,7 @@
 #include <cstdlib>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -393,6 +394,21 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     }
   }
 
+  if (proto.has_token_cache_size()) {
+    const uint32_t n = proto.token_cache_size();
+    if (n > 65536) {
+      err("token_cache_size", absl::StrCat(n, " is more than the limit of 65536 tokens"));
+    } else {
+      p->cache_size_ = 0;
+      if (n > 0) {
+        p->cache_size_ = 1;
+        while (p->cache_size_ < n) {
+          p->cache_size_ <<= 1;
+        }
+      }
+    }
+  }
+
   if (errors->size() != errors_before) {
     return nullptr;
   }
@@ -567,7 +583,8 @@ EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
   return ctx;
 }
 
-JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {
+JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
+                                      TimeClaims& times, absl::string_view& payload_out) const {
   out.has_exp = false;
   out.exp = 0;
   out.sub = JsonValue();
@@ -622,19 +639,19 @@ JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt&
   }
 
   // Claims, only after the signature verified.
-  bool bad_type = false, has_nbf = false, has_iat = false, has_iss = false, has_aud = false;
-  int64_t nbf = 0, iat = 0;
+  payload_out = payload;
+  bool bad_type = false, has_iss = false, has_aud = false;
   JsonValue iss, aud;
   if (!scanJsonObject(payload, [&](absl::string_view k, const JsonValue& v) {
         if (k == "exp") {
           bad_type |= !numericDate(v, &out.exp);
           out.has_exp = true;
         } else if (k == "nbf") {
-          bad_type |= !numericDate(v, &nbf);
-          has_nbf = true;
+          bad_type |= !numericDate(v, &times.nbf);
+          times.has_nbf = true;
         } else if (k == "iat") {
-          bad_type |= !numericDate(v, &iat);
-          has_iat = true;
+          bad_type |= !numericDate(v, &times.iat);
+          times.has_iat = true;
         } else if (k == "iss") {
           iss = v;
           has_iss = true;
@@ -656,15 +673,8 @@ JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt&
   if (bad_type) {
     return JwtStatus::Malformed;
   }
-  if (out.has_exp) {
-    if (out.exp < INT64_MIN / 2 || now - skew_ >= out.exp) {
-      return JwtStatus::Expired;
-    }
-  } else if (require_exp_) {
-    return JwtStatus::MissingExp;
-  }
-  if ((has_nbf && nbf > now + skew_) || (has_iat && iat > now + skew_)) {
-    return JwtStatus::NotYetValid;
+  if (const JwtStatus st = checkTimes(out, times, now); st != JwtStatus::Ok) {
+    return st;
   }
   if (!issuer_.empty() && (!has_iss || !stringEquals(iss, issuer_))) {
     return JwtStatus::BadIssuer;
@@ -688,6 +698,120 @@ JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt&
     }
   }
   return JwtStatus::Ok;
+}
+
+JwtStatus JwtProvider::checkTimes(const VerifiedJwt& v, const TimeClaims& t, int64_t now) const {
+  if (v.has_exp) {
+    if (v.exp < INT64_MIN / 2 || now - skew_ >= v.exp) {
+      return JwtStatus::Expired;
+    }
+  } else if (require_exp_) {
+    return JwtStatus::MissingExp;
+  }
+  if ((t.has_nbf && t.nbf > now + skew_) || (t.has_iat && t.iat > now + skew_)) {
+    return JwtStatus::NotYetValid;
+  }
+  return JwtStatus::Ok;
+}
+
+namespace {
+thread_local uint64_t token_cache_hits = 0;
+constexpr size_t kMaxCachedToken = 4096;
+} // namespace
+
+uint64_t JwtProvider::cacheHitsOnThisThread() { return token_cache_hits; }
+
+// One provider's verified tokens on one thread: direct-mapped slots indexed by the token's hash
+// (a colliding token replaces the slot's). Only tokens that passed every check are stored; what
+// can change with time (exp, nbf, iat) is stored too and checked again on each hit. The slot
+// owns a copy of the decoded payload, and its VerifiedJwt's views point into that copy.
+class JwtProvider::TokenCache {
+public:
+  TokenCache(std::weak_ptr<const JwtProvider> owner, uint32_t size)
+      : owner_(std::move(owner)), slots_(size) {}
+
+  bool expired() const { return owner_.expired(); }
+
+  struct Slot {
+    std::string token;  // empty: unused
+    std::string payload;
+    VerifiedJwt verified;
+    TimeClaims times;
+  };
+
+  Slot& slotFor(absl::string_view token) {
+    return slots_[absl::HashOf(token) & (slots_.size() - 1)];
+  }
+
+  static void store(Slot& s, absl::string_view token, absl::string_view payload,
+                    const VerifiedJwt& v, const TimeClaims& t) {
+    s.token.assign(token.data(), token.size());
+    s.payload.assign(payload.data(), payload.size());
+    s.times = t;
+    s.verified.has_exp = v.has_exp;
+    s.verified.exp = v.exp;
+    // Views into the verifier's payload buffer -> the same offsets in the slot's copy.
+    auto rebase = [&](const JsonValue& in) {
+      JsonValue o = in;
+      if (!in.raw.empty() && in.raw.data() >= payload.data() &&
+          in.raw.data() + in.raw.size() <= payload.data() + payload.size()) {
+        o.raw = absl::string_view(s.payload.data() + (in.raw.data() - payload.data()),
+                                  in.raw.size());
+      }
+      return o;
+    };
+    s.verified.sub = rebase(v.sub);
+    s.verified.claims.resize(v.claims.size());
+    for (size_t i = 0; i < v.claims.size(); i++) {
+      s.verified.claims[i] = rebase(v.claims[i]);
+    }
+  }
+
+private:
+  std::weak_ptr<const JwtProvider> owner_;
+  std::vector<Slot> slots_;
+};
+
+JwtProvider::TokenCache& JwtProvider::tokenCache() const {
+  // Per thread, by provider id. A provider's cache is found again on every request; the caches of
+  // providers that went away with old configs are dropped when this thread meets a new provider.
+  thread_local absl::flat_hash_map<uint64_t, std::unique_ptr<TokenCache>> caches;
+  thread_local uint64_t last_id = 0;
+  thread_local TokenCache* last = nullptr;
+  if (last_id == id_ && last != nullptr) {
+    return *last;
+  }
+  auto it = caches.find(id_);
+  if (it == caches.end()) {
+    absl::erase_if(caches, [](const auto& kv) { return kv.second->expired(); });
+    it = caches.emplace(id_, std::make_unique<TokenCache>(weak_from_this(), cache_size_)).first;
+  }
+  last_id = id_;
+  last = it->second.get();
+  return *last;
+}
+
+JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {
+  const bool cacheable = cache_size_ > 0 && !token.empty() && token.size() <= kMaxCachedToken;
+  TokenCache::Slot* slot = nullptr;
+  if (cacheable) {
+    slot = &tokenCache().slotFor(token);
+    if (slot->token == token) {
+      token_cache_hits++;
+      out.has_exp = slot->verified.has_exp;
+      out.exp = slot->verified.exp;
+      out.sub = slot->verified.sub;
+      out.claims = slot->verified.claims;
+      return checkTimes(out, slot->times, now);
+    }
+  }
+  TimeClaims times;
+  absl::string_view payload;
+  const JwtStatus st = verifyUncached(token, now, out, times, payload);
+  if (st == JwtStatus::Ok && slot != nullptr) {
+    TokenCache::store(*slot, token, payload, out, times);
+  }
+  return st;
 }
 
 } // namespace gw::policy

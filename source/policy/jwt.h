@@ -60,7 +60,7 @@ struct VerifiedJwt {
 // An auth provider compiled from its proto: keys parsed, algorithms resolved. Immutable and
 // shared by every worker; verify() takes no lock and allocates nothing once its thread_local
 // buffers are warm.
-class JwtProvider {
+class JwtProvider : public std::enable_shared_from_this<JwtProvider> {
 public:
   ~JwtProvider();
   JwtProvider(const JwtProvider&) = delete;
@@ -70,8 +70,14 @@ public:
   static std::shared_ptr<const JwtProvider> create(const gateway::v1::AuthProvider& proto,
                                                    std::vector<FieldError>* errors);
 
-  // Verifies a compact JWS at `now` (seconds since the epoch).
+  // Verifies a compact JWS at `now` (seconds since the epoch). A token that verified before on
+  // this thread is answered from the thread's token cache (token_cache_size): the exact token
+  // bytes must match, and exp, nbf and iat are checked against `now` again on every call.
   JwtStatus verify(absl::string_view token, int64_t now, VerifiedJwt& out) const;
+
+  // Tokens answered from this thread's token cache so far (all providers).
+  static uint64_t cacheHitsOnThisThread();
+  uint32_t tokenCacheSize() const { return cache_size_; }
 
   const std::string& name() const { return name_; }
   // Token source: a header (lower-case name, with a case-insensitive `prefix`) or a query param.
@@ -99,6 +105,16 @@ private:
   EVP_PKEY_CTX* verifyContext(JwtAlg alg, const EVP_MD* md) const;
 
   struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
+  // The claims that make a verified token's validity depend on the time (exp is in VerifiedJwt).
+  struct TimeClaims {
+    bool has_nbf = false, has_iat = false;
+    int64_t nbf = 0, iat = 0;
+  };
+  JwtStatus verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
+                           TimeClaims& times, absl::string_view& payload) const;
+  JwtStatus checkTimes(const VerifiedJwt& v, const TimeClaims& t, int64_t now) const;
+  class TokenCache;
+  TokenCache& tokenCache() const;
 
   uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches
   std::string name_;
@@ -115,6 +131,7 @@ private:
   std::string prefix_ = "Bearer ";
   std::string query_param_;
   std::vector<std::pair<std::string, std::string>> claim_headers_;
+  uint32_t cache_size_ = 256;  // token cache slots per thread, a power of two; 0 = no cache
 };
 
 // Seconds since the epoch (wall clock: JWT times are NumericDate).

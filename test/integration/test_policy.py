@@ -177,6 +177,39 @@ def test_allow_missing_and_query_param_tokens():
         check_401(status, h, body, "jwt_missing")
 
 
+def test_cached_token_still_expires_on_time():
+    # The same token on every request: after the first, each worker answers it from its token
+    # cache, which must still check exp against the clock (clock_skew 0 here).
+    config = """
+auth_providers:
+  - name: short
+    secret: "%s"
+    clock_skew: 0s
+listeners:
+  - name: main
+    address: "{listen}"
+    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - name: all
+            match: {{prefix: /}}
+            pre_filters:
+              - {{name: jwt_auth, config: {{provider: short}}}}
+            route_filter: {{name: direct_response, config: {{status: 200, body: ok}}}}
+""" % SECRET
+    with Gateway(config, [], workers=1) as gw:
+        exp = int(time.time()) + 3
+        token = hs256({"sub": "dave", "exp": exp})
+        for _ in range(20):
+            status, _, body = gw.request("GET", "/x", headers=auth(token))
+            assert status == 200, body
+        while time.time() < exp + 0.2:
+            time.sleep(0.1)
+        status, headers, body = gw.request("GET", "/x", headers=auth(token))
+        check_401(status, headers, body, "jwt_expired")
+
+
 def test_rs256_token_signed_with_openssl():
     # tools/setup installs the openssl CLI: a missing one is a setup defect, not a skip.
     assert shutil.which("openssl"), "openssl CLI missing (tools/setup installs it)"

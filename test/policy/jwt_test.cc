@@ -361,5 +361,105 @@ TEST_CASE("jwt: mutated and random tokens are rejected, never crash", "[policy][
   }
 }
 
+TEST_CASE("jwt: the token cache answers repeats and still checks the time", "[policy][jwt]") {
+  auto p = provider(hsProvider());
+  REQUIRE(p->tokenCacheSize() == 256);
+  const std::string good = hmacToken(claims(R"(,"tier":"gold")"), kSecret);
+  const uint64_t hits0 = JwtProvider::cacheHitsOnThisThread();
+  VerifiedJwt first;
+  REQUIRE(p->verify(good, kNow, first) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits0);  // a miss: verified and stored
+  // Overwrite the verifier's buffers with another token, then the cached one: same claims.
+  REQUIRE(verify(*p, hmacToken(claims(R"(,"tier":"silver")"), kSecret)) == JwtStatus::Ok);
+  VerifiedJwt v;
+  REQUIRE(p->verify(good, kNow, v) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits0 + 1);
+  std::string s;
+  CHECK(v.has_exp);
+  CHECK(v.exp == kNow + 600);
+  REQUIRE(jsonScalarText(v.sub, s));
+  CHECK(s == "alice");
+  REQUIRE(jsonScalarText(v.claims[0], s));
+  CHECK(s == "gold");
+  REQUIRE(jsonScalarText(v.claims[1], s));
+  CHECK(s == "alice");
+  // Time moves on: a cached token expires (exp + skew), and is not valid before its iat - skew.
+  CHECK(verify(*p, good, kNow + 600 + 59) == JwtStatus::Ok);
+  CHECK(verify(*p, good, kNow + 600 + 60) == JwtStatus::Expired);
+  CHECK(verify(*p, good, kNow - 61) == JwtStatus::NotYetValid);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits0 + 4);
+  // One byte off is not a hit: the signature is checked (and fails).
+  std::string forged = good;
+  forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+  CHECK(verify(*p, forged) == JwtStatus::BadSignature);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits0 + 4);
+  // Failures are never stored: an expired token stays expired, a bad one stays bad.
+  CHECK(verify(*p, forged) == JwtStatus::BadSignature);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits0 + 4);
+}
+
+TEST_CASE("jwt: a new provider (new secret) never answers from an old one's cache",
+          "[policy][jwt]") {
+  auto old_p = provider(hsProvider());
+  const std::string good = hmacToken(claims(), kSecret);
+  REQUIRE(verify(*old_p, good) == JwtStatus::Ok);
+  REQUIRE(verify(*old_p, good) == JwtStatus::Ok);
+  auto proto = hsProvider();
+  proto.set_secret("rotated-secret");
+  auto new_p = provider(proto);
+  const uint64_t hits = JwtProvider::cacheHitsOnThisThread();
+  CHECK(verify(*new_p, good) == JwtStatus::BadSignature);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits);
+  // Same settings, new provider object: its own (empty) cache, so the first call verifies.
+  auto same = provider(hsProvider());
+  CHECK(verify(*same, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits);
+  CHECK(verify(*same, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits + 1);
+}
+
+TEST_CASE("jwt: token_cache_size: off, rounded, bounded, many tokens", "[policy][jwt]") {
+  auto proto = hsProvider();
+  proto.set_token_cache_size(0);
+  auto off = provider(proto);
+  CHECK(off->tokenCacheSize() == 0);
+  const std::string good = hmacToken(claims(), kSecret);
+  const uint64_t hits = JwtProvider::cacheHitsOnThisThread();
+  CHECK(verify(*off, good) == JwtStatus::Ok);
+  CHECK(verify(*off, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == hits);
+
+  proto.set_token_cache_size(100);
+  auto small = provider(proto);
+  CHECK(small->tokenCacheSize() == 128);
+  proto.set_token_cache_size(65537);
+  CHECK(errorsOf(proto) ==
+        std::vector<std::string>{"token_cache_size: 65537 is more than the limit of 65536 tokens"});
+
+  // More distinct tokens than slots: every answer is still right (collisions replace slots).
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 400; i++) {
+    tokens.push_back(hmacToken(claims(absl::StrCat(R"(,"tier":"t)", i, "\"")), kSecret));
+  }
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 400; i++) {
+      VerifiedJwt v;
+      REQUIRE(small->verify(tokens[i], kNow, v) == JwtStatus::Ok);
+      std::string s;
+      REQUIRE(jsonScalarText(v.claims[0], s));
+      CHECK(s == absl::StrCat("t", i));
+    }
+  }
+  CHECK(JwtProvider::cacheHitsOnThisThread() > hits);
+  // Tokens over 4 KiB are verified every time.
+  const std::string big =
+      hmacToken(claims(absl::StrCat(R"(,"pad":")", std::string(4000, 'x'), "\"")), kSecret);
+  REQUIRE(big.size() > 4096);
+  const uint64_t before = JwtProvider::cacheHitsOnThisThread();
+  CHECK(verify(*small, big) == JwtStatus::Ok);
+  CHECK(verify(*small, big) == JwtStatus::Ok);
+  CHECK(JwtProvider::cacheHitsOnThisThread() == before);
+}
+
 } // namespace
 } // namespace gw::policy
