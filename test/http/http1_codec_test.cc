@@ -670,6 +670,35 @@ TEST_CASE("http1 reject: NUL and control characters", "[http1][smuggling]") {
   expectBadRequest("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n");
 }
 
+TEST_CASE("http1: every byte at every position of long values and targets", "[http1]") {
+  // The scanner checks 16 bytes at a time where it can: a bad byte must be found wherever it
+  // falls in a block, and near the end of the buffer (where it checks byte by byte).
+  for (int c = 0; c < 256; c++) {
+    const bool in_value = (c >= 0x20 && c != 0x7f) || c == '\t';
+    for (size_t pos = 0; pos < 40; pos++) {
+      std::string value(40, 'v');
+      value[pos] = static_cast<char>(c);
+      INFO("byte " << c << " at " << pos);
+      CHECK(isValidFieldValue(value) == in_value);
+      CHECK(isValidFieldValue(value.substr(0, pos + 1)) == in_value);
+      const std::string req = "GET / HTTP/1.1\r\nX-Long: " + value + "\r\nHost: a\r\n\r\n";
+      if (in_value) {
+        expectComplete(req);
+      } else {  // a CR here is bare, or the first of CR CR LF
+        expectBadRequest(req);
+      }
+      // The start line: anything but CR, LF and NUL reaches the request-line checks, which
+      // refuse spaces and controls in a target; these bytes must not end the line early.
+      std::string target = "/" + std::string(40, 't');
+      target[1 + pos] = static_cast<char>(c);
+      const std::string line = "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n";
+      if (c == '\r' || c == '\n' || c == 0) {
+        expectBadRequest(line);
+      }
+    }
+  }
+}
+
 TEST_CASE("http1 reject: whitespace or other bad characters in a header name",
           "[http1][smuggling]") {
   expectBadRequest("GET / HTTP/1.1\r\nHost : a\r\n\r\n");
