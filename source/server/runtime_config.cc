@@ -109,13 +109,17 @@ bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
 
 namespace {
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config,
-                                                           bool serving);
+std::shared_ptr<RuntimeConfig> newRuntimeConfig();
+absl::Status compileChecked(RuntimeConfig& rc, bool serving);
 
 } // namespace
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config,
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(gateway::v1::Config config_in,
                                                           bool serving) {
+  // The config moves into the result (its `proto`), and is compiled from there.
+  std::shared_ptr<RuntimeConfig> rc = newRuntimeConfig();
+  rc->proto.Swap(&config_in);
+  const gateway::v1::Config& config = rc->proto;
   // Every problem, with field paths: validateConfig's list, else the compiler's own error.
   auto everyProblem = [&config](absl::Status compiled) {
     std::vector<config::ConfigError> errors = config::validateConfig(config);
@@ -133,22 +137,24 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Con
   if (!config::validateConfigWithoutCompiling(config).empty()) {
     return everyProblem(absl::InvalidArgumentError("invalid config"));
   }
-  auto compiled = compileChecked(config, serving);
-  if (!compiled.ok()) {
-    return everyProblem(compiled.status());
+  if (absl::Status st = compileChecked(*rc, serving); !st.ok()) {
+    return everyProblem(std::move(st));
   }
-  return compiled;
+  return RuntimeConfigConstSharedPtr(std::move(rc));
 }
 
 namespace {
 
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Config& config,
-                                                           bool serving) {
+std::shared_ptr<RuntimeConfig> newRuntimeConfig() {
   // Freed on the reaper thread whoever drops the last reference (see config_reaper.h).
-  std::shared_ptr<RuntimeConfig> rc(new RuntimeConfig(), [](RuntimeConfig* p) {
+  return std::shared_ptr<RuntimeConfig>(new RuntimeConfig(), [](RuntimeConfig* p) {
     ConfigReaper::retire([p] { delete p; });
   });
-  rc->proto = config;
+}
+
+absl::Status compileChecked(RuntimeConfig& out, bool serving) {
+  const gateway::v1::Config& config = out.proto;
+  RuntimeConfig* const rc = &out;
   rc->version = config.version();
 
   filters::ValidationContext vctx;
@@ -208,7 +214,7 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Co
   for (int li = 0; li < config.listeners_size(); li++) {
     const auto& l = config.listeners(li);
     auto lc = std::make_unique<ListenerConfig>();
-    lc->proto = l;
+    lc->address = l.address();
     lc->name = l.name();
     auto st = parseAddress(l.address(), &lc->addr, &lc->addr_len);
     if (!st.ok()) {
@@ -283,7 +289,7 @@ absl::StatusOr<RuntimeConfigConstSharedPtr> compileChecked(const gateway::v1::Co
     }
     rc->listeners.push_back(std::move(lc));
   }
-  return RuntimeConfigConstSharedPtr(std::move(rc));
+  return absl::OkStatus();
 }
 
 } // namespace

@@ -30,8 +30,8 @@ struct FilterChain {
 };
 
 struct ListenerConfig {
-  gateway::v1::Listener proto;
   std::string name;
+  std::string address;  // as configured ("127.0.0.1:8080"); the whole proto is in RuntimeConfig
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   std::unique_ptr<router::RouteTable> routes;
@@ -90,7 +90,8 @@ using RuntimeConfigConstSharedPtr = std::shared_ptr<const RuntimeConfig>;
 // Validates (config::validateConfig) and compiles. On failure returns every problem, one per line.
 // Without `serving` (the control plane checking a snapshot) no rate-limit bucket table is
 // allocated: the result must not serve requests.
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(const gateway::v1::Config& config,
+// The config is taken by value: callers done with theirs move it in (no copy).
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(gateway::v1::Config config,
                                                           bool serving = true);
 
 // "host:port" / "[v6]:port" -> sockaddr (resolves names with getaddrinfo).

@@ -91,7 +91,7 @@ absl::StatusOr<sockaddr_storage> reserveListenerAddress(const ListenerConfig& l,
     ::close(*fd);
     *fd = -1;
     return absl::UnavailableError(absl::StrCat("listeners[", index, "].address: listener '", l.name,
-                                               "' cannot bind ", l.proto.address(), ": ", err));
+                                               "' cannot bind ", l.address, ": ", err));
   }
   socklen_t len = sizeof(addr);
   getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -123,7 +123,7 @@ absl::Status Server::publish(RuntimeConfigConstSharedPtr config, std::function<v
       }
     }
     const sockaddr_storage* kept = nullptr;
-    if (old != nullptr && old->proto.address() == l.proto.address()) {
+    if (old != nullptr && old->address == l.address) {
       for (const auto& [name, addr] : bound_) {
         if (name == l.name) {
           kept = &addr;

@@ -313,20 +313,24 @@ bool DiscoveryClient::runStream(gateway::v1::DiscoveryService::Stub& stub) {
   return received;
 }
 
-bool DiscoveryClient::handleResponse(const gateway::v1::DiscoveryResponse& response,
-                                     Stream* stream, uint64_t stream_id) {
+bool DiscoveryClient::handleResponse(gateway::v1::DiscoveryResponse& response, Stream* stream,
+                                     uint64_t stream_id) {
   Shared& sh = *shared_;
   const Clock::time_point received = Clock::now();
-  gateway::v1::Config config = response.snapshot();
+  // The snapshot moves into the compiled config (a 10,000-route snapshot is megabytes of
+  // messages: a copy would be allocated, and page-faulted in, on every push).
+  gateway::v1::Config config;
+  config.Swap(response.mutable_snapshot());
   if (!response.version_info().empty()) {
     config.set_version(response.version_info());  // the stream's version is the one reported
   }
+  const std::string version = config.version();
   // Validate and compile here, on the client thread: the worker loops never wait for it.
-  auto compiled = compileConfig(config);
+  auto compiled = compileConfig(std::move(config));
   if (!compiled.ok()) {
     const std::string error(compiled.status().message());
     server_.controlPlaneStats().config_rejected++;
-    logf(absl::StrCat("rejected version '", config.version(), "' (nonce ", response.nonce(),
+    logf(absl::StrCat("rejected version '", version, "' (nonce ", response.nonce(),
                       "), still serving '", running_version_, "': ", firstLine(error)));
     gateway::v1::DiscoveryRequest nack;
     nack.set_version_info(running_version_);
@@ -334,7 +338,7 @@ bool DiscoveryClient::handleResponse(const gateway::v1::DiscoveryResponse& respo
     *nack.mutable_error_detail() = errorDetailFromMessage(error);
     return stream->Write(nack);
   }
-  sh.pending_version = config.version();
+  sh.pending_version = version;
   sh.pending_nonce = response.nonce();
   sh.pending_stream = stream_id;
   sh.pending_received = received;

@@ -57,7 +57,7 @@ private:
   // One stream until it ends, fails liveness or stop is requested; true if anything was received.
   bool runStream(gateway::v1::DiscoveryService::Stub& stub);
   // Compiles a snapshot and posts it to the main loop, or NACKs it. False if the write failed.
-  bool handleResponse(const gateway::v1::DiscoveryResponse& response, Stream* stream,
+  bool handleResponse(gateway::v1::DiscoveryResponse& response, Stream* stream,
                       uint64_t stream_id);
   // After the main loop published (or failed to): counters, running version, ACK/NACK on
   // `stream` if it is still the one the snapshot came on. False if the write failed.
