@@ -508,6 +508,18 @@ struct Http1Parser::Impl {
   int minor = 0;
   bool conn_close = false;
   bool conn_keep_alive = false;
+  // What parseHead found for onHead's framing decision, so onHead need not look at every field
+  // again: the framing fields' counts, the first problem in field order, the Expect value.
+  struct Framing {
+    uint32_t te_count = 0;
+    uint32_t cl_count = 0;
+    bool chunked = false;
+    uint64_t cl = 0;
+    int error_status = 0;  // 0: none
+    const char* error_code = nullptr;
+    const char* error_message = nullptr;
+    const std::string* expect = nullptr;  // the first Expect field's value (in req.headers)
+  } framing;
   uint64_t remaining = 0;
   std::string trailer_block;
 
@@ -543,25 +555,79 @@ struct Http1Parser::Impl {
     HeaderMap& headers = self.kind_ == Kind::Request ? req.headers : resp.headers;
     auto& entries = headers.entries();
     entries.reserve(std::max<size_t>(16, fields.size()));  // one allocation for a typical head
+    framing = Framing();
     uint32_t line = scanner.startLineEnd() + 2;
     for (const auto& f : fields) {
-      std::string name(head + line, f.colon - line);
-      toLowerAscii(name);
+      // The name lower-cased while it is copied (the scanner let only token characters through).
+      const size_t name_len = f.colon - line;
+      std::string name(name_len, '\0');
+      for (size_t i = 0; i < name_len; i++) {
+        const unsigned char c = static_cast<unsigned char>(head[line + i]);
+        name[i] = static_cast<char>(c - 'A' < 26u ? c | 0x20 : c);
+      }
       const char* eol = head + f.cr;
       const absl::string_view value =
           trimOws(absl::string_view(head + f.colon + 1, f.cr - f.colon - 1));
-      if (name == "connection") {
-        connectionTokens(value, &conn_close, &conn_keep_alive);
-      } else if (name == "content-length" && value.data() + value.size() < eol &&
-                 memchr(value.data() + value.size(), '\t',
-                        static_cast<size_t>(eol - value.data() - value.size())) != nullptr) {
-        // llhttp refused a tab after the digits; so do we (a Content-Length is never lenient).
-        return fail(400, "bad_request", "malformed Content-Length");
-      }
       entries.emplace_back(std::move(name), std::string(value));
+      const std::string& n = entries.back().first;
+      // The fields the codec itself reads, found by length first.
+      switch (name_len) {
+      case 6:
+        if (n == "expect" && framing.expect == nullptr) {
+          framing.expect = &entries.back().second;  // reserve() above: entries do not move
+        }
+        break;
+      case 10:
+        if (n == "connection") {
+          connectionTokens(value, &conn_close, &conn_keep_alive);
+        }
+        break;
+      case 14:
+        if (n == "content-length") {
+          if (value.data() + value.size() < eol &&
+              memchr(value.data() + value.size(), '\t',
+                     static_cast<size_t>(eol - value.data() - value.size())) != nullptr) {
+            // llhttp refused a tab after the digits; so do we (never lenient on framing).
+            return fail(400, "bad_request", "malformed Content-Length");
+          }
+          framing.cl_count++;
+          if (value.empty() || value.size() > 18 ||
+              value.find_first_not_of("0123456789") != absl::string_view::npos) {
+            framingError(400, "bad_request", "malformed Content-Length");
+          } else {
+            uint64_t v = 0;
+            absl::SimpleAtoi(value, &v);
+            framing.cl = v;
+          }
+        }
+        break;
+      case 17:
+        if (n == "transfer-encoding") {
+          framing.te_count++;
+          framing.chunked = absl::EqualsIgnoreCase(value, "chunked");
+          if (!framing.chunked && countChunked(value) > 1) {
+            framingError(400, "bad_request", "repeated 'chunked' transfer coding");
+          } else if (!framing.chunked) {
+            framingError(self.kind_ == Kind::Request ? 501 : 502, "unsupported_transfer_encoding",
+                         "Transfer-Encoding other than 'chunked' is not supported");
+          }
+        }
+        break;
+      default:
+        break;
+      }
       line = f.cr + 2;
     }
     return true;
+  }
+
+  // The first framing problem in field order; reported by onHead after the version check.
+  void framingError(int status, const char* code, const char* message) {
+    if (framing.error_status == 0) {
+      framing.error_status = status;
+      framing.error_code = code;
+      framing.error_message = message;
+    }
   }
 
   // method SP request-target SP HTTP-version
@@ -620,40 +686,21 @@ struct Http1Parser::Impl {
     return false;
   }
 
-  // Decides the framing from the header list (RFC 9112 6), rejecting anything ambiguous.
+  // Decides the framing from what parseHead found (RFC 9112 6), rejecting anything ambiguous.
   bool onHead() {
     const bool is_request = self.kind_ == Kind::Request;
-    HeaderMap& headers = is_request ? req.headers : resp.headers;
     if (major != 1 || minor > 1) {
       return fail(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported");
     }
-    // Field values were checked byte by byte by the HeadScanner (no control characters).
-    size_t te_count = 0;
-    size_t cl_count = 0;
-    bool chunked = false;
-    uint64_t cl = 0;
-    for (const auto& [name, val] : headers.entries()) {
-      if (name == "transfer-encoding") {
-        te_count++;
-        chunked = absl::EqualsIgnoreCase(val, "chunked");
-        if (!chunked && countChunked(val) > 1) {
-          return fail(400, "bad_request", "repeated 'chunked' transfer coding");
-        }
-        if (!chunked) {
-          return fail(is_request ? 501 : 502, "unsupported_transfer_encoding",
-                      "Transfer-Encoding other than 'chunked' is not supported");
-        }
-      } else if (name == "content-length") {
-        cl_count++;
-        if (val.empty() || val.size() > 18 ||
-            val.find_first_not_of("0123456789") != std::string::npos) {
-          return fail(400, "bad_request", "malformed Content-Length");
-        }
-        uint64_t v = 0;
-        absl::SimpleAtoi(val, &v);
-        cl = v;
-      }
+    // Field values were checked byte by byte by the HeadScanner (no control characters); the
+    // framing fields were read by parseHead.
+    if (framing.error_status != 0) {
+      return fail(framing.error_status, framing.error_code, framing.error_message);
     }
+    const size_t te_count = framing.te_count;
+    const size_t cl_count = framing.cl_count;
+    const bool chunked = framing.chunked;
+    const uint64_t cl = framing.cl;
     if (te_count > 1) {
       return fail(400, "bad_request", "more than one Transfer-Encoding header");
     }
@@ -682,7 +729,7 @@ struct Http1Parser::Impl {
     self.informational_ = false;
     if (is_request) {
       req.version_minor = minor;
-      if (const std::string* e = headers.get("expect")) {
+      if (const std::string* e = framing.expect) {
         self.expect_continue_ = absl::EqualsIgnoreCase(*e, "100-continue");
       } else {
         self.expect_continue_ = false;

@@ -68,24 +68,30 @@ bool isNamed(const NamedFields& named, absl::string_view name) {
   return false;
 }
 
-// Removes hop-by-hop fields: the fixed list and every field named by Connection.
+// Removes hop-by-hop fields: the fixed list and every field named by Connection. One pass finds
+// them and reads the Connection tokens; "keep-alive" (the usual one) names a field of the fixed
+// list, so most heads need no matching against names.
 void stripHopByHop(HeaderMap& headers) {
   auto& e = headers.entries();
   bool any = false;
+  // Copied out: erasing moves the strings the Connection value lives in.
+  absl::InlinedVector<std::string, 2> named;
   for (const auto& h : e) {
-    if (isHopByHop(h.first)) {
-      any = true;
-      break;
+    if (!isHopByHop(h.first)) {
+      continue;
+    }
+    any = true;
+    if (h.first.size() == 10 && h.first == "connection") {
+      for (absl::string_view tok : absl::StrSplit(h.second, ',')) {
+        tok = absl::StripAsciiWhitespace(tok);
+        if (!tok.empty() && !absl::EqualsIgnoreCase(tok, "keep-alive")) {
+          named.emplace_back(tok);
+        }
+      }
     }
   }
   if (!any) {
     return;  // no Connection header either, so nothing is named
-  }
-  // Copy the named tokens out before erasing (they view the Connection value). Short tokens
-  // (keep-alive, close) stay in the strings' inline storage: no allocation.
-  absl::InlinedVector<std::string, 2> named;
-  for (absl::string_view n : connectionNamed(headers)) {
-    named.emplace_back(n);
   }
   e.erase(std::remove_if(e.begin(), e.end(),
                          [&](const HeaderMap::Entry& h) {
