@@ -528,8 +528,12 @@ struct Http1Parser::Impl {
   void restart() {
     scanner.reset();
     chunks.reset();
-    req = RequestHead();
-    resp = ResponseHead();
+    // Only the head this parser produces was used (and moved out to the callbacks).
+    if (self.kind_ == Kind::Request) {
+      req = RequestHead();
+    } else {
+      resp = ResponseHead();
+    }
     partial.clear();
     conn_close = false;
     conn_keep_alive = false;
