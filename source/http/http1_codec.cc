@@ -518,7 +518,7 @@ struct Http1Parser::Impl {
     int error_status = 0;  // 0: none
     const char* error_code = nullptr;
     const char* error_message = nullptr;
-    const std::string* expect = nullptr;  // the first Expect field's value (in req.headers)
+    int expect = -1;  // index of the first Expect field in req.headers, -1: none
   } framing;
   uint64_t remaining = 0;
   std::string trailer_block;
@@ -577,8 +577,8 @@ struct Http1Parser::Impl {
       // The fields the codec itself reads, found by length first.
       switch (name_len) {
       case 6:
-        if (n == "expect" && framing.expect == nullptr) {
-          framing.expect = &entries.back().second;  // reserve() above: entries do not move
+        if (n == "expect" && framing.expect < 0) {
+          framing.expect = static_cast<int>(entries.size() - 1);
         }
         break;
       case 10:
@@ -733,8 +733,9 @@ struct Http1Parser::Impl {
     self.informational_ = false;
     if (is_request) {
       req.version_minor = minor;
-      if (const std::string* e = framing.expect) {
-        self.expect_continue_ = absl::EqualsIgnoreCase(*e, "100-continue");
+      if (framing.expect >= 0) {
+        self.expect_continue_ =
+            absl::EqualsIgnoreCase(req.headers.entries()[framing.expect].second, "100-continue");
       } else {
         self.expect_continue_ = false;
       }

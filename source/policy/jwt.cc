@@ -396,8 +396,8 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
 
   if (proto.has_token_cache_size()) {
     const uint32_t n = proto.token_cache_size();
-    if (n > 65536) {
-      err("token_cache_size", absl::StrCat(n, " is more than the limit of 65536 tokens"));
+    if (n > 16384) {
+      err("token_cache_size", absl::StrCat(n, " is more than the limit of 16384 tokens"));
     } else {
       p->cache_size_ = 0;
       if (n > 0) {
@@ -745,18 +745,18 @@ public:
 
   static void store(Slot& s, absl::string_view token, absl::string_view payload,
                     const VerifiedJwt& v, const TimeClaims& t) {
-    s.token.assign(token.data(), token.size());
+    s.token.clear();  // unused until the slot is complete (the token is written last)
     s.payload.assign(payload.data(), payload.size());
     s.times = t;
     s.verified.has_exp = v.has_exp;
     s.verified.exp = v.exp;
     // Views into the verifier's payload buffer -> the same offsets in the slot's copy.
+    const auto from = reinterpret_cast<uintptr_t>(payload.data());
     auto rebase = [&](const JsonValue& in) {
       JsonValue o = in;
-      if (!in.raw.empty() && in.raw.data() >= payload.data() &&
-          in.raw.data() + in.raw.size() <= payload.data() + payload.size()) {
-        o.raw = absl::string_view(s.payload.data() + (in.raw.data() - payload.data()),
-                                  in.raw.size());
+      const auto at = reinterpret_cast<uintptr_t>(in.raw.data());
+      if (!in.raw.empty() && at >= from && at + in.raw.size() <= from + payload.size()) {
+        o.raw = absl::string_view(s.payload.data() + (at - from), in.raw.size());
       }
       return o;
     };
@@ -765,6 +765,7 @@ public:
     for (size_t i = 0; i < v.claims.size(); i++) {
       s.verified.claims[i] = rebase(v.claims[i]);
     }
+    s.token.assign(token.data(), token.size());
   }
 
 private:
@@ -772,18 +773,30 @@ private:
   std::vector<Slot> slots_;
 };
 
+namespace {
+// Per thread, by provider id (see tokenCache()).
+thread_local absl::flat_hash_map<uint64_t, std::unique_ptr<JwtProvider::TokenCache>> caches;
+} // namespace
+
+size_t JwtProvider::tokenCachesOnThisThread() { return caches.size(); }
+
 JwtProvider::TokenCache& JwtProvider::tokenCache() const {
-  // Per thread, by provider id. A provider's cache is found again on every request; the caches of
-  // providers that went away with old configs are dropped when this thread meets a new provider.
-  thread_local absl::flat_hash_map<uint64_t, std::unique_ptr<TokenCache>> caches;
+  // The caches of providers that went away with old configs are dropped whenever this thread
+  // turns to another provider than the one it used last (an old config is freed after the new
+  // one starts serving, so a sweep only at a new provider's first use would keep one generation
+  // too many).
   thread_local uint64_t last_id = 0;
   thread_local TokenCache* last = nullptr;
   if (last_id == id_ && last != nullptr) {
     return *last;
   }
+  if (caches.size() > 1 || (caches.size() == 1 && !caches.contains(id_))) {
+    absl::erase_if(caches, [this](const auto& kv) {
+      return kv.first != id_ && kv.second->expired();
+    });
+  }
   auto it = caches.find(id_);
   if (it == caches.end()) {
-    absl::erase_if(caches, [](const auto& kv) { return kv.second->expired(); });
     it = caches.emplace(id_, std::make_unique<TokenCache>(weak_from_this(), cache_size_)).first;
   }
   last_id = id_;

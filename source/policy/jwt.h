@@ -47,8 +47,8 @@ enum class JwtStatus {
 const char* jwtStatusCode(JwtStatus s);
 const char* jwtStatusMessage(JwtStatus s);
 
-// What a successful verify() found. Views point into a thread_local buffer of the verifying
-// thread: valid until that thread verifies the next token.
+// What a successful verify() found. Views point into a thread_local buffer, or the token cache
+// slot, of the verifying thread: valid until that thread verifies the next token.
 struct VerifiedJwt {
   bool has_exp = false;
   int64_t exp = 0;
@@ -58,10 +58,11 @@ struct VerifiedJwt {
 };
 
 // An auth provider compiled from its proto: keys parsed, algorithms resolved. Immutable and
-// shared by every worker; verify() takes no lock and allocates nothing once its thread_local
-// buffers are warm.
+// shared by every worker; verify() takes no lock. It allocates only when it stores a newly
+// verified token in the thread's token cache (a repeated token allocates nothing).
 class JwtProvider : public std::enable_shared_from_this<JwtProvider> {
 public:
+  class TokenCache;  // per thread (jwt.cc)
   ~JwtProvider();
   JwtProvider(const JwtProvider&) = delete;
   JwtProvider& operator=(const JwtProvider&) = delete;
@@ -77,6 +78,8 @@ public:
 
   // Tokens answered from this thread's token cache so far (all providers).
   static uint64_t cacheHitsOnThisThread();
+  // Token caches (one per provider in use) this thread holds.
+  static size_t tokenCachesOnThisThread();
   uint32_t tokenCacheSize() const { return cache_size_; }
 
   const std::string& name() const { return name_; }
@@ -113,7 +116,6 @@ private:
   JwtStatus verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
                            TimeClaims& times, absl::string_view& payload) const;
   JwtStatus checkTimes(const VerifiedJwt& v, const TimeClaims& t, int64_t now) const;
-  class TokenCache;
   TokenCache& tokenCache() const;
 
   uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches

@@ -418,6 +418,30 @@ TEST_CASE("jwt: a new provider (new secret) never answers from an old one's cach
   CHECK(JwtProvider::cacheHitsOnThisThread() == hits + 1);
 }
 
+TEST_CASE("jwt: the token caches of providers gone with an old config are dropped",
+          "[policy][jwt]") {
+  const std::string good = hmacToken(claims(), kSecret);
+  auto a = provider(hsProvider());
+  auto b = provider(hsProvider());
+  auto c = provider(hsProvider());
+  REQUIRE(verify(*a, good) == JwtStatus::Ok);  // earlier tests' dead providers are swept here
+  REQUIRE(verify(*b, good) == JwtStatus::Ok);
+  REQUIRE(verify(*c, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::tokenCachesOnThisThread() == 3);
+  // The old config (a) is freed while the new one serves; the next switch between providers
+  // that are still alive drops its cache.
+  a.reset();
+  REQUIRE(verify(*c, good) == JwtStatus::Ok);  // same provider as last time: no sweep
+  CHECK(JwtProvider::tokenCachesOnThisThread() == 3);
+  REQUIRE(verify(*b, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::tokenCachesOnThisThread() == 2);
+  b.reset();
+  c.reset();
+  auto d = provider(hsProvider());
+  REQUIRE(verify(*d, good) == JwtStatus::Ok);
+  CHECK(JwtProvider::tokenCachesOnThisThread() == 1);  // only d's
+}
+
 TEST_CASE("jwt: token_cache_size: off, rounded, bounded, many tokens", "[policy][jwt]") {
   auto proto = hsProvider();
   proto.set_token_cache_size(0);
@@ -432,9 +456,9 @@ TEST_CASE("jwt: token_cache_size: off, rounded, bounded, many tokens", "[policy]
   proto.set_token_cache_size(100);
   auto small = provider(proto);
   CHECK(small->tokenCacheSize() == 128);
-  proto.set_token_cache_size(65537);
+  proto.set_token_cache_size(16385);
   CHECK(errorsOf(proto) ==
-        std::vector<std::string>{"token_cache_size: 65537 is more than the limit of 65536 tokens"});
+        std::vector<std::string>{"token_cache_size: 16385 is more than the limit of 16384 tokens"});
 
   // More distinct tokens than slots: every answer is still right (collisions replace slots).
   std::vector<std::string> tokens;
