@@ -779,6 +779,14 @@ def ratio(a, b):
     return a / b
 
 
+def per_round_ratio(a_runs, b_runs, key):
+    """Median of round-by-round ratios a/b: both runs of a round are seconds apart, so a drift
+    of the host's speed between rounds (common on shared VMs) cancels out."""
+    vals = [ratio(a.get(key), b.get(key)) for a, b in zip(a_runs, b_runs)]
+    vals = [v for v in vals if v is not None]
+    return (round(statistics.median(vals), 3) if vals else None), [round(v, 3) for v in vals]
+
+
 def family(target):
     return target.split("-w")[0]
 
@@ -827,6 +835,12 @@ def summarize(scenarios, results):
                             ("rps", ratio(g["rps"], p["rps"])),
                             ("p99", ratio(g["p99_ms"], p["p99_ms"])),
                             ("cpu_per_req", ratio(g["cpu_us_per_req"], p["cpu_us_per_req"])))}
+                    per_round = {}
+                    for k, key in (("rps", "rps"), ("p99", "p99_ms"),
+                                   ("cpu_per_req", "cpu_us_per_req")):
+                        per_round[k], per_round[k + "_rounds"] = per_round_ratio(
+                            g["rounds"], p["rounds"], key)
+                    ratios["gatewayd/" + peer]["per_round_median"] = per_round
         out[sc["name"]] = {"what": sc["what"], "tool": sc["tool"], "targets": rows,
                            "ratios": ratios}
     return out
@@ -855,13 +869,70 @@ def table(summary):
             lines.append("%-14s %-10s %8s %15s %9s %9s %11s" % (
                 "", rname.replace("gatewayd/", "gw/"), fmt_num(r["rps"], 2) + "x", "", "",
                 fmt_num(r["p99"], 2) + "x", fmt_num(r["cpu_per_req"], 2) + "x"))
+            pr = r.get("per_round_median") or {}
+            if len(pr.get("cpu_per_req_rounds") or []) > 1:
+                lines.append("%-14s %-10s %8s %15s %9s %9s %11s" % (
+                    "", "  by round", fmt_num(pr["rps"], 2) + "x", "", "",
+                    fmt_num(pr["p99"], 2) + "x", fmt_num(pr["cpu_per_req"], 2) + "x"))
         lines.append("")
     lines.append("req/s, p50, p99, cpu: medians over rounds; errors: sum over rounds; other: median"
                  " CPU (in cores) used meanwhile by processes\nnot part of the bench (the machine"
                  " has %d); (sys): the kernel's share of cpu. Ratios: gatewayd value / peer value (req/s: >1 is better for gatewayd;"
-                 "\np99 and cpu: <1 is better)." % os.cpu_count())
+                 "\np99 and cpu: <1 is better). 'by round': the median of the rounds' own ratios"
+                 " (each round runs the targets seconds apart,\nso a change of the host's speed"
+                 " between rounds cancels out)." % os.cpu_count())
     for n in notes:
         lines.append("* " + n)
+    return "\n".join(lines)
+
+
+def targets(summary):
+    """Issue 4's targets, each as (name, value, goal, met) from this run: the ratio of medians
+    and the median of per-round ratios (the target counts as met only if both are)."""
+    out = []
+
+    def row(sc, fam):
+        return (summary.get(sc) or {}).get("targets", {}).get(fam)
+
+    def add(name, pair, goal, better_low):
+        med_ratio, by_round = pair
+        if med_ratio is None:
+            return
+        vals = [v for v in (med_ratio, by_round) if v is not None]
+        met = all((v <= goal) if better_low else (v >= goal) for v in vals)
+        out.append({"target": name, "ratio": round(med_ratio, 3),
+                    "by_round": by_round, "goal": goal, "met": met})
+
+    g, n = row("plain", "gatewayd"), row("plain", "nginx")
+    if g and n:
+        add("plain: cpu/request vs nginx <= 0.8", (ratio(g["cpu_us_per_req"], n["cpu_us_per_req"]),
+            per_round_ratio(g["rounds"], n["rounds"], "cpu_us_per_req")[0]), 0.8, True)
+        add("plain: req/s vs nginx >= 1.1", (ratio(g["rps"], n["rps"]),
+            per_round_ratio(g["rounds"], n["rounds"], "rps")[0]), 1.1, False)
+        add("plain: p99 vs nginx <= 1.0", (ratio(g["p99_ms"], n["p99_ms"]),
+            per_round_ratio(g["rounds"], n["rounds"], "p99_ms")[0]), 1.0, True)
+    gp, hp = row("policy", "gatewayd"), row("policy", "haproxy")
+    if gp and n:
+        add("policy: cpu/request vs nginx plain <= 1.0", (
+            ratio(gp["cpu_us_per_req"], n["cpu_us_per_req"]),
+            per_round_ratio(gp["rounds"], n["rounds"], "cpu_us_per_req")[0]), 1.0, True)
+    if gp and hp:
+        add("policy: req/s vs haproxy jwt_verify >= 1.5", (ratio(gp["rps"], hp["rps"]),
+            per_round_ratio(gp["rounds"], hp["rounds"], "rps")[0]), 1.5, False)
+    gw2 = row("workers", "gatewayd")
+    if gw2 and g:
+        add("workers: 2 workers vs 1 req/s >= 1.6", (ratio(gw2["rps"], g["rps"]),
+            per_round_ratio(gw2["rounds"], g["rounds"], "rps")[0]), 1.6, False)
+    return out
+
+
+def targets_table(rows):
+    lines = ["targets (issue 4), ratios of gatewayd to the peer: of the medians / by round"]
+    for t in rows:
+        lines.append("  %-44s %6s / %-6s %s" % (
+            t["target"], fmt_num(t["ratio"], 2) + "x",
+            fmt_num(t["by_round"], 2) + "x" if t["by_round"] is not None else "-",
+            "met" if t["met"] else "MISSED"))
     return "\n".join(lines)
 
 
@@ -980,6 +1051,7 @@ def main():
                      "cpu_definition": "utime+stime of the proxy process(es) (nginx: master + "
                                        "workers) over the measured run / completed requests"},
         "scenarios": summary,
+        "targets": targets(summary),
         "scale": scale_out,
     }
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -1003,6 +1075,9 @@ def main():
     print()
     print(table(summary))
     print()
+    if doc["targets"]:
+        print(targets_table(doc["targets"]))
+        print()
     if scale_out:
         import scale
         print(scale.table(scale_out))

@@ -1,0 +1,84 @@
+"""tools/bench's reporting (tools/bench_lib/bench.py): ratios of medians, the medians of the
+rounds' own ratios, and the issue-4 target verdicts, on made-up rounds with known answers. The
+benchmark itself is not run here (it is long and machine-dependent: see docs/benchmarks.md)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools", "bench_lib"))
+import bench as B  # noqa: E402
+
+
+def rounds(*cpu_rps_p99):
+    return [{"cpu_us_per_req": c, "rps": r, "p99_ms": p, "errors": 0}
+            for c, r, p in cpu_rps_p99]
+
+
+def scenario(name, targets):
+    results = {name: {}}
+    for fam, runs in targets.items():
+        results[name]["%s-w1" % fam] = runs
+    sc = {"name": name, "targets": ["%s-w1" % f for f in targets], "what": name, "tool": "wrk"}
+    return sc, results
+
+
+def summary_of(*named):
+    scs, results = [], {}
+    for name, targets in named:
+        sc, r = scenario(name, targets)
+        scs.append(sc)
+        results.update(r)
+    return B.summarize(scs, results)
+
+
+def test_per_round_ratio_cancels_a_drifting_host():
+    # The host slows down 2x in round 2 for everyone: per-round ratios stay 0.8.
+    g = rounds((20, 100, 1.0), (40, 50, 2.0), (20, 100, 1.0))
+    n = rounds((25, 80, 1.0), (50, 40, 2.0), (25, 80, 1.0))
+    med, each = B.per_round_ratio(g, n, "cpu_us_per_req")
+    assert med == 0.8 and each == [0.8, 0.8, 0.8], (med, each)
+    # A missing value in one round is skipped, not counted as zero.
+    g[1]["cpu_us_per_req"] = None
+    med, each = B.per_round_ratio(g, n, "cpu_us_per_req")
+    assert each == [0.8, 0.8], each
+
+
+def test_ratios_and_by_round_medians_in_summary_and_table():
+    s = summary_of(("plain", {
+        "gatewayd": rounds((20, 110, 1.0), (30, 60, 3.0), (21, 100, 1.0)),
+        "nginx": rounds((25, 100, 1.0), (24, 100, 1.0), (26, 100, 1.0)),
+    }))
+    r = s["plain"]["ratios"]["gatewayd/nginx"]
+    assert r["cpu_per_req"] == round(21 / 25, 3), r          # medians 21 / 25
+    pr = r["per_round_median"]
+    assert pr["cpu_per_req_rounds"] == [0.8, 1.25, 0.808], pr
+    assert pr["cpu_per_req"] == 0.808, pr
+    text = B.table(s)
+    assert "by round" in text and "0.81x" in text, text
+
+
+def test_targets_need_both_the_median_ratio_and_the_by_round_ratio():
+    s = summary_of(
+        ("plain", {
+            "gatewayd": rounds((19, 120, 0.9), (20, 115, 0.9), (21, 112, 0.95)),
+            "nginx": rounds((25, 100, 1.0), (26, 100, 1.0), (25, 100, 1.0)),
+        }),
+        ("policy", {
+            "gatewayd": rounds((24, 100, 1.0), (27, 100, 1.0), (24, 100, 1.0)),
+            "haproxy": rounds((40, 60, 1.0), (40, 70, 1.0), (40, 70, 1.0)),
+        }),
+        ("workers", {
+            "gatewayd": rounds((20, 150, 1.0), (20, 150, 1.0), (20, 150, 1.0)),
+        }))
+    t = {x["target"]: x for x in B.targets(s)}
+    assert t["plain: cpu/request vs nginx <= 0.8"]["met"], t          # 20/25 and by round 0.76..0.84
+    assert t["plain: req/s vs nginx >= 1.1"]["met"]
+    assert t["plain: p99 vs nginx <= 1.0"]["met"]
+    # policy cpu 24 against nginx plain 25: met; by round 24/25, 27/26, 24/25 -> 0.96: met.
+    assert t["policy: cpu/request vs nginx plain <= 1.0"]["met"]
+    # req/s 100 against 70 (median) = 1.43: missed.
+    assert not t["policy: req/s vs haproxy jwt_verify >= 1.5"]["met"]
+    w = t["workers: 2 workers vs 1 req/s >= 1.6"]
+    assert not w["met"] and abs(w["ratio"] - 150 / 115) < 0.001, w
+    text = B.targets_table(B.targets(s))
+    assert "MISSED" in text and " met" in text, text
