@@ -216,16 +216,23 @@ def status_of(raw_response):
     return int(raw_response[9:12])
 
 
-SIMPLE_CONFIG = """
-version: test-1
-listeners:
+def one_listener_config(routes, head="", tail=""):
+    """A config template (Gateway fills {listen}, {up0}, ...): `head` (top-level YAML), then one
+    listener 'main' whose catch-all virtual host has `routes` (YAML list items at the routes'
+    indentation), then `tail`. Braces in the arguments are template braces: double literal ones."""
+    return head + """listeners:
   - name: main
     address: "{listen}"
     virtual_hosts:
       - name: all
         domains: ["*"]
         routes:
-          - name: direct
+""" + routes + tail
+
+
+SIMPLE_CONFIG = one_listener_config(head="""
+version: test-1
+""", routes="""          - name: direct
             match: {{path: /direct}}
             route_filter: {{name: direct_response, config: {{status: 200, body: "hello"}}}}
           - name: api
@@ -234,7 +241,7 @@ listeners:
 clusters:
   - name: backend
     endpoints: [{{address: "{up0}"}}]
-"""
+""")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,18 +3,11 @@ import json
 import socket
 import time
 
-from harness import Gateway, Upstream
+from harness import Gateway, Upstream, one_listener_config
 
-FAULT_CONFIG = """
+FAULT_CONFIG = one_listener_config(head="""
 version: fault-1
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: delayed
+""", routes="""          - name: delayed
             match: {{prefix: /delay}}
             pre_filters:
               - {{name: fault, config: {{delay_ms: 400}}}}
@@ -32,7 +25,7 @@ listeners:
 clusters:
   - name: backend
     endpoints: [{{address: "{up0}"}}]
-"""
+""")
 
 
 def test_fault_delay_pauses_and_resumes():

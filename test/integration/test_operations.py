@@ -12,7 +12,8 @@ import tempfile
 import threading
 import time
 
-from harness import GATEWAYD, Gateway, SIMPLE_CONFIG, Upstream, free_port, wait_for
+from harness import (GATEWAYD, SIMPLE_CONFIG, Gateway, Upstream, free_port, one_listener_config,
+                     wait_for)
 
 
 def run_gatewayd(args, timeout=20):
@@ -284,16 +285,9 @@ def test_no_config_runs_embedded_example():
 # ---------------------------------------------------------------------------------------------
 # Admin endpoints
 
-OPS_CONFIG = """
+OPS_CONFIG = one_listener_config(head="""
 version: ops-7
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: direct
+""", routes="""          - name: direct
             match: {{path: /direct}}
             route_filter: {{name: direct_response, config: {{status: 200, body: "hello"}}}}
           - name: api
@@ -308,7 +302,7 @@ clusters:
   - name: second
     lb_policy: ROUND_ROBIN
     endpoints: [{{address: "{up0}"}}, {{address: "{up1}"}}]
-"""
+""")
 
 
 def test_admin_ready_config_dump_and_unknown():

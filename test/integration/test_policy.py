@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import GATEWAYD, Gateway, Upstream, free_port, wait_for
+from harness import GATEWAYD, Gateway, Upstream, free_port, one_listener_config, wait_for
 from test_live_config import FakeControlPlane, LiveGateway, get_once
 
 SECRET = "integration-secret-0123456789"
@@ -37,7 +37,7 @@ def claims(**extra):
     return c
 
 
-POLICY_CONFIG = """
+POLICY_CONFIG = one_listener_config(head="""
 version: policy-1
 auth_providers:
   - name: main
@@ -60,14 +60,7 @@ rate_limit_policies:
     unit: HOUR
     burst: 2
     key_by: {{header: x-tenant}}
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: secure
+""", routes="""          - name: secure
             match: {{prefix: /secure}}
             pre_filters:
               - {{name: jwt_auth, config: {{provider: main}}}}
@@ -97,7 +90,7 @@ listeners:
 clusters:
   - name: backend
     endpoints: [{{address: "{up0}"}}]
-""" % (SECRET, SECRET)
+""") % (SECRET, SECRET)
 
 
 def upstream_headers(body):
@@ -180,24 +173,16 @@ def test_allow_missing_and_query_param_tokens():
 def test_cached_token_still_expires_on_time():
     # The same token on every request: after the first, each worker answers it from its token
     # cache, which must still check exp against the clock (clock_skew 0 here).
-    config = """
-auth_providers:
+    config = one_listener_config(head="""auth_providers:
   - name: short
     secret: "%s"
     clock_skew: 0s
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: all
+""" % SECRET, routes="""          - name: all
             match: {{prefix: /}}
             pre_filters:
               - {{name: jwt_auth, config: {{provider: short}}}}
             route_filter: {{name: direct_response, config: {{status: 200, body: ok}}}}
-""" % SECRET
+""")
     with Gateway(config, [], workers=1) as gw:
         exp = int(time.time()) + 3
         token = hs256({"sub": "dave", "exp": exp})
@@ -226,28 +211,20 @@ def test_rs256_token_signed_with_openssl():
     token = signing + "." + b64url(sig)
     with open(pub) as f:
         pem = f.read()
-    config = """
-auth_providers:
+    config = one_listener_config(head="""auth_providers:
   - name: rsa
     public_key_pem: |
 %s
     claim_headers: {{sub: x-user-id}}
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: secure
+""" % "\n".join("      " + l for l in pem.strip().splitlines()), routes="""          - name: secure
             match: {{prefix: /}}
             pre_filters:
               - {{name: jwt_auth, config: {{provider: rsa}}}}
             route_filter: {{name: router, config: {{cluster: backend}}}}
-clusters:
+""", tail="""clusters:
   - name: backend
     endpoints: [{{address: "{up0}"}}]
-""" % "\n".join("      " + l for l in pem.strip().splitlines())
+""")
     with Upstream() as up, Gateway(config, [up]) as gw:
         status, _, body = gw.request("GET", "/x", headers=auth(token))
         assert status == 200, body

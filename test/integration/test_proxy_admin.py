@@ -9,7 +9,7 @@ import subprocess
 import time
 from contextlib import ExitStack
 
-from harness import GATEWAYD, Gateway, Upstream, free_port, wait_for
+from harness import GATEWAYD, Gateway, Upstream, free_port, one_listener_config, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -192,22 +192,15 @@ def test_proxy_admin_token_on_non_loopback():
         token_file = os.path.join(token_dir, "token")
         with open(token_file, "w") as f:
             f.write("s3cret-token\n")
-        gw = Gateway("""
+        gw = Gateway(one_listener_config(head="""
 version: tok-1
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: all
+""", routes="""          - name: all
             match: {{prefix: /}}
             route_filter: {{name: router, config: {{cluster: c}}}}
 clusters:
   - name: c
     endpoints: [{{address: "{up0}"}}]
-""", [up])
+"""), [up])
         gw.args += ["--admin-grpc-address", "0.0.0.0:%d" % gw.grpc_port,
                     "--admin-address", "0.0.0.0:%d" % gw.admin_port,
                     "--admin-token-file", token_file]

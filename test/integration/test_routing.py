@@ -6,7 +6,7 @@ import re
 import socket
 from contextlib import ExitStack
 
-from harness import Gateway, Upstream, free_port
+from harness import Gateway, Upstream, free_port, one_listener_config
 
 
 def pairs(body):
@@ -425,16 +425,9 @@ def test_error_filters():
         assert not any(h.startswith("x-listener") or h.startswith("x-route") for h in hdrs)
 
 
-HEADERS_CONFIG = """
+HEADERS_CONFIG = one_listener_config(head="""
 version: headers-1
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: hdr-route
+""", routes="""          - name: hdr-route
             match: {{prefix: /}}
             pre_filters:
               - name: headers
@@ -464,7 +457,7 @@ listeners:
                   response_remove: [x-drop-me]
 clusters:
   - {{name: a, endpoints: [{{address: "{up0}"}}]}}
-"""
+""")
 
 
 def test_headers_filter_request_and_response():
@@ -517,16 +510,9 @@ def test_headers_filter_request_and_response():
         assert pairs(body)["headers"]["x-request-id"] == "my-id.1"
 
 
-LB_CONFIG = """
+LB_CONFIG = one_listener_config(head="""
 version: lb-1
-listeners:
-  - name: main
-    address: "{listen}"
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - {{name: rr, match: {{prefix: /rr/}}, route_filter: {{name: router, config: {{cluster: rr}}}}}}
+""", routes="""          - {{name: rr, match: {{prefix: /rr/}}, route_filter: {{name: router, config: {{cluster: rr}}}}}}
           - {{name: hash, match: {{prefix: /hash/}}, route_filter: {{name: router, config: {{cluster: hash}}}}}}
           - {{name: lr, match: {{prefix: /lr/}}, route_filter: {{name: router, config: {{cluster: lr}}}}}}
           - {{name: rnd, match: {{prefix: /rnd/}}, route_filter: {{name: router, config: {{cluster: rnd}}}}}}
@@ -551,7 +537,7 @@ clusters:
     endpoints: [{{address: "{up0}"}}, {{address: "{up1}"}}]
   - name: dead
     endpoints: [{{address: "{up2}"}}]
-"""
+""")
 
 
 def lb_gateway(stack, workers=1):
