@@ -16,9 +16,11 @@ def rounds(*cpu_rps_p99):
 
 def scenario(name, targets):
     results = {name: {}}
-    for fam, runs in targets.items():
-        results[name]["%s-w1" % fam] = runs
-    sc = {"name": name, "targets": ["%s-w1" % f for f in targets], "what": name, "tool": "wrk"}
+    by_process = any("-w" in t for t in targets)  # the scaling scenario names processes
+    names = [t if by_process else "%s-w1" % t for t in targets]
+    for n, runs in zip(names, targets.values()):
+        results[name][n] = runs
+    sc = {"name": name, "targets": names, "what": name, "tool": "wrk", "by_process": by_process}
     return sc, results
 
 
@@ -79,7 +81,24 @@ def test_targets_need_both_the_median_ratio_and_the_by_round_ratio():
     assert t["policy: cpu/request vs nginx plain <= 1.0"]["met"]
     # req/s 100 against 70 (median) = 1.43: missed.
     assert not t["policy: req/s vs haproxy jwt_verify >= 1.5"]["met"]
-    w = t["workers: 2 workers vs 1 req/s >= 1.6"]
+    w = t["workers (plain): 2 workers vs 1 req/s >= 1.6"]
     assert not w["met"] and abs(w["ratio"] - 150 / 115) < 0.001, w
     text = B.targets_table(B.targets(s))
     assert "MISSED" in text and " met" in text, text
+
+
+def test_proxy_bound_scaling_target_compares_the_two_gatewayd_processes():
+    s = summary_of(("scaling", {
+        "gatewayd-w1": rounds((60, 16000, 3.0), (61, 15000, 3.0), (60, 16500, 3.0)),
+        "gatewayd-w2": rounds((62, 27000, 2.0), (63, 26000, 2.0), (61, 27500, 2.0)),
+    }))
+    assert set(s["scaling"]["targets"]) == {"gatewayd-w1", "gatewayd-w2"}, s
+    for r in s["scaling"]["targets"]["gatewayd-w1"]["rounds"]:
+        r["client_cores"] = 0.3
+    s["scaling"]["targets"]["gatewayd-w1"]["client_cores"] = 0.3
+    s["scaling"]["targets"]["gatewayd-w2"]["client_cores"] = 0.5
+    t = {x["target"]: x for x in B.targets(s)}
+    w = t["workers (proxy-bound): 2 workers vs 1 >= 1.6"]
+    assert abs(w["ratio"] - 27000 / 16000) < 0.001 and w["met"], w   # by round 1.69, 1.73, 1.67
+    assert "wrk used 0.30 cores against 1 worker, 0.50 against 2" in w["note"], w
+    assert "wrk used 0.30" in B.targets_table(B.targets(s))

@@ -197,6 +197,33 @@ def make_jwt(secret, payload):
     return header + "." + body + "." + b64url(sig)
 
 
+def make_es256_jwt(tmp, payload):
+    """An EC P-256 key made with the openssl CLI, and an ES256 token signed with it. Returns
+    (public key PEM, token). JWS wants the signature as R || S (32 bytes each), openssl gives
+    DER: SEQUENCE { INTEGER r, INTEGER s }."""
+    key, pub = os.path.join(tmp, "es256-key.pem"), os.path.join(tmp, "es256-pub.pem")
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
+                   check=True, capture_output=True, timeout=30)
+    subprocess.run(["openssl", "ec", "-in", key, "-pubout", "-out", pub], check=True,
+                   capture_output=True, timeout=30)
+    header = b64url(json.dumps({"alg": "ES256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64url(json.dumps(payload, separators=(",", ":")).encode())
+    der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                         input=(header + "." + body).encode(), check=True, capture_output=True,
+                         timeout=30).stdout
+
+    def integer(at):
+        assert der[at] == 0x02, "not a DER INTEGER"
+        n = der[at + 1]
+        return der[at + 2:at + 2 + n].lstrip(b"\0").rjust(32, b"\0"), at + 2 + n
+
+    at = 2 if der[1] < 0x80 else 3  # short or one-byte long form of the SEQUENCE length
+    r, at = integer(at)
+    s_, _ = integer(at)
+    with open(pub) as f:
+        return f.read(), header + "." + body + "." + b64url(r + s_)
+
+
 def nginx_common(tmp, sub):
     d = os.path.join(tmp, sub)
     return """
@@ -347,7 +374,7 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
-def gatewayd_conf(port, upstream_port):
+def gatewayd_conf(port, upstream_port, es256_pem):
     return """
 version: bench
 listeners:
@@ -369,6 +396,15 @@ listeners:
                   request_set:
                     - {{name: {ph}, value: "1"}}
             route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: cpu
+            match: {{prefix: /cpu}}
+            # The scaling scenario: work that only the proxy does (two ES256 signature checks
+            # on every request, token caches off) answered without an upstream, so that the
+            # proxy and not the load generator is the limit.
+            pre_filters:
+              - {{name: jwt_auth, config: {{provider: es256-uncached}}}}
+              - {{name: jwt_auth, config: {{provider: es256-uncached-2}}}}
+            route_filter: {{name: direct_response, config: {{status: 200, body: ok}}}}
           - name: all
             match: {{prefix: /}}
             route_filter: {{name: router, config: {{cluster: up}}}}
@@ -381,6 +417,19 @@ auth_providers:
     algorithms: [HS256]
     require_exp: false      # the bench token has no exp (the peers do not check it either)
     forward: true           # the peers pass Authorization upstream too
+  - name: es256-uncached
+    algorithms: [ES256]
+    require_exp: false
+    token_cache_size: 0
+    forward: true           # the second check reads the same header
+    public_key_pem: |
+{pem}
+  - name: es256-uncached-2
+    algorithms: [ES256]
+    require_exp: false
+    token_cache_size: 0
+    public_key_pem: |
+{pem}
 rate_limit_policies:
   - name: bench
     requests_per_unit: 100000000
@@ -388,7 +437,8 @@ rate_limit_policies:
     burst: 100000000
     key_by: {{client_ip: true}}
     max_keys: 100000
-""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET)
+""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET,
+           pem="\n".join("      " + line for line in es256_pem.strip().splitlines()))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -501,6 +551,7 @@ class Bench:
         self.warmup = 1
         self.servers = []
         self.token = make_jwt(JWT_SECRET, {"sub": "bench", "iat": 1700000000})
+        self.es256_pem, self.es256_token = None, None
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -542,11 +593,13 @@ class Bench:
                                         stop_signal=signal.SIGQUIT))
         self.upstream.wait_ready()
 
+        self.es256_pem, self.es256_token = make_es256_jwt(tmp, {"sub": "bench"})
         self.targets = {}  # name -> Server
         for workers in (1, 2):
             # gatewayd
             port = free_port()
-            cfg = self.write("gatewayd%d.yaml" % workers, gatewayd_conf(port, up_port))
+            cfg = self.write("gatewayd%d.yaml" % workers,
+                             gatewayd_conf(port, up_port, self.es256_pem))
             gw = Server("gatewayd-w%d" % workers,
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
@@ -601,6 +654,16 @@ class Bench:
                 st, _ = http_get(self.url(t, "/policy/echo"), headers)
                 if st != 401:
                     problems.append("%s policy with %s -> %s, want 401" % (t, what, st))
+        # The scaling scenario's route: an ES256 token is checked on every request.
+        for t in ("gatewayd-w1", "gatewayd-w2"):
+            st, body = http_get(self.url(t, "/cpu/x"),
+                                {"Authorization": "Bearer " + self.es256_token})
+            if st != 200 or body != b"ok":
+                problems.append("%s /cpu with an ES256 token -> %s %r" % (t, st, body[:80]))
+            st, _ = http_get(self.url(t, "/cpu/x"),
+                             {"Authorization": "Bearer " + self.es256_token[:-4] + "AAAA"})
+            if st != 401:
+                problems.append("%s /cpu with a bad ES256 signature -> %s, want 401" % (t, st))
         # POST 64 KiB through every proxy.
         payload = b"a" * 65536
         for t in self.targets:
@@ -644,6 +707,12 @@ class Bench:
             dict(name="workers", targets=w2, path="/", tool="wrk", threads=2, conns=50,
                  what="plain with 2 proxy workers (gatewayd --workers 2, nginx worker_processes 2,"
                       " haproxy nbthread 2); wrk -t2 -c50"),
+            dict(name="scaling", targets=["gatewayd-w1", "gatewayd-w2"], path="/cpu/x",
+                 tool="wrk", threads=2, conns=50, by_process=True,
+                 headers=["Authorization: Bearer " + self.es256_token],
+                 what="gatewayd alone, 1 worker against 2, where the proxy is the limit: two "
+                      "ES256 signature checks per request (token caches off), answered by "
+                      "direct_response (no upstream); wrk -t2 -c50"),
         ]
 
     def run_wrk(self, sc, url, duration):
@@ -797,7 +866,7 @@ def summarize(scenarios, results):
         rows = {}
         for t in sc["targets"]:
             runs = results[sc["name"]][t]
-            fam = family(t)
+            fam = t if sc.get("by_process") else family(t)
             label = fam
             if sc["name"] == "policy" and fam == "gatewayd":
                 label = "gatewayd: jwt_auth HS256 + local_ratelimit + headers"
@@ -894,7 +963,7 @@ def targets(summary):
     def row(sc, fam):
         return (summary.get(sc) or {}).get("targets", {}).get(fam)
 
-    def add(name, pair, goal, better_low):
+    def add(name, pair, goal, better_low, note=None):
         med_ratio, by_round = pair
         if med_ratio is None:
             return
@@ -902,6 +971,8 @@ def targets(summary):
         met = all((v <= goal) if better_low else (v >= goal) for v in vals)
         out.append({"target": name, "ratio": round(med_ratio, 3),
                     "by_round": by_round, "goal": goal, "met": met})
+        if note:
+            out[-1]["note"] = note
 
     g, n = row("plain", "gatewayd"), row("plain", "nginx")
     if g and n:
@@ -921,8 +992,17 @@ def targets(summary):
             per_round_ratio(gp["rounds"], hp["rounds"], "rps")[0]), 1.5, False)
     gw2 = row("workers", "gatewayd")
     if gw2 and g:
-        add("workers: 2 workers vs 1 req/s >= 1.6", (ratio(gw2["rps"], g["rps"]),
+        add("workers (plain): 2 workers vs 1 req/s >= 1.6", (ratio(gw2["rps"], g["rps"]),
             per_round_ratio(gw2["rounds"], g["rounds"], "rps")[0]), 1.6, False)
+    s1, s2 = row("scaling", "gatewayd-w1"), row("scaling", "gatewayd-w2")
+    if s1 and s2:
+        note = None
+        if s1.get("client_cores") is not None and s2.get("client_cores") is not None:
+            note = ("wrk used %.2f cores against 1 worker, %.2f against 2; gatewayd %.1f and %.1f "
+                    "us per request" % (s1["client_cores"], s2["client_cores"],
+                                        s1["cpu_us_per_req"] or 0, s2["cpu_us_per_req"] or 0))
+        add("workers (proxy-bound): 2 workers vs 1 >= 1.6", (ratio(s2["rps"], s1["rps"]),
+            per_round_ratio(s2["rounds"], s1["rounds"], "rps")[0]), 1.6, False, note)
     return out
 
 
@@ -933,6 +1013,8 @@ def targets_table(rows):
             t["target"], fmt_num(t["ratio"], 2) + "x",
             fmt_num(t["by_round"], 2) + "x" if t["by_round"] is not None else "-",
             "met" if t["met"] else "MISSED"))
+        if t.get("note"):
+            lines.append("  %-44s %s" % ("", t["note"]))
     return "\n".join(lines)
 
 
