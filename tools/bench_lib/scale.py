@@ -96,7 +96,7 @@ class Scale:
         port = B.free_port()
         up = up_port or self.up_port
         if fam == "gatewayd":
-            cfg = self.b.write("scale/%s.yaml" % tag, B.gatewayd_conf(port, up))
+            cfg = self.b.write("scale/%s.yaml" % tag, B.gatewayd_conf(port, up, self.b.es256_pem))
             s = B.Server("scale-" + tag, [self.args.gatewayd, "--config", cfg, "--workers", "1",
                                           "--admin-address", "127.0.0.1:%d" % B.free_port(),
                                           "--access-log", "off"]
