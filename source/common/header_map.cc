@@ -63,27 +63,12 @@ void toLowerAscii(std::string& s) {
   }
 }
 
-namespace {
-struct TokenTable {
-  bool tchar[256] = {};
-  constexpr TokenTable() {
-    for (int c = '0'; c <= '9'; c++) tchar[c] = true;
-    for (int c = 'a'; c <= 'z'; c++) tchar[c] = true;
-    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = true;
-    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) tchar[static_cast<unsigned char>(*p)] = true;
-  }
-};
-constexpr TokenTable kTokenTable;
-} // namespace
-
-bool isTokenChar(unsigned char c) { return kTokenTable.tchar[c]; }
-
 bool isToken(absl::string_view s) {
   if (s.empty()) {
     return false;
   }
   for (unsigned char c : s) {
-    if (!kTokenTable.tchar[c]) {
+    if (!isTokenChar(c)) {
       return false;
     }
   }

@@ -41,8 +41,22 @@ private:
 // Lower-cases ASCII in place.
 void toLowerAscii(std::string& s);
 
-// RFC 9110 token characters ("tchar"): what field names and methods are made of.
-bool isTokenChar(unsigned char c);
+namespace detail {
+struct TokenTable {
+  bool tchar[256] = {};
+  constexpr TokenTable() {
+    for (int c = '0'; c <= '9'; c++) tchar[c] = true;
+    for (int c = 'a'; c <= 'z'; c++) tchar[c] = true;
+    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = true;
+    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) tchar[static_cast<unsigned char>(*p)] = true;
+  }
+};
+inline constexpr TokenTable kTokenTable;
+} // namespace detail
+
+// RFC 9110 token characters ("tchar"): what field names and methods are made of. Inline: the
+// HTTP/1 head scanner calls it per byte of every field name.
+inline bool isTokenChar(unsigned char c) { return detail::kTokenTable.tchar[c]; }
 // A non-empty run of token characters (a valid header field name).
 bool isToken(absl::string_view s);
 

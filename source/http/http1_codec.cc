@@ -20,23 +20,17 @@ namespace {
 constexpr uint32_t kMaxTrailerBytes = 16 * 1024;
 
 // Byte classes for the head scanner: one table lookup per byte, with tight loops over the runs of
-// ordinary bytes (token characters in a field name, anything but CR/LF/NUL elsewhere).
+// ordinary bytes (token characters in a field name: gw::isTokenChar; anything but CR/LF/NUL
+// elsewhere).
 struct HeadTables {
-  bool tchar[256] = {};
   bool plain[256] = {};  // may appear in the start line without a closer look
   bool value[256] = {};  // field-value bytes (RFC 9110 5.5): VCHAR, obs-text, SP, HTAB
   constexpr HeadTables() {
-    for (int c = '0'; c <= '9'; c++) tchar[c] = true;
-    for (int c = 'a'; c <= 'z'; c++) tchar[c] = true;
-    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = true;
-    for (const char* p = "!#$%&'*+-.^_`|~"; *p; p++) tchar[static_cast<unsigned char>(*p)] = true;
     for (int c = 1; c < 256; c++) plain[c] = c != '\r' && c != '\n';  // and not NUL
     for (int c = 0; c < 256; c++) value[c] = (c >= 0x20 && c != 0x7f) || c == '\t';
   }
 };
 constexpr HeadTables kHeadTables;
-
-bool isTchar(unsigned char c) { return kHeadTables.tchar[c]; }
 
 // The scanner's inner loops: the index of the first byte in [i, n) that may not appear in a
 // field value (`value`: a control character other than HTAB, or DEL) or in the start line
@@ -185,7 +179,7 @@ public:
         break;
       case S::Name: {
         const size_t from = i;
-        while (i < n && kHeadTables.tchar[p[i]]) {
+        while (i < n && isTokenChar(p[i])) {
           i++;
         }
         line_len_ += static_cast<uint32_t>(i - from);
@@ -285,7 +279,7 @@ public:
           state_ = S::SizeLf;
         } else if (c == '"') {
           state_ = S::ExtQuoted;
-        } else if (!(isTchar(c) || c == ';' || c == '=' || c == ' ' || c == '\t')) {
+        } else if (!(isTokenChar(c) || c == ';' || c == '=' || c == ' ' || c == '\t')) {
           return fail(used, i, err, "malformed chunk extension");
         }
         if (++ext_len_ > 1024) {
@@ -432,12 +426,10 @@ int countChunked(absl::string_view v) {
   return n;
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
 // "HTTP/" DIGIT "." DIGIT; sets major and minor.
 bool parseVersion(absl::string_view v, int* major, int* minor) {
-  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' ||
-      !isDigit(v[7])) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !absl::ascii_isdigit(v[5]) ||
+      v[6] != '.' || !absl::ascii_isdigit(v[7])) {
     return false;
   }
   *major = v[5] - '0';
@@ -447,8 +439,6 @@ bool parseVersion(absl::string_view v, int* major, int* minor) {
 
 // Request-target bytes: visible ASCII (RFC 9112 3.2; no SP, controls, DEL or non-ASCII).
 bool isTargetChar(unsigned char c) { return c > 0x20 && c < 0x7f; }
-
-bool isAlpha(char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
 // The request-target forms (RFC 9112 3.2): origin ("/p"), absolute ("scheme://..."), authority
 // (CONNECT only) and asterisk ("*").
@@ -463,7 +453,7 @@ bool targetShapeOk(absl::string_view method, absl::string_view t) {
     return t.find('/') == absl::string_view::npos;
   }
   size_t i = 0;
-  while (i < t.size() && isAlpha(t[i])) {
+  while (i < t.size() && absl::ascii_isalpha(t[i])) {
     i++;  // the scheme: letters only (as llhttp reads it; "h2c" style schemes are not proxied)
   }
   if (i == 0 || t.substr(i, 3) != "://" || t.size() == i + 3) {
@@ -472,7 +462,7 @@ bool targetShapeOk(absl::string_view method, absl::string_view t) {
   // The authority, up to the path or query: RFC 3986 3.2 characters only.
   for (i += 3; i < t.size() && t[i] != '/' && t[i] != '?'; i++) {
     const char c = t[i];
-    if (!(isAlpha(c) || isDigit(c) || strchr("-._~!$&'()*+,;=:@[]%", c) != nullptr)) {
+    if (!(absl::ascii_isalnum(c) || strchr("-._~!$&'()*+,;=:@[]%", c) != nullptr)) {
       return false;
     }
   }
@@ -672,7 +662,8 @@ struct Http1Parser::Impl {
   // HTTP-version SP 3DIGIT [SP reason-phrase]
   bool parseStatusLine(absl::string_view line) {
     if (line.size() < 12 || !parseVersion(line.substr(0, 8), &major, &minor) ||
-        line[8] != ' ' || !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) ||
+        line[8] != ' ' || !absl::ascii_isdigit(line[9]) || !absl::ascii_isdigit(line[10]) ||
+        !absl::ascii_isdigit(line[11]) ||
         (line.size() > 12 && line[12] != ' ')) {
       return fail(400, "bad_request", "malformed status line");
     }
@@ -775,7 +766,7 @@ struct Http1Parser::Impl {
       }
       std::string name(line.substr(0, colon));
       for (unsigned char c : name) {
-        if (!isTchar(c)) {
+        if (!isTokenChar(c)) {
           return fail(400, "bad_request", "malformed trailer field name");
         }
       }
