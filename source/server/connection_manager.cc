@@ -1402,8 +1402,7 @@ void DownstreamConnection::close(bool abort) {
       });
     }
   }
-  uv_timer_stop(timer_.handle());
-  timer_.disarm();
+  timer_.stop();
   if (linger_) {
     return;  // the timer bounds the linger; closeLingering() closes both handles
   }
@@ -1441,8 +1440,7 @@ void DownstreamConnection::closeLingering() {
   }
   linger_closed_ = true;
   lingering_ = false;
-  uv_timer_stop(timer_.handle());
-  timer_.disarm();
+  timer_.stop();
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });

@@ -14,7 +14,7 @@ namespace gw::server {
 // moved) it re-arms itself for the rest; a cancelled one fires once, does nothing and stops. A
 // callback still runs at its deadline, never before.
 //
-// `handle()->data` belongs to the owner (close callbacks); the handle must be the first member.
+// `asHandle()->data` belongs to the owner (close callbacks); the handle must be the first member.
 // Loop thread only.
 class DeadlineTimer {
 public:
@@ -33,8 +33,12 @@ public:
     }
   }
   void disarm() { fn_ = nullptr; }
+  // Disarms and stops the libuv timer too (before the handle is closed).
+  void stop() {
+    fn_ = nullptr;
+    uv_timer_stop(&timer_);
+  }
   bool armed() const { return fn_ != nullptr; }
-  uv_timer_t* handle() { return &timer_; }
   uv_handle_t* asHandle() { return reinterpret_cast<uv_handle_t*>(&timer_); }
 
 private:

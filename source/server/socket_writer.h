@@ -57,8 +57,6 @@ public:
   // Before a reset or close: drops gathered bytes still under a cork, and sends at once those
   // released to the end-of-iteration batch (without the batch they would already be out).
   void discard();
-  // Sends what gathered when the stream's loop iteration ends (WriteBatch), or now without one.
-  int sendSoon();
 
   // Bytes accepted but not yet handed to the kernel: queued writes plus gathered bytes.
   size_t queuedBytes() const;
@@ -74,6 +72,8 @@ private:
     released_ = 0;
   }
   int sendGathered();
+  // Sends what gathered when the stream's loop iteration ends (WriteBatch), or now without one.
+  int sendSoon();
   int queue(absl::string_view data, std::string* owned);
   // Called by the batch at the end of the loop iteration.
   void flushBatched();

@@ -342,8 +342,7 @@ void UpstreamConnection::close() {
     }
   };
   writer_.discard();  // what was written leaves before the close, as it did unbatched
-  uv_timer_stop(timer_.handle());
-  timer_.disarm();
+  timer_.stop();
   uv_close(timer_.asHandle(), on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
 }
