@@ -282,16 +282,16 @@ std::string renderMetrics(Server& server) {
   for (auto& w : server.workers()) {
     WorkerStats& st = w->stats();
     std::lock_guard<std::mutex> lock(st.mu);
-    cx_total += st.downstream_cx_total;
+    cx_total += st.downstream_cx_total.value();
     rq_total += st.downstream_rq_total;
-    rejected += st.downstream_rq_rejected;
-    up_cx += st.upstream_cx_total;
-    up_fail += st.upstream_cx_connect_fail;
-    retries += st.upstream_rq_retry;
-    timeouts += st.upstream_rq_timeout;
-    cx_active += st.downstream_cx_active.load();
-    rq_active += st.downstream_rq_active.load();
-    up_active += st.upstream_cx_active.load();
+    rejected += st.downstream_rq_rejected.value();
+    up_cx += st.upstream_cx_total.value();
+    up_fail += st.upstream_cx_connect_fail.value();
+    retries += st.upstream_rq_retry.value();
+    timeouts += st.upstream_rq_timeout.value();
+    cx_active += st.downstream_cx_active.value();
+    rq_active += st.downstream_rq_active.value();
+    up_active += st.upstream_cx_active.value();
     for (const auto& [key, rs] : st.routes) {
       auto& a = routes[key];
       for (size_t i = 0; i < rs.by_class.size(); i++) a.by_class[i] += rs.by_class[i];
