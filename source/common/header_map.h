@@ -32,6 +32,7 @@ public:
   const std::vector<Entry>& entries() const { return entries_; }
   std::vector<Entry>& entries() { return entries_; }
   size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
   void clear() { entries_.clear(); }
 
 private:

@@ -7,6 +7,8 @@
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
 #include "source/filters/filter.h"
+#include "source/filters/filter_chain.h"
+#include "source/router/route_table.h"
 #include "source/policy/jwt.h"
 
 namespace gw::config {
@@ -27,18 +29,34 @@ struct ConfigError {
 absl::StatusOr<gateway::v1::Config> parseConfig(absl::string_view text);
 absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path);
 
-// Every semantic problem of a config (all of them, not just the first): duplicate names, unknown
-// cluster references, unknown filters or filters in the wrong stage, invalid filter configs,
-// invalid regexes / templates, bad addresses, missing route_filter, hash policy missing for hash
-// LBs, empty clusters, negative durations. Used by gatewayd --validate, by the proxy before it
-// applies a config, and (later) by the control plane: one library.
-std::vector<ConfigError> validateConfig(const gateway::v1::Config& config);
+// What the validation walk hands over as it goes, so that compileConfig builds the running
+// config from the walk's own compiled pieces instead of walking the config again.
+class ConfigSink {
+public:
+  virtual ~ConfigSink() = default;
+  // clusters[index], which passed every check. The sink may add errors (an endpoint name that
+  // does not resolve).
+  virtual void cluster(int index, const gateway::v1::Cluster& cluster,
+                       std::vector<ConfigError>& errors) = 0;
+  // listeners[index], which passed every check: its route table, and the compiled filter chain
+  // of each route (the listener's default stages applied) in the table's order
+  // (RouteTable::allRoutes: virtual hosts, then routes, as declared).
+  virtual void listener(int index, const gateway::v1::Listener& listener,
+                        std::unique_ptr<router::RouteTable> routes,
+                        std::vector<std::shared_ptr<filters::FilterChain>> chains,
+                        std::vector<ConfigError>& errors) = 0;
+};
 
-// The checks of validateConfig except those that compile routes and filter configs (route
-// tables, each filter factory's createConfig). For compileConfig, which compiles them anyway:
-// it runs this, compiles, and only when either fails runs validateConfig for the full list. A
-// 10,000-route snapshot then compiles its routes once instead of three times.
-std::vector<ConfigError> validateConfigWithoutCompiling(const gateway::v1::Config& config);
+// Every semantic problem of a config (all of them, not just the first), in one walk: duplicate
+// names, unknown cluster references, unknown filters or filters in the wrong stage, invalid
+// filter configs (each compiled once; the listener's default stages once per listener), invalid
+// regexes / templates / rewrites (each listener's route table compiled once), bad addresses,
+// missing route_filter, hash policy missing for hash LBs, empty clusters, negative durations.
+// gatewayd --validate, the proxy before it applies a config and the control plane all use it;
+// with a `sink` the walk also hands over each valid cluster and listener (compileConfig).
+// `serving`: see buildValidationContext.
+std::vector<ConfigError> validateConfig(const gateway::v1::Config& config,
+                                        ConfigSink* sink = nullptr, bool serving = false);
 
 // Fills `ctx` with what filter configs may reference: cluster names and the compiled policy
 // resources (auth_providers, rate_limit_policies; an invalid one maps to nullptr). Returns the

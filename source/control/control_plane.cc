@@ -94,15 +94,15 @@ bool isConfigFileName(const std::string& name) {
 } // namespace
 
 std::vector<FieldError> validateSnapshotConfig(const gateway::v1::Config& config) {
-  // The proxy's compiler (validation, address resolution, compile steps), once, without rate-limit
-  // buckets: this process never serves the result.
-  auto compiled = server::compileConfig(config, /*serving=*/false);
+  // The proxy's compiler (validation, address resolution, compile steps: one walk), without
+  // rate-limit buckets: this process never serves the result.
+  std::vector<config::ConfigError> errors;
+  auto compiled = server::compileConfig(config, /*serving=*/false, &errors);
   std::vector<FieldError> out;
   if (compiled.ok()) {
     return out;
   }
-  // The structured list, as validation reports it; else the compiler's lines.
-  for (const auto& e : config::validateConfig(config)) {
+  for (const auto& e : errors) {
     FieldError fe;
     fe.set_path(e.path);
     fe.set_message(e.message);
@@ -244,8 +244,9 @@ std::vector<std::string> ControlPlane::connectedNodesMatching(const Target& targ
 namespace {
 
 // `gatewayctl get snapshot` shows secrets as "<redacted>": a config edited from that output and
-// applied again gets each such secret back from the same-named auth provider of the snapshot it
-// builds on. A placeholder with nothing to restore from stays, and validation refuses it.
+// applied again gets each such secret back from the same-named resource (auth provider secret,
+// Redis server password) of the snapshot it builds on. A placeholder with nothing to restore
+// from stays, and validation refuses it.
 void restoreRedactedSecrets(gateway::v1::Config* config, const StoredSnapshot* base) {
   if (base == nullptr) {
     return;
@@ -261,6 +262,25 @@ void restoreRedactedSecrets(gateway::v1::Config* config, const StoredSnapshot* b
       }
     }
   }
+  for (auto& r : *config->mutable_redis_servers()) {
+    if (r.password() != config::kRedacted) {
+      continue;
+    }
+    for (const auto& old : base->config().redis_servers()) {
+      if (old.name() == r.name() && !old.password().empty() &&
+          old.password() != config::kRedacted) {
+        r.set_password(old.password());
+        break;
+      }
+    }
+  }
+}
+
+bool hasRedactedSecret(const gateway::v1::Config& c) {
+  return std::any_of(c.auth_providers().begin(), c.auth_providers().end(),
+                     [](const auto& p) { return p.secret() == config::kRedacted; }) ||
+         std::any_of(c.redis_servers().begin(), c.redis_servers().end(),
+                     [](const auto& r) { return r.password() == config::kRedacted; });
 }
 
 } // namespace
@@ -270,8 +290,7 @@ gateway::v1::Diff ControlPlane::diff(const gateway::v1::Config& given,
   auto base = baseFor(target);
   // A copy only when a secret is to be restored (store() passes configs already restored; a
   // 10,000-route config is not copied for nothing).
-  const bool redacted = std::any_of(given.auth_providers().begin(), given.auth_providers().end(),
-                                    [](const auto& p) { return p.secret() == config::kRedacted; });
+  const bool redacted = hasRedactedSecret(given);
   gateway::v1::Config restored;
   if (redacted) {
     restored = given;

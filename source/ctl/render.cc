@@ -487,6 +487,13 @@ std::string renderExplain(const gateway::v1::ExplainRequest& req,
     // Drop the empty header line.
     absl::StrAppend(&out, rendered.substr(rendered.find('\n') + 1));
   }
+  if (!r.filter_state().empty()) {
+    absl::StrAppend(&out, "filter state:\n");
+    std::map<std::string, std::string> state(r.filter_state().begin(), r.filter_state().end());
+    for (const auto& [k, v] : state) {
+      absl::StrAppend(&out, "  ", k, ": ", v, "\n");
+    }
+  }
   if (!r.cluster().empty()) {
     line("cluster", r.cluster());
     line("endpoint",

@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "source/config/config.h"
 #include "source/exe/example_config.h"
 #include "source/server/admin.h"
@@ -31,7 +32,8 @@ constexpr char kBuildVersion[] = "gatewayd/" GW_BUILD_VERSION;
 void usage() {
   fprintf(stderr,
           "usage: gatewayd [--config FILE] [--workers N] [--admin-address HOST:PORT]\n"
-          "                [--validate] [--access-log PATH|-|off] [--drain-timeout-ms N]\n"
+          "                [--validate] [--access-log PATH|-|off] [--drain-grace D]\n"
+          "                [--drain-timeout-ms N]\n"
           "                [--print-example-config]\n"
           "                [--admin-grpc-address HOST:PORT|off] [--admin-token-file F]\n"
           "                [--control-plane ADDR --node-id ID [--node-label K=V]...\n"
@@ -45,7 +47,10 @@ void usage() {
           "                       GATEWAY_ADMIN_TOKEN); mandatory when one is not on loopback\n"
           "  --validate           check the config, print every problem, exit 0 or 2\n"
           "  --access-log DEST    JSON access log: '-' stdout (default), a file, or 'off'\n"
-          "  --drain-timeout-ms N how long SIGTERM waits for in-flight requests (20000)\n"
+          "  --drain-grace D      after SIGTERM, /ready is 503 and traffic is served as usual\n"
+          "                       for D (e.g. 5s, 500ms; default 5s), then listeners close\n"
+          "                       and every response carries Connection: close\n"
+          "  --drain-timeout-ms N the longest a drain takes, from the signal (20000)\n"
           "live configuration:\n"
           "  --control-plane ADDR gateway-control's discovery service (host:port). With --config\n"
           "                       that file serves until the first snapshot arrives; without it\n"
@@ -156,6 +161,22 @@ int main(int argc, char** argv) {
       validate = true;
     } else if (a == "--access-log") {
       access_log = next("--access-log");
+    } else if (a == "--drain-grace") {
+      const std::string v = next("--drain-grace");
+      absl::string_view num = v;
+      int64_t scale = 1000;  // a bare number is seconds
+      if (absl::ConsumeSuffix(&num, "ms")) {
+        scale = 1;
+      } else if (absl::ConsumeSuffix(&num, "s")) {
+        scale = 1000;
+      }
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(num, &n) || n < 0 || n > 3600 * 1000) {
+        fprintf(stderr, "gatewayd: --drain-grace must be a duration like 5s or 500ms, got '%s'\n",
+                v.c_str());
+        return 2;
+      }
+      sc.drain_grace = std::chrono::milliseconds(n * scale);
     } else if (a == "--drain-timeout-ms") {
       int ms = 0;
       if (!absl::SimpleAtoi(next("--drain-timeout-ms"), &ms) || ms < 0) {
@@ -226,7 +247,10 @@ int main(int argc, char** argv) {
       fprintf(stderr, "gatewayd: %s\n", std::string(parsed.status().message()).c_str());
       return 2;
     }
-    auto errors = gw::config::validateConfig(*parsed);
+    std::vector<gw::config::ConfigError> errors;
+    const int listeners = parsed->listeners_size();
+    const int clusters = parsed->clusters_size();
+    auto compiled = gw::server::compileConfig(*std::move(parsed), true, &errors);
     if (!errors.empty()) {
       fprintf(stderr, "gatewayd: config has %zu problem(s):\n", errors.size());
       for (const auto& e : errors) {
@@ -234,15 +258,13 @@ int main(int argc, char** argv) {
       }
       return 2;
     }
-    auto compiled = gw::server::compileConfig(*parsed);
     if (!compiled.ok()) {
       fprintf(stderr, "gatewayd: config rejected:\n  %s\n",
               std::string(compiled.status().message()).c_str());
       return 2;
     }
     if (validate) {
-      printf("config OK: %d listener(s), %d cluster(s)\n", parsed->listeners_size(),
-             parsed->clusters_size());
+      printf("config OK: %d listener(s), %d cluster(s)\n", listeners, clusters);
       return 0;
     }
     initial = *compiled;

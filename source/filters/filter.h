@@ -1,6 +1,11 @@
 #pragma once
 
+// The filter API: what a filter implements (Filter, FilterConfig, FilterFactory) and what it sees
+// of a request (RequestContext, RequestHandle, Upstream, WorkerContext). docs/writing-a-filter.md
+// walks through a complete filter.
+
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
+#include "source/filters/error.h"
+#include "source/filters/filter_state.h"
+#include "source/filters/http_client.h"
+#include "source/filters/worker_context.h"
 #include "source/http/message.h"
 
 namespace gw::router {
@@ -26,30 +35,78 @@ class RateLimiter;
 
 namespace gw::filters {
 
-// Where an error came from (Pingora's habit): decides the log field and whether a retry may help.
-enum class ErrorSource { Downstream, Upstream, Internal, Filter };
-
-// A typed error on the data path. Mapped to the one JSON error body in exactly one place
-// (ErrorResponder in source/server/).
-struct ErrorInfo {
-  int status = 500;
-  std::string code;     // machine-readable, e.g. "no_route", "upstream_connect_failed"
-  std::string message;  // human-readable
-  ErrorSource source = ErrorSource::Internal;
-  bool retryable = false;
-  // Extra response headers for the error response (lower-case names), e.g. www-authenticate or
-  // retry-after. Set before calling fail(); the error stage sees them in response().
-  std::vector<std::pair<std::string, std::string>> headers;
+// How a filter steers its stage, returned by every hook.
+enum class FilterStatus {
+  // Go on with the next filter.
+  Continue,
+  // Stop: the filter has called respond() or fail() (on the context or its handle).
+  StopAndRespond,
+  // Async work is in flight. The filter later calls resume(), respond() or fail() through its
+  // RequestHandle, on the same loop; until then nothing moves on for this direction.
+  Pause,
 };
 
-// How a filter steers its stage.
-enum class FilterStatus {
-  // Go on with the next filter of the stage.
-  Continue,
-  // Stop the chain: the filter has called RequestContext::respond() or ::fail().
-  StopAndRespond,
-  // Async work is in flight; the filter calls RequestContext::resume() later, on the same loop.
-  Pause,
+// What a filter does with the bodies of one direction, declared by its config.
+struct BodyPolicy {
+  enum class Mode : uint8_t {
+    // The default. The body streams from one socket to the other without being copied; no body
+    // hook runs. A route whose filters all leave both bodies untouched keeps the zero-copy path.
+    Untouched,
+    // Each piece of the body passes through the body hook as it arrives (end_of_stream on the
+    // last). Length-changing edits are fine: the body is re-framed chunked.
+    Stream,
+    // The whole body is collected, up to max_bytes, and the hook sees it once (end_of_stream
+    // true). Over the limit: a request gets 413 payload_too_large, a response 502
+    // response_too_large; nothing half-sent reaches the other side.
+    Buffer,
+  };
+  Mode mode = Mode::Untouched;
+  uint64_t max_bytes = 0;  // Buffer only
+
+  static BodyPolicy untouched() { return {}; }
+  static BodyPolicy stream() { return {Mode::Stream, 0}; }
+  static BodyPolicy buffer(uint64_t max_bytes) { return {Mode::Buffer, max_bytes}; }
+};
+
+class RequestContext;
+
+namespace detail {
+// What a RequestHandle points at: the stream while it lives, nullptr once the request ended.
+struct HandleAnchor {
+  RequestContext* ctx = nullptr;
+};
+} // namespace detail
+
+// A weak, copyable reference to a request, for async completions. Every operation is a safe
+// no-op once the request has ended (finished, client gone, timed out, drained). Loop thread only:
+// work done on another thread comes back through WorkerContext::post first.
+class RequestHandle {
+public:
+  RequestHandle() = default;
+  explicit RequestHandle(std::shared_ptr<detail::HandleAnchor> a) : anchor_(std::move(a)) {}
+  bool alive() const { return anchor_ != nullptr && anchor_->ctx != nullptr; }
+  // The request, or nullptr once it has ended.
+  RequestContext* context() const { return anchor_ == nullptr ? nullptr : anchor_->ctx; }
+  inline void resume() const;
+  inline void respond(http::ResponseHead head, std::string body) const;
+  inline void fail(ErrorInfo error) const;
+
+private:
+  std::shared_ptr<detail::HandleAnchor> anchor_;
+};
+
+// The route step's ways to answer (given to FilterConfig's route filter in onRoute):
+// - proxyTo(cluster): today's proxy path. The request (its body streamed, or the buffered body)
+//   goes to the cluster; the response comes back through the response hooks.
+// - send(cluster, request, cb): a sub-request whose response the route filter composes into the
+//   answer itself (aggregation, function invocation, fallback), then respond()s. Sub-requests
+//   still in flight when the request ends are cancelled by the stream.
+class Upstream {
+public:
+  virtual ~Upstream() = default;
+  virtual void proxyTo(absl::string_view cluster) = 0;
+  virtual uint64_t send(absl::string_view cluster, HttpRequest request, HttpCallback cb) = 0;
+  virtual void cancel(uint64_t id) = 0;
 };
 
 // What a filter sees of one request. Implemented by the connection manager's stream.
@@ -57,7 +114,7 @@ class RequestContext {
 public:
   virtual ~RequestContext() = default;
   virtual http::RequestHead& request() = 0;
-  // The response head; valid in the post and error stages.
+  // The response head: valid in the response and error stages.
   virtual http::ResponseHead& response() = 0;
   virtual const router::RouteEntry* route() const = 0;
   virtual const std::string& requestId() const = 0;
@@ -66,58 +123,136 @@ public:
   virtual std::chrono::system_clock::time_point startTime() const = 0;
   // Milliseconds since the request started.
   virtual int64_t elapsedMs() const = 0;
-  // Stop the chain with a gateway-made response (body copied).
-  virtual void respond(int status, absl::string_view body, absl::string_view content_type) = 0;
-  // Stop the chain with an error: runs the error stage, then sends the JSON error body.
+  // Typed per-request state shared by every filter of the request (filter_state.h).
+  virtual FilterState& filterState() = 0;
+  virtual WorkerContext& worker() = 0;
+  // A weak handle for async completions.
+  virtual RequestHandle handle() = 0;
+  // The whole request body when the request direction is buffered (some filter's policy is
+  // Buffer), after the body hooks ran; empty otherwise.
+  virtual std::string& requestBody() = 0;
+
+  // Ends the chain with a gateway-made response: a full head and a body. The response stage runs
+  // on it as on a proxied response (the post filters and the pre filters that see responses);
+  // Content-Length is set from the body. A no-op once a response has started or the request ended.
+  virtual void respond(http::ResponseHead head, std::string body) = 0;
+  // Shorthand: `status` with Content-Type `content_type` and `body`.
+  void respond(int status, absl::string_view body, absl::string_view content_type) {
+    http::ResponseHead head;
+    head.status = status;
+    head.headers.add("content-type", content_type);
+    respond(std::move(head), std::string(body));
+  }
+  // Ends the chain with an error: runs the error stage, then sends the JSON error body.
   virtual void fail(ErrorInfo error) = 0;
-  // Resume a chain paused by FilterStatus::Pause.
+  // Resumes a stage paused by FilterStatus::Pause.
   virtual void resume() = 0;
-  // Runs `fn` on this request's worker loop after `delay`, unless the request has ended by then
-  // (so a paused filter never touches a dead request).
-  virtual void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   // The current error (error stage only).
   virtual const ErrorInfo* error() const = 0;
+
+  // Runs `fn` on this request's loop after `delay`, unless the request has ended by then. The
+  // timer belongs to the request: it is cancelled when the request ends.
+  virtual void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
 };
 
-// What runs in a stage: FilterConfig::shared() for stateless filters, else a per-request instance
-// from FilterConfig::create().
+inline void RequestHandle::resume() const {
+  if (RequestContext* c = context()) {
+    c->resume();
+  }
+}
+inline void RequestHandle::respond(http::ResponseHead head, std::string body) const {
+  if (RequestContext* c = context()) {
+    c->respond(std::move(head), std::move(body));
+  }
+}
+inline void RequestHandle::fail(ErrorInfo error) const {
+  if (RequestContext* c = context()) {
+    c->fail(std::move(error));
+  }
+}
+
+// One filter's work on one request. Every hook has a no-op default; a filter overrides the hooks
+// of the stages it is used in.
+//
+// Which hooks run:
+// - a filter in `pre_filters`: the request hooks, in declaration order. When its config's
+//   seesResponse() is true, the same instance then also gets the response hooks (before the post
+//   filters, in reverse declaration order) and onError: a cache keeps its key from lookup to
+//   store, a CORS filter answers preflights and decorates responses.
+// - the route filter: onRoute, and the response hooks when seesResponse().
+// - a filter in `post_filters`: the response hooks, in declaration order, on proxied and local
+//   responses alike.
+// - a filter in `error_filters`: onError, after the pre filters that see responses.
+// - every per-request instance (those not shared()): onDestroy, exactly once, when the request
+//   ends for any reason, so that it can cancel what it has in flight.
+// Body hooks run only for the directions the filter's config asks for (BodyPolicy).
 class Filter {
 public:
   virtual ~Filter() = default;
-  // Pre stage: request headers are available.
-  virtual FilterStatus onRequest(RequestContext&) { return FilterStatus::Continue; }
-  // Post stage: response headers are available (body streams past unless a filter asks for it).
-  virtual FilterStatus onResponse(RequestContext&) { return FilterStatus::Continue; }
-  // Error stage: ctx.error() is set; the filter may edit response() headers or respond() instead.
+  virtual FilterStatus onRequestHeaders(RequestContext&) { return FilterStatus::Continue; }
+  // `body`: the piece (Stream) or the whole body (Buffer), editable in place.
+  virtual FilterStatus onRequestBody(RequestContext&, std::string& /*body*/,
+                                     bool /*end_of_stream*/) {
+    return FilterStatus::Continue;
+  }
+  virtual FilterStatus onRequestTrailers(RequestContext&, HeaderMap&) {
+    return FilterStatus::Continue;
+  }
+  // Route filters only: answer the request through `upstream` (proxyTo or sub-requests) or with
+  // respond()/fail(). `upstream` stays valid for the life of the request.
+  virtual FilterStatus onRoute(RequestContext&, Upstream&) { return FilterStatus::Continue; }
+  virtual FilterStatus onResponseHeaders(RequestContext&) { return FilterStatus::Continue; }
+  virtual FilterStatus onResponseBody(RequestContext&, std::string& /*body*/,
+                                      bool /*end_of_stream*/) {
+    return FilterStatus::Continue;
+  }
+  virtual FilterStatus onResponseTrailers(RequestContext&, HeaderMap&) {
+    return FilterStatus::Continue;
+  }
+  // ctx.error() is set; the filter may edit response() headers or respond() instead (a response
+  // made here is sent as it is: the post filters do not run on it).
   virtual FilterStatus onError(RequestContext&) { return FilterStatus::Continue; }
+  virtual void onDestroy(RequestContext&) {}
 };
 using FilterPtr = std::unique_ptr<Filter>;
 
-// What a route filter asks the stream to do. The stream owns the I/O; a route filter only decides.
-struct RouteAction {
+// What `explain` knows of a request when it asks a filter what it would do: the head as the
+// gateway would see it, and the filter state earlier filters' explain() left (jwt_auth records
+// the identity it would establish, so that later filters can use it).
+struct ExplainContext {
+  http::RequestHead& head;
+  FilterState& state;
+};
+
+// For `explain`: where a route filter sends a request when its config alone decides it.
+struct StaticRoute {
   enum class Kind { Proxy, DirectResponse };
   Kind kind = Kind::Proxy;
-  std::string cluster;             // Proxy
-  int status = 200;                // DirectResponse
-  std::string body;                // DirectResponse
-  std::string content_type;        // DirectResponse
+  std::string cluster;  // Proxy
+  int status = 200;     // DirectResponse
 };
 
 // A filter's parsed, validated, immutable config. Shared by all workers.
 class FilterConfig {
 public:
   virtual ~FilterConfig() = default;
-  // Pre/post/error filters that keep no per-request state return one instance shared by every
-  // request on every worker (its methods must then be thread-safe: read-only on the config);
-  // the data path makes nothing per request for them. Others return nullptr and create().
+  // Filters that keep no per-request state return one instance shared by every request on every
+  // worker (its methods must then be thread-safe: read-only on the config); the data path makes
+  // nothing per request for them and never calls their onDestroy. Others return nullptr and
+  // create().
   virtual Filter* shared() const { return nullptr; }
-  // Pre/post/error filters: a new per-request instance (also valid for shared ones).
+  // A new per-request instance.
   virtual FilterPtr create() const { return nullptr; }
-  // Route filters: the action for this request.
-  virtual const RouteAction* routeAction() const { return nullptr; }
-  // For `explain`: what this filter would do to `head`, decided from its config alone (nothing
-  // runs, nothing is sent), e.g. "proxy to cluster 'users'" or "set x-a: %REQUEST_ID%".
-  virtual std::string explain(const http::RequestHead& head) const;
+  // The filter's body needs, per direction (default: untouched, the zero-copy path).
+  virtual BodyPolicy requestBody() const { return {}; }
+  virtual BodyPolicy responseBody() const { return {}; }
+  // A pre (or route) filter whose instance also gets the response hooks and onError.
+  virtual bool seesResponse() const { return false; }
+  // Route filters: the static decision, for explain (nullptr when it depends on the request).
+  virtual const StaticRoute* staticRoute() const { return nullptr; }
+  // For `explain`: what this filter would do to the request, decided from its config alone
+  // (nothing runs, nothing is sent), e.g. "proxy to cluster 'users'" or "set x-a: %REQUEST_ID%".
+  virtual std::string explain(ExplainContext& ctx) const;
 };
 using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 
@@ -127,6 +262,7 @@ using FilterConfigConstSharedPtr = std::shared_ptr<const FilterConfig>;
 // reported at the resource).
 struct ValidationContext {
   absl::flat_hash_set<std::string> cluster_names;
+  absl::flat_hash_set<std::string> redis_server_names;
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::JwtProvider>> auth_providers;
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::RateLimiter>> rate_limit_policies;
 };
@@ -163,6 +299,9 @@ public:
   virtual ~FilterFactory() = default;
   virtual absl::string_view name() const = 0;
   virtual FilterKind kind() const = 0;
+  // The filter's config message (what its `config` Struct is parsed into): for the config
+  // reference, which documents every registered filter's message (test/config/reference_test).
+  virtual const google::protobuf::Descriptor* configDescriptor() const = 0;
   // Errors are InvalidArgument with a message starting with the config field path relative to
   // the filter config, e.g. "cluster: unknown cluster 'x'" or "status: must be 100..599".
   virtual absl::StatusOr<FilterConfigConstSharedPtr>
@@ -176,13 +315,14 @@ public:
   static std::vector<std::string> names();
 };
 
-// Static registration: `static gw::filters::Register<MyFactory> kRegister;` in the filter's .cc
-// (its cc_library needs alwayslink = 1).
+// Static registration, one line in the filter's .cc: `const Register<MyFactory> kRegister;`
+// (its cc_library is made by gw_filter() in source/filters/filter.bzl, which sets alwayslink).
 template <class T> struct Register {
   Register() { FilterRegistry::add(std::make_unique<T>()); }
 };
 
-// Helper for factories: Struct -> typed message via the JSON mapping (unknown fields rejected).
+// Helper for factories: Struct -> typed message (unknown fields rejected), errors worded as the
+// protobuf JSON mapping words them.
 absl::Status structToMessage(const google::protobuf::Struct& s, google::protobuf::Message* out);
 
 } // namespace gw::filters

@@ -83,6 +83,8 @@ public:
   uint32_t tokenCacheSize() const { return cache_size_; }
 
   const std::string& name() const { return name_; }
+  // The `iss` every token must carry (empty: not checked).
+  const std::string& issuer() const { return issuer_; }
   // Token source: a header (lower-case name, with a case-insensitive `prefix`) or a query param.
   const std::string& header() const { return header_; }
   const std::string& prefix() const { return prefix_; }

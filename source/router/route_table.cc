@@ -698,8 +698,20 @@ struct RouteTable::Impl {
 RouteTable::~RouteTable() = default;
 
 absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::create(
-    const gateway::v1::Listener& listener) {
+    const gateway::v1::Listener& listener, std::vector<std::string>* all_errors) {
   auto impl = std::make_unique<Impl>();
+  // The first error, returned; with `all_errors` every error is collected and the walk goes on
+  // (past a bad domain or route: the table is then only good for its errors).
+  absl::Status first;
+  auto problem = [&](std::string message) {
+    if (first.ok()) {
+      first = absl::InvalidArgumentError(message);
+    }
+    if (all_errors != nullptr) {
+      all_errors->push_back(std::move(message));
+    }
+    return all_errors == nullptr;  // stop at the first unless collecting
+  };
   // Domain -> field path of its first declaration, to report duplicates.
   absl::flat_hash_map<std::string, std::string> seen;
   impl->vhosts.reserve(listener.virtual_hosts_size());
@@ -708,23 +720,32 @@ absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::create(
     const std::string vbase = absl::StrCat("virtual_hosts[", vi, "]");
     VirtualHostImpl compiled;
     compiled.name = vh.name();
-    if (vh.domains_size() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(vbase, ".domains: at least one domain is required (\"*\" for any)"));
+    if (vh.domains_size() == 0 &&
+        problem(absl::StrCat(vbase, ".domains: at least one domain is required (\"*\" for any)"))) {
+      return first;
     }
     for (int di = 0; di < vh.domains_size(); di++) {
       const std::string field = absl::StrCat(vbase, ".domains[", di, "]");
       const std::string domain = absl::AsciiStrToLower(vh.domains(di));
       if (domain.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+        if (problem(absl::StrCat(field, ": must not be empty"))) {
+          return first;
+        }
+        continue;
       }
       if (domain.find('*', 1) != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ": '*' is only allowed as the whole domain or as a leading wildcard"));
+        if (problem(absl::StrCat(
+                field, ": '*' is only allowed as the whole domain or as a leading wildcard"))) {
+          return first;
+        }
+        continue;
       }
       if (auto [it, inserted] = seen.emplace(domain, field); !inserted) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ": duplicate domain ", quote(domain), " (also ", it->second, ")"));
+        if (problem(absl::StrCat(field, ": duplicate domain ", quote(domain), " (also ",
+                                 it->second, ")"))) {
+          return first;
+        }
+        continue;
       }
       if (domain == "*") {
         impl->wildcard = vi;
@@ -738,12 +759,18 @@ absl::StatusOr<std::unique_ptr<RouteTable>> RouteTable::create(
       auto route =
           RouteEntryImpl::compile(vh.routes(ri), absl::StrCat(vbase, ".routes[", ri, "]"), ri);
       if (!route.ok()) {
-        return route.status();
+        if (problem(std::string(route.status().message()))) {
+          return first;
+        }
+        continue;
       }
       compiled.routes.push_back(std::move(*route));
     }
     compiled.buildIndex();
     impl->vhosts.push_back(std::move(compiled));
+  }
+  if (!first.ok()) {
+    return first;
   }
   std::stable_sort(impl->suffixes.begin(), impl->suffixes.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });

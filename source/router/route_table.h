@@ -54,8 +54,10 @@ struct MatchResult {
 class RouteTable {
 public:
   // Compiles the listener's virtual hosts. Errors name the field path, e.g.
-  // "virtual_hosts[0].routes[2].match.regex: invalid RE2: missing )".
-  static absl::StatusOr<std::unique_ptr<RouteTable>> create(const gateway::v1::Listener& listener);
+  // "virtual_hosts[0].routes[2].match.regex: invalid RE2: missing )". The first error is
+  // returned; with `all_errors`, every one is also appended there (the walk goes on past them).
+  static absl::StatusOr<std::unique_ptr<RouteTable>> create(
+      const gateway::v1::Listener& listener, std::vector<std::string>* all_errors = nullptr);
 
   // `head.path` must be the normalized path and `head.query` the raw query; `head.host` the host.
   MatchResult match(const http::RequestHead& head, MatchTrace* trace = nullptr) const;

@@ -321,6 +321,14 @@ std::string renderMetrics(Server& server) {
   counter("gateway_upstream_connect_failures_total", "Failed upstream connects.", up_fail);
   counter("gateway_upstream_retries_total", "Requests retried on a fresh connection.", retries);
   counter("gateway_upstream_timeouts_total", "Route timeouts.", timeouts);
+  // Each filter's own stats (declared beside its code: source/filters/filter_stats.h).
+  {
+    std::vector<const filters::FilterStatsBlock*> blocks;
+    for (auto& w : server.workers()) {
+      blocks.push_back(&static_cast<const Worker&>(*w).filterStats());
+    }
+    out += filters::renderFilterStats(blocks);
+  }
   // Live configuration (the control-plane client writes these; applied/rejected count snapshots).
   ControlPlaneStats& cp = server.controlPlaneStats();
   counter("gateway_config_applied_total", "Snapshots from the control plane applied (ACKed).",

@@ -10,14 +10,14 @@
 #include "source/http/http1_codec.h"
 #include "source/server/deadline_timer.h"
 #include "source/server/socket_writer.h"
-#include "source/server/upstream_connection.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
 
 class Stream;
 
-// One downstream (client) HTTP/1.1 connection on one worker. Requests are handled one at a time:
+// One downstream (client) HTTP/1.1 connection on one worker: reads and parses requests, and
+// writes responses with watermark backpressure. Requests are handled one at a time by a Stream:
 // pipelined requests wait, already read, until the previous response is complete, so responses
 // are always in order.
 class DownstreamConnection : public http::Http1ParserCallbacks {
@@ -27,6 +27,9 @@ public:
   static constexpr size_t kMaxPipelinedBytes = 64 * 1024;
   // Lingering close: how long unread client input is drained after an early final response.
   static constexpr uint64_t kLingerMs = 2000;
+  // Draining: an idle connection closes once it has been idle this long (a request already on
+  // the wire still arrives and is served, with Connection: close).
+  static constexpr uint64_t kDrainIdleMs = 1000;
 
   DownstreamConnection(Worker& worker, std::string listener_name);
   ~DownstreamConnection();
@@ -34,7 +37,8 @@ public:
   void start();
   // Closes now (graceful: pending writes are flushed first unless `abort`).
   void close(bool abort = false);
-  // Draining: close if idle, else after the current response.
+  // Draining: every response from now on carries Connection: close and the connection closes
+  // after it; an idle connection closes after kDrainIdleMs without a request.
   void drain();
   // The worker switched configs (loop thread): an idle connection re-pins the newest config, or
   // drains if its listener is gone.
@@ -43,11 +47,16 @@ public:
   // Used by Stream.
   void write(std::string&& data);
   void write(absl::string_view data);
+  // Runs queued input through the parser (e.g. a request body a Stream is now ready for).
+  void processInput();
   size_t writeQueueSize() const { return writer_.queuedBytes(); }
   // While corked, writes gather and leave in one syscall at the outermost uncork().
   void cork() { writer_.cork(); }
   void uncork();
   void onStreamComplete(bool close_after);
+  // The route timeout (whole request until the response head), on the connection's timer.
+  void armRequestTimer(uint64_t ms);
+  void disarmRequestTimer();
   void onRequestBodyWritable();  // upstream drained: resume reading the request body
   const std::string& clientIp() const { return client_ip_; }
   Worker& worker() { return worker_; }
@@ -65,7 +74,6 @@ public:
 
 private:
   void onRead(ssize_t nread, const uv_buf_t* buf);
-  void processInput();
   void processInputLoop();
   void updateReading();
   void armWaitTimer();
@@ -105,7 +113,6 @@ private:
   bool stream_pending_start_ = false;  // stream_ created by onRequestHead, not started yet
   bool processing_input_ = false;
   int handles_open_ = 0;
-  friend class Stream;
 };
 
 } // namespace gw::server

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "source/http/http1_codec.h"
 #include "source/http/path.h"
+#include "source/server/request_preparation.h"
 #include "source/upstream/load_balancer.h"
 
 namespace gw::server {
@@ -48,19 +49,6 @@ absl::StatusOr<std::optional<std::string>> authorityOf(absl::string_view url) {
   return std::optional<std::string>(std::string(authority));
 }
 
-// As Stream::start does it: port stripped ("[v6]" kept with brackets), lower-cased.
-std::string routingHost(absl::string_view host_header) {
-  std::string host(host_header);
-  if (!host.empty() && host.front() == '[') {
-    const size_t close = host.find(']');
-    host = close == std::string::npos ? host : host.substr(0, close + 1);
-  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
-    host.resize(colon);
-  }
-  absl::AsciiStrToLower(&host);
-  return host;
-}
-
 std::string policyName(gateway::v1::Cluster::LbPolicy p) {
   return absl::AsciiStrToLower(gateway::v1::Cluster::LbPolicy_Name(p));
 }
@@ -86,12 +74,12 @@ std::string hashKeyDescription(const gateway::v1::HashPolicy& policy,
 
 void addFilters(ExplainResponse& out, const char* stage,
                 const std::vector<filters::FilterConfigConstSharedPtr>& configs,
-                const std::vector<std::string>& names, const http::RequestHead& head) {
+                const std::vector<std::string>& names, filters::ExplainContext& ctx) {
   for (size_t i = 0; i < configs.size(); i++) {
     auto* d = out.add_filters();
     d->set_stage(stage);
     d->set_name(i < names.size() ? names[i] : "");
-    d->set_decision(configs[i]->explain(head));
+    d->set_decision(configs[i]->explain(ctx));
   }
 }
 
@@ -199,73 +187,68 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   if (!authority.ok()) {
     return reject(400, std::string(authority.status().message()));
   }
-  if (authority->has_value()) {
-    const std::string* given = head.headers.get("host");
-    if (given != nullptr && *given != **authority) {
-      out.add_trace(absl::StrCat("Host header ", quote(*given), " replaced by the URL's host ",
-                                 quote(**authority)));
+  if (head.headers.get("host") == nullptr) {
+    if (!authority->has_value()) {
+      return reject(400, "missing Host header (give an absolute URL or -H 'host: ...')");
     }
-    head.headers.set("host", **authority);
+    head.headers.add("host", **authority);  // as a client sending that URL would
   }
-  const std::string* host = head.headers.get("host");
-  if (host == nullptr) {
-    return reject(400, "missing Host header (give an absolute URL or -H 'host: ...')");
+  // The stream's own preparation: Host and absolute-form authority, CONNECT, path
+  // normalization, header names with underscores, routing, the body limit.
+  RequestFraming framing;
+  if (const std::string* cl = head.headers.get("content-length")) {
+    framing.has_content_length = absl::SimpleAtoi(*cl, &framing.content_length);
   }
-  head.host = routingHost(*host);
-  if (head.method == "CONNECT") {
-    return reject(405, "CONNECT is not supported");
-  }
-
-  // Path normalization with the listener's options.
-  auto normalized = http::normalizeTarget(head.target, listener->path_options);
-  if (!normalized.ok()) {
-    return reject(400, absl::StrCat("invalid path: ", normalized.status().message()));
-  }
-  head.path = std::move(normalized->path);
-  head.query = std::move(normalized->query);
-  out.set_normalized_path(head.path);
-
-  // Routing.
   router::MatchTrace trace;
-  router::MatchResult m = listener->routes->match(head, &trace);
+  PreparedRequest p = prepareRequest(*listener, head, framing, &trace);
   out.set_virtual_host(trace.virtual_host);
   for (auto& line : trace.lines) {
     out.add_trace(std::move(line));
   }
-  if (m.route == nullptr) {
-    out.set_status(404);
-    return out;
+  if (!p.ok && p.route == nullptr) {
+    if (p.error.kind == filters::ErrorKind::NoRoute) {
+      out.set_normalized_path(head.path);
+      out.set_status(404);
+      return out;
+    }
+    return reject(p.error.status, p.error.kind == filters::ErrorKind::InvalidPath
+                                      ? absl::StrCat("invalid path: ", p.error.message)
+                                      : p.error.message);
   }
-  const router::RouteEntry& route = *m.route;
+  out.set_normalized_path(head.path);
+  const router::RouteEntry& route = *p.route;
   out.set_route(route.name());
   const FilterChain& chain = filterChainOf(route);
-
-  // Body limit (Content-Length known up front): refused before any pre filter runs.
-  const uint64_t max_body = route.maxRequestBodyBytes() > 0
-                                ? route.maxRequestBodyBytes()
-                                : listener->max_request_body_bytes;
-  uint64_t content_length = 0;
-  if (const std::string* cl = head.headers.get("content-length");
-      cl != nullptr && max_body > 0 && absl::SimpleAtoi(*cl, &content_length) &&
-      content_length > max_body) {
-    addFilters(out, "error", chain.error, chain.error_names, head);
-    return reject(413, absl::StrCat("request body of ", content_length,
-                                    " bytes exceeds the limit of ", max_body));
+  filters::FilterState state;
+  filters::ExplainContext ctx{head, state};
+  auto recordState = [&out, &state] {
+    for (const auto& [name, object] : state.entries()) {
+      std::string d = object->describe();
+      if (!d.empty()) {
+        (*out.mutable_filter_state())[std::string(name)] = std::move(d);
+      }
+    }
+  };
+  if (!p.ok) {
+    // Refused before any pre filter runs (a Content-Length over the body limit).
+    addFilters(out, "error", chain.error, chain.error_names, ctx);
+    return reject(p.error.status, p.error.message);
   }
 
-  addFilters(out, "pre", chain.pre, chain.pre_names, head);
+  addFilters(out, "pre", chain.pre, chain.pre_names, ctx);
   auto* d = out.add_filters();
   d->set_stage("route");
   d->set_name(chain.route_name);
-  d->set_decision(chain.route->explain(head));
-  addFilters(out, "post", chain.post, chain.post_names, head);
-  addFilters(out, "error", chain.error, chain.error_names, head);
+  d->set_decision(chain.route->explain(ctx));
+  addFilters(out, "post", chain.post, chain.post_names, ctx);
+  addFilters(out, "error", chain.error, chain.error_names, ctx);
+  recordState();
 
-  const filters::RouteAction* action = chain.route->routeAction();
+  const filters::StaticRoute* action = chain.route->staticRoute();
   if (action == nullptr) {
     return out;
   }
-  if (action->kind == filters::RouteAction::Kind::DirectResponse) {
+  if (action->kind == filters::StaticRoute::Kind::DirectResponse) {
     out.set_status(static_cast<uint32_t>(action->status));
     return out;
   }

@@ -4,6 +4,7 @@
 #include <netdb.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -109,42 +110,6 @@ bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
 
 namespace {
 
-std::shared_ptr<RuntimeConfig> newRuntimeConfig();
-absl::Status compileChecked(RuntimeConfig& rc, bool serving);
-
-} // namespace
-
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(gateway::v1::Config config_in,
-                                                          bool serving) {
-  // The config moves into the result (its `proto`), and is compiled from there.
-  std::shared_ptr<RuntimeConfig> rc = newRuntimeConfig();
-  rc->proto.Swap(&config_in);
-  const gateway::v1::Config& config = rc->proto;
-  // Every problem, with field paths: validateConfig's list, else the compiler's own error.
-  auto everyProblem = [&config](absl::Status compiled) {
-    std::vector<config::ConfigError> errors = config::validateConfig(config);
-    if (errors.empty()) {
-      return compiled;
-    }
-    std::vector<std::string> lines;
-    for (const auto& e : errors) {
-      lines.push_back(e.toString());
-    }
-    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
-  };
-  // The cheap checks first; routes and filter configs are compiled once, below, and a failure
-  // there falls back to the full validation for the complete list.
-  if (!config::validateConfigWithoutCompiling(config).empty()) {
-    return everyProblem(absl::InvalidArgumentError("invalid config"));
-  }
-  if (absl::Status st = compileChecked(*rc, serving); !st.ok()) {
-    return everyProblem(std::move(st));
-  }
-  return RuntimeConfigConstSharedPtr(std::move(rc));
-}
-
-namespace {
-
 std::shared_ptr<RuntimeConfig> newRuntimeConfig() {
   // Freed on the reaper thread whoever drops the last reference (see config_reaper.h).
   return std::shared_ptr<RuntimeConfig>(new RuntimeConfig(), [](RuntimeConfig* p) {
@@ -152,19 +117,14 @@ std::shared_ptr<RuntimeConfig> newRuntimeConfig() {
   });
 }
 
-absl::Status compileChecked(RuntimeConfig& out, bool serving) {
-  const gateway::v1::Config& config = out.proto;
-  RuntimeConfig* const rc = &out;
-  rc->version = config.version();
+// Builds the RuntimeConfig from what the validation walk hands over: the walk compiles filter
+// configs and route tables once, this adds resolved addresses and the listener settings.
+class RuntimeBuilder : public config::ConfigSink {
+public:
+  explicit RuntimeBuilder(RuntimeConfig& rc) : rc_(rc) {}
 
-  filters::ValidationContext vctx;
-  // The same compiled policies the filters were validated against would do, but validation's are
-  // gone: compile again (an unchanged rate-limit policy keeps its live buckets either way).
-  if (auto errs = config::buildValidationContext(config, &vctx, serving); !errs.empty()) {
-    return absl::InvalidArgumentError(errs.front().toString());
-  }
-  for (int ci = 0; ci < config.clusters_size(); ci++) {
-    const auto& c = config.clusters(ci);
+  void cluster(int ci, const gateway::v1::Cluster& c,
+               std::vector<config::ConfigError>& errors) override {
     auto cc = std::make_unique<ClusterConfig>();
     cc->proto = c;
     cc->name = c.name();
@@ -172,10 +132,10 @@ absl::Status compileChecked(RuntimeConfig& out, bool serving) {
       EndpointConfig ep;
       ep.address = c.endpoints(ei).address();
       ep.weight = c.endpoints(ei).weight() == 0 ? 1 : c.endpoints(ei).weight();
-      auto st = parseAddress(ep.address, &ep.addr, &ep.addr_len);
-      if (!st.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("clusters[", ci, "].endpoints[", ei, "].address: ", st.message()));
+      if (auto st = parseAddress(ep.address, &ep.addr, &ep.addr_len); !st.ok()) {
+        errors.push_back({absl::StrCat("clusters[", ci, "].endpoints[", ei, "].address"),
+                          std::string(st.message())});
+        return;
       }
       cc->endpoints.push_back(ep);
     }
@@ -189,36 +149,18 @@ absl::Status compileChecked(RuntimeConfig& out, bool serving) {
     cc->idle_timeout = durationOr(pool.has_idle_timeout(), pool.idle_timeout(), cc->idle_timeout);
     cc->connect_timeout =
         durationOr(pool.has_connect_timeout(), pool.connect_timeout(), cc->connect_timeout);
-    rc->clusters[cc->name] = std::move(cc);
+    rc_.clusters[cc->name] = std::move(cc);
   }
 
-  auto compileList = [&](const google::protobuf::RepeatedPtrField<gateway::v1::Filter>& list,
-                         std::vector<filters::FilterConfigConstSharedPtr>& out,
-                         std::vector<std::string>& names, const std::string& path) -> absl::Status {
-    for (int i = 0; i < list.size(); i++) {
-      const auto* factory = filters::FilterRegistry::get(list[i].name());
-      if (factory == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(path, "[", i, "].name: unknown filter"));
-      }
-      auto fc = factory->createConfig(list[i].config(), vctx);
-      if (!fc.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, "[", i, "].config: ", fc.status().message()));
-      }
-      out.push_back(*fc);
-      names.push_back(list[i].name());
-    }
-    return absl::OkStatus();
-  };
-
-  for (int li = 0; li < config.listeners_size(); li++) {
-    const auto& l = config.listeners(li);
+  void listener(int li, const gateway::v1::Listener& l, std::unique_ptr<router::RouteTable> routes,
+                std::vector<std::shared_ptr<filters::FilterChain>> chains,
+                std::vector<config::ConfigError>& errors) override {
     auto lc = std::make_unique<ListenerConfig>();
     lc->address = l.address();
     lc->name = l.name();
-    auto st = parseAddress(l.address(), &lc->addr, &lc->addr_len);
-    if (!st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("listeners[", li, "].address: ", st.message()));
+    if (auto st = parseAddress(l.address(), &lc->addr, &lc->addr_len); !st.ok()) {
+      errors.push_back({absl::StrCat("listeners[", li, "].address"), std::string(st.message())});
+      return;
     }
     const auto& lim = l.limits();
     if (lim.max_request_headers_kb() > 0) {
@@ -235,63 +177,77 @@ absl::Status compileChecked(RuntimeConfig& out, bool serving) {
     lc->max_requests_per_connection = lim.max_requests_per_connection();
     lc->xff_trusted_hops = l.xff_trusted_hops();
     lc->forward_trailers = l.forward_trailers();
+    lc->abort_on_client_close = !l.has_abort_on_client_close() || l.abort_on_client_close();
+    switch (l.headers_with_underscores()) {
+    case gateway::v1::Listener::ALLOW:
+      lc->headers_with_underscores = UnderscoreAction::Allow;
+      break;
+    case gateway::v1::Listener::REJECT_REQUEST:
+      lc->headers_with_underscores = UnderscoreAction::Reject;
+      break;
+    default:
+      lc->headers_with_underscores = UnderscoreAction::Drop;
+      break;
+    }
     if (l.path_normalization().has_reject_encoded_slashes()) {
       lc->path_options.reject_encoded_slashes = l.path_normalization().reject_encoded_slashes();
     }
     if (l.path_normalization().has_merge_slashes()) {
       lc->path_options.merge_slashes = l.path_normalization().merge_slashes();
     }
-    auto table = router::RouteTable::create(l);
-    if (!table.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("listeners[", li, "].", table.status().message()));
+    // Each route carries its compiled filter chain, in declaration order.
+    std::vector<router::RouteEntry*> entries = routes->allRoutes();
+    for (size_t i = 0; i < entries.size() && i < chains.size(); i++) {
+      entries[i]->setAttachment(std::move(chains[i]));
     }
-    lc->routes = std::move(*table);
-
-    // Attach the compiled filter chain to each route, in declaration order.
-    std::vector<router::RouteEntry*> routes = lc->routes->allRoutes();
-    size_t idx = 0;
-    for (int vi = 0; vi < l.virtual_hosts_size(); vi++) {
-      for (int ri = 0; ri < l.virtual_hosts(vi).routes_size(); ri++, idx++) {
-        const auto& r = l.virtual_hosts(vi).routes(ri);
-        const std::string base =
-            absl::StrCat("listeners[", li, "].virtual_hosts[", vi, "].routes[", ri, "]");
-        auto chain = std::make_shared<FilterChain>();
-        absl::Status s;
-        s = compileList(r.pre_filters_size() > 0 ? r.pre_filters() : l.pre_filters(), chain->pre,
-                        chain->pre_names, base + ".pre_filters");
-        if (s.ok()) {
-          s = compileList(r.post_filters_size() > 0 ? r.post_filters() : l.post_filters(),
-                          chain->post, chain->post_names, base + ".post_filters");
-        }
-        if (s.ok()) {
-          s = compileList(r.error_filters_size() > 0 ? r.error_filters() : l.error_filters(),
-                          chain->error, chain->error_names, base + ".error_filters");
-        }
-        if (!s.ok()) {
-          return s;
-        }
-        const auto* factory = filters::FilterRegistry::get(r.route_filter().name());
-        if (factory == nullptr) {
-          return absl::InvalidArgumentError(base + ".route_filter.name: unknown filter");
-        }
-        auto fc = factory->createConfig(r.route_filter().config(), vctx);
-        if (!fc.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(base, ".route_filter.config: ", fc.status().message()));
-        }
-        chain->route = *fc;
-        chain->route_name = r.route_filter().name();
-        if (idx < routes.size()) {
-          routes[idx]->setAttachment(chain);
-        }
-      }
-    }
-    rc->listeners.push_back(std::move(lc));
+    lc->routes = std::move(routes);
+    rc_.listeners.push_back(std::move(lc));
   }
-  return absl::OkStatus();
-}
+
+private:
+  RuntimeConfig& rc_;
+};
 
 } // namespace
+
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(
+    gateway::v1::Config config_in, bool serving, std::vector<config::ConfigError>* errors_out) {
+  // The config moves into the result (its `proto`), and is compiled from there in one walk.
+  std::shared_ptr<RuntimeConfig> rc = newRuntimeConfig();
+  rc->proto.Swap(&config_in);
+  rc->version = rc->proto.version();
+  RuntimeBuilder builder(*rc);
+  std::vector<config::ConfigError> errors = config::validateConfig(rc->proto, &builder, serving);
+  if (!errors.empty()) {
+    std::vector<std::string> lines;
+    lines.reserve(errors.size());
+    for (const auto& e : errors) {
+      lines.push_back(e.toString());
+    }
+    if (errors_out != nullptr) {
+      *errors_out = std::move(errors);
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+  for (const auto& r : rc->proto.redis_servers()) {
+    RedisServerConfig c;
+    c.name = r.name();
+    c.address = r.address();
+    c.connect_timeout = durationOr(r.has_connect_timeout(), r.connect_timeout(), c.connect_timeout);
+    c.command_timeout = durationOr(r.has_command_timeout(), r.command_timeout(), c.command_timeout);
+    if (r.max_pending() > 0) {
+      c.max_pending = r.max_pending();
+    }
+    if (!r.password_env().empty()) {
+      const char* v = getenv(r.password_env().c_str());
+      c.password = v == nullptr ? "" : v;  // validated present when serving
+    } else {
+      c.password = r.password();
+    }
+    c.database = r.database();
+    rc->redis_servers.push_back(std::move(c));
+  }
+  return RuntimeConfigConstSharedPtr(std::move(rc));
+}
 
 } // namespace gw::server

@@ -13,21 +13,15 @@
 #include "gateway/v1/config.pb.h"
 #include "source/config/config.h"
 #include "source/filters/filter.h"
+#include "source/filters/filter_chain.h"
 #include "source/http/http1_codec.h"
 #include "source/http/path.h"
 #include "source/router/route_table.h"
+#include "source/server/header_policy.h"
 
 namespace gw::server {
 
-// The compiled filter chain of one route (listener defaults already applied).
-struct FilterChain {
-  std::vector<filters::FilterConfigConstSharedPtr> pre;
-  filters::FilterConfigConstSharedPtr route;
-  std::vector<filters::FilterConfigConstSharedPtr> post;
-  std::vector<filters::FilterConfigConstSharedPtr> error;
-  std::vector<std::string> pre_names, post_names, error_names;
-  std::string route_name;
-};
+using filters::FilterChain;
 
 struct ListenerConfig {
   std::string name;
@@ -43,6 +37,8 @@ struct ListenerConfig {
   uint32_t max_requests_per_connection = 0;
   uint32_t xff_trusted_hops = 0;
   bool forward_trailers = false;
+  UnderscoreAction headers_with_underscores = UnderscoreAction::Drop;
+  bool abort_on_client_close = true;
 };
 
 struct EndpointConfig {
@@ -64,6 +60,18 @@ struct ClusterConfig {
   bool sameUpstreamsAs(const ClusterConfig& other) const;
 };
 
+// A Redis server of the config (Config.redis_servers), as the workers' clients need it.
+struct RedisServerConfig {
+  std::string name;
+  std::string address;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{250};
+  uint32_t max_pending = 1024;
+  std::string password;  // password_env already read
+  uint32_t database = 0;
+  bool operator==(const RedisServerConfig&) const = default;
+};
+
 // The whole running configuration: immutable once built, shared by every worker through one
 // shared_ptr<const RuntimeConfig>. A switch is one pointer swap per worker.
 struct RuntimeConfig {
@@ -79,6 +87,7 @@ struct RuntimeConfig {
   std::string version;
   std::vector<std::unique_ptr<ListenerConfig>> listeners;
   absl::flat_hash_map<std::string, std::unique_ptr<ClusterConfig>> clusters;
+  std::vector<RedisServerConfig> redis_servers;
 
   const ClusterConfig* cluster(absl::string_view name) const {
     auto it = clusters.find(name);
@@ -91,8 +100,9 @@ using RuntimeConfigConstSharedPtr = std::shared_ptr<const RuntimeConfig>;
 // Without `serving` (the control plane checking a snapshot) no rate-limit bucket table is
 // allocated: the result must not serve requests.
 // The config is taken by value: callers done with theirs move it in (no copy).
-absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(gateway::v1::Config config,
-                                                          bool serving = true);
+absl::StatusOr<RuntimeConfigConstSharedPtr> compileConfig(
+    gateway::v1::Config config, bool serving = true,
+    std::vector<config::ConfigError>* errors = nullptr);
 
 // "host:port" / "[v6]:port" -> sockaddr (resolves names with getaddrinfo).
 absl::Status parseAddress(absl::string_view address, sockaddr_storage* out, socklen_t* len);

@@ -19,6 +19,8 @@ Server::Server(ServerConfig config, RuntimeConfigConstSharedPtr initial)
   main_async_.data = this;
   uv_timer_init(loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
 }
 
 Server::~Server() = default;
@@ -278,7 +280,8 @@ void Server::onSignal(int signum) {
     fflush(stderr);
     _exit(1);
   }
-  fprintf(stderr, "gatewayd: signal %d, draining (timeout %lld ms)\n", signum,
+  fprintf(stderr, "gatewayd: signal %d, draining (grace %lld ms, timeout %lld ms)\n", signum,
+          static_cast<long long>(cfg_.drain_grace.count()),
           static_cast<long long>(cfg_.drain_timeout.count()));
   fflush(stderr);
   startDrain();
@@ -288,11 +291,30 @@ void Server::startDrain() {
   if (draining_) {
     return;
   }
-  draining_ = true;
+  draining_ = true;  // /ready answers 503 from now on
   drained_workers_ = 0;
   for (auto& hook : drain_hooks_) {
     hook();
   }
+  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Server*>(t->data);
+    fprintf(stderr, "gatewayd: drain timeout reached, exiting\n");
+    fflush(stderr);
+    uv_stop(self->loop_);
+  }, cfg_.drain_timeout.count(), 0);
+  if (cfg_.drain_grace.count() <= 0) {
+    drainWorkers();
+    return;
+  }
+  uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+    static_cast<Server*>(t->data)->drainWorkers();
+  }, cfg_.drain_grace.count(), 0);
+}
+
+void Server::drainWorkers() {
+  fprintf(stderr, "gatewayd: drain grace over: closing listeners, Connection: close on every "
+                  "response\n");
+  fflush(stderr);
   for (auto& w : workers_) {
     w->drain([this] {
       postMain([this] {
@@ -304,12 +326,6 @@ void Server::startDrain() {
       });
     });
   }
-  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
-    auto* self = static_cast<Server*>(t->data);
-    fprintf(stderr, "gatewayd: drain timeout reached, exiting\n");
-    fflush(stderr);
-    uv_stop(self->loop_);
-  }, cfg_.drain_timeout.count(), 0);
 }
 
 } // namespace gw::server

@@ -25,6 +25,10 @@ struct ServerConfig {
   // When set, every admin request (HTTP except /ready, and gRPC) must carry
   // "Authorization: Bearer <admin_token>". Required when an admin address is not loopback.
   std::string admin_token;
+  // SIGTERM (or an admin drain): /ready turns 503 at once and requests are served as usual for
+  // drain_grace, so that load balancers and endpoint lists stop sending traffic; then the
+  // workers drain (Worker::drain). drain_timeout, counted from the signal, bounds the whole of it.
+  std::chrono::milliseconds drain_grace{5000};
   std::chrono::milliseconds drain_timeout{20000};
   ServerOptions options;
 };
@@ -85,6 +89,7 @@ public:
 private:
   void onSignal(int signum);
   void runMainPosted();
+  void drainWorkers();
 
   ServerConfig cfg_;
   RuntimeConfigConstSharedPtr config_;
@@ -93,6 +98,7 @@ private:
   uv_signal_t sigint_;
   uv_async_t main_async_;
   uv_timer_t drain_timer_;
+  uv_timer_t grace_timer_;
   std::mutex main_mu_;
   std::vector<std::function<void()>> main_posted_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -85,7 +85,7 @@ void UpstreamConnection::connect() {
                                     self->cluster_->worker().stats().upstream_cx_connect_fail++;
                                     self->fail(absl::StrCat("connect to ", self->pool_->host.address,
                                                             " failed: ", uv_strerror(status)),
-                                               true);
+                                               UpstreamFailure::ConnectFailed);
                                     return;
                                   }
                                   uv_tcp_nodelay(&self->handle_, 1);
@@ -98,7 +98,7 @@ void UpstreamConnection::connect() {
     timer_.arm(0, [](void* owner) {
       auto* self = static_cast<UpstreamConnection*>(owner);
       self->cluster_->worker().stats().upstream_cx_connect_fail++;
-      self->fail("connect failed", true);
+      self->fail("connect failed", UpstreamFailure::ConnectFailed);
     });
     return;
   }
@@ -107,7 +107,8 @@ void UpstreamConnection::connect() {
     timer_.arm(ms, [](void* owner) {
       auto* self = static_cast<UpstreamConnection*>(owner);
       self->cluster_->worker().stats().upstream_cx_connect_fail++;
-      self->fail(absl::StrCat("connect to ", self->pool_->host.address, " timed out"), true);
+      self->fail(absl::StrCat("connect to ", self->pool_->host.address, " timed out"),
+                 UpstreamFailure::ConnectFailed);
     });
   }
 }
@@ -158,7 +159,7 @@ void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
     }
     fail(nread == UV_EOF ? "upstream closed the connection"
                          : absl::StrCat("upstream read error: ", uv_strerror(nread)),
-         false);
+         UpstreamFailure::Reset);
     return;
   }
   if (nread == 0) {
@@ -196,7 +197,8 @@ void UpstreamConnection::processInput() {
     }
     const auto st = parser_.state();
     if (st == http::Http1Parser::State::Error) {
-      fail(absl::StrCat("invalid response from upstream: ", parser_.error().message), false);
+      fail(absl::StrCat("invalid response from upstream: ", parser_.error().message),
+           UpstreamFailure::ProtocolError);
       return;
     }
     if (st == http::Http1Parser::State::Complete) {
@@ -267,7 +269,7 @@ void UpstreamConnection::write(absl::string_view data) {
 
 void UpstreamConnection::afterWrite(int rc) {
   if (rc != 0) {
-    fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), false);
+    fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), UpstreamFailure::Reset);
   }
 }
 
@@ -276,7 +278,7 @@ void UpstreamConnection::onWriteDone(int status) {
     return;
   }
   if (status != 0) {
-    fail(absl::StrCat("upstream write error: ", uv_strerror(status)), false);
+    fail(absl::StrCat("upstream write error: ", uv_strerror(status)), UpstreamFailure::Reset);
     return;
   }
   if (state_ == State::Busy && cb_ != nullptr && writeQueueSize() <= kLowWatermark) {
@@ -314,12 +316,12 @@ void UpstreamConnection::armIdleTimer() {
   }
 }
 
-void UpstreamConnection::fail(const std::string& reason, bool connect_failure) {
+void UpstreamConnection::fail(const std::string& reason, UpstreamFailure failure) {
   UpstreamCallbacks* cb = cb_;
   const bool before = !response_started_;
   close();
   if (cb != nullptr) {
-    cb->onUpstreamFailure(reason, connect_failure, before);
+    cb->onUpstreamFailure(reason, failure, before);
   }
 }
 

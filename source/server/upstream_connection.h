@@ -12,6 +12,13 @@
 
 namespace gw::server {
 
+// Why an upstream connection failed a request.
+enum class UpstreamFailure : uint8_t {
+  ConnectFailed,   // connect error, refused, or connect timeout
+  Reset,           // closed, reset or a write/read error
+  ProtocolError,   // a response the parser refused
+};
+
 // What a pooled upstream connection reports to the request that is using it.
 class UpstreamCallbacks {
 public:
@@ -21,8 +28,8 @@ public:
   virtual void onUpstreamBody(absl::string_view data) = 0;
   virtual void onUpstreamTrailers(HeaderMap&& trailers) = 0;
   virtual void onUpstreamComplete() = 0;
-  // Connect failure, reset, protocol error. `before_response`: no response byte was received.
-  virtual void onUpstreamFailure(const std::string& reason, bool connect_failure,
+  // `before_response`: no response byte was received. The connection has closed itself.
+  virtual void onUpstreamFailure(const std::string& reason, UpstreamFailure failure,
                                  bool before_response) = 0;
   // The write queue fell below the low watermark.
   virtual void onUpstreamWritable() = 0;
@@ -68,7 +75,7 @@ private:
   void startReading();
   void onRead(ssize_t nread, const uv_buf_t* buf);
   void processInput();
-  void fail(const std::string& reason, bool connect_failure);
+  void fail(const std::string& reason, UpstreamFailure failure);
   void close();
   void armIdleTimer();
   void onWriteDone(int status);

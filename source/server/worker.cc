@@ -9,8 +9,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <linux/filter.h>
+
 #include "absl/strings/str_cat.h"
-#include "source/server/connection_manager.h"
+#include "source/redis/redis_client.h"
+#include "source/server/downstream_connection.h"
+#include "source/server/upstream_connection.h"
+#include "source/server/worker_http_client.h"
 
 namespace gw::server {
 
@@ -82,7 +87,45 @@ Worker::Worker(int index, const ServerOptions& options) : index_(index), options
                static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
-Worker::~Worker() { uv_loop_close(&loop_); }
+Worker::~Worker() {
+  stopServices();
+  accept_stop_timer_.reset();
+  // Close callbacks of what was just destroyed (their handles free themselves there).
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_loop_close(&loop_);
+}
+
+void Worker::stopServices() {
+  http_client_.reset();
+  redis_.clear();
+}
+
+std::shared_ptr<redis::RedisClient> Worker::redis(absl::string_view name) {
+  auto it = redis_.find(name);
+  return it == redis_.end() ? nullptr : it->second.client;
+}
+
+void Worker::applyRedisServers(const RuntimeConfig& config) {
+  absl::flat_hash_map<std::string, RedisEntry> next;
+  for (const RedisServerConfig& rs : config.redis_servers) {
+    auto it = redis_.find(rs.name);
+    if (it != redis_.end() && it->second.config == rs) {
+      next[rs.name] = std::move(it->second);  // unchanged: the connection carries over
+      continue;
+    }
+    redis::RedisSettings settings;
+    settings.address = rs.address;
+    settings.connect_timeout = rs.connect_timeout;
+    settings.command_timeout = rs.command_timeout;
+    settings.stall_timeout = std::max(settings.stall_timeout, rs.command_timeout);
+    settings.max_pending = rs.max_pending;
+    settings.password = rs.password;
+    settings.database = rs.database;
+    next[rs.name] = RedisEntry{rs, std::make_shared<redis::RedisClient>(&loop_, settings)};
+  }
+  // Clients of removed or changed servers go once their last in-flight call lets go.
+  redis_ = std::move(next);
+}
 
 uint64_t Worker::random() {
   // splitmix64
@@ -129,21 +172,15 @@ std::string Worker::newRequestId() {
   return std::string(out, sizeof(out));
 }
 
-void Worker::runAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
-  struct Timer {
-    uv_timer_t handle;
-    std::function<void()> fn;
-  };
-  auto* t = new Timer{uv_timer_t{}, std::move(fn)};
-  uv_timer_init(&loop_, &t->handle);
-  t->handle.data = t;
-  uv_timer_start(&t->handle, [](uv_timer_t* h) {
-    auto* t = static_cast<Timer*>(h->data);
-    std::function<void()> fn = std::move(t->fn);
-    uv_close(reinterpret_cast<uv_handle_t*>(h),
-             [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
-    fn();
-  }, static_cast<uint64_t>(delay.count()), 0);
+event::TimerPtr Worker::createTimer(std::function<void()> cb) {
+  return std::make_unique<event::Timer>(&loop_, std::move(cb));
+}
+
+filters::HttpClient& Worker::httpClient() {
+  if (http_client_ == nullptr) {
+    http_client_ = std::make_unique<WorkerHttpClient>(*this);
+  }
+  return *http_client_;
 }
 
 void Worker::deferDelete(std::unique_ptr<DeferredDeletable> obj) {
@@ -254,9 +291,11 @@ std::vector<std::string> Worker::updateListeners(const BoundListeners& bound) {
 void Worker::onAccept(uv_stream_t* server, int status) {
   auto* ls = static_cast<ListenerSocket*>(server->data);
   Worker* w = ls->worker;
-  if (status != 0 || w->draining_) {
+  if (status != 0) {
     return;
   }
+  // Draining too: a connection the kernel accepted before the listener stopped taking new ones
+  // is served (one request, Connection: close) rather than reset.
   auto conn = std::make_unique<DownstreamConnection>(*w, ls->name);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(conn->handle())) != 0) {
     conn->close(true);
@@ -266,6 +305,9 @@ void Worker::onAccept(uv_stream_t* server, int status) {
   DownstreamConnection* c = conn.get();
   w->connections_.push_back(std::move(conn));
   c->start();
+  if (w->draining_) {
+    c->drain();
+  }
 }
 
 void Worker::onConnectionClosed(DownstreamConnection* c) {
@@ -342,6 +384,7 @@ void Worker::applyConfig(RuntimeConfigConstSharedPtr config) {
     }
   }
   clusters_ = std::move(next);
+  applyRedisServers(*config);
   config_ = std::move(config);
 }
 
@@ -352,11 +395,12 @@ ClusterStateSharedPtr Worker::cluster(absl::string_view name) {
 
 void Worker::drain(std::function<void()> on_empty) {
   post([this, on_empty = std::move(on_empty)]() mutable {
+    if (draining_) {
+      return;
+    }
     draining_ = true;
     on_drained_ = std::move(on_empty);
-    for (auto& ls : listeners_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&ls->handle), nullptr);
-    }
+    stopAccepting();
     std::vector<DownstreamConnection*> conns;
     for (auto& c : connections_) {
       conns.push_back(c.get());
@@ -368,8 +412,52 @@ void Worker::drain(std::function<void()> on_empty) {
   });
 }
 
+namespace {
+
+// Drops TCP segments with SYN and without ACK (new connection attempts), keeps everything else:
+// `ldb [13]` is the TCP flags byte (the filter sees the segment from its TCP header).
+bool dropNewConnections(uv_tcp_t* listener) {
+  static sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),         // SYN | ACK
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),    // SYN alone?
+      BPF_STMT(BPF_RET | BPF_K, 0),                       // drop
+      BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),             // keep
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(listener), &fd) != 0) {
+    return false;
+  }
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0;
+}
+
+} // namespace
+
+// Closing a listening socket resets every connection in its accept queue: a client whose
+// handshake the kernel completed gets RST after sending its request. So new connection attempts
+// are dropped first (a socket filter on the listener: the client's SYN goes unanswered and,
+// retried a second later, meets the closed port: "connection refused", never a lost request);
+// handshakes already under way complete and are accepted and served for kAcceptSettleMs; then
+// the listeners close with empty queues.
+void Worker::stopAccepting() {
+  for (auto& ls : listeners_) {
+    dropNewConnections(&ls->handle);
+  }
+  accept_stop_timer_ = createTimer([this] {
+    for (auto& ls : listeners_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&ls.release()->handle), [](uv_handle_t* h) {
+        delete static_cast<ListenerSocket*>(h->data);
+      });
+    }
+    listeners_.clear();
+    checkDrained();
+  });
+  accept_stop_timer_->enable(std::chrono::milliseconds(kAcceptSettleMs));
+}
+
 void Worker::checkDrained() {
-  if (draining_ && connections_.empty() && on_drained_) {
+  if (draining_ && connections_.empty() && listeners_.empty() && on_drained_) {
     auto cb = std::move(on_drained_);
     on_drained_ = nullptr;
     cb();
@@ -400,6 +488,7 @@ void Worker::stop() {
     for (auto& [name, state] : clusters_) {
       state->retire();
     }
+    stopServices();
     uv_stop(&loop_);
   });
 }

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "source/filters/filter_stats.h"
+#include "source/filters/worker_context.h"
 #include "source/server/runtime_config.h"
 #include "source/server/socket_writer.h"
 #include "source/server/stats.h"
@@ -22,6 +24,7 @@ namespace gw::server {
 
 class Worker;
 class DownstreamConnection;
+class WorkerHttpClient;
 
 // Objects destroyed at the end of the current loop iteration, after every callback on the stack
 // that may still reference them has returned.
@@ -98,17 +101,18 @@ struct ClusterSnapshot {
 // Listener name -> the concrete address every worker binds (resolved once by the main thread).
 using BoundListeners = std::vector<std::pair<std::string, sockaddr_storage>>;
 
-// One event loop on one thread. Owns its connections, cluster states and stats.
-class Worker {
+// One event loop on one thread. Owns its connections, cluster states, stats and the per-worker
+// services filters use (filters::WorkerContext: timers, the HTTP client, Redis clients).
+class Worker : public filters::WorkerContext {
 public:
   Worker(int index, const ServerOptions& options);
-  ~Worker();
+  ~Worker() override;
 
   // Binds every listener (SO_REUSEPORT, at the addresses the server resolved, so port 0 becomes
   // one concrete port for all workers) and runs the loop on a new thread.
   absl::Status start(RuntimeConfigConstSharedPtr config, const BoundListeners& bound);
   // Runs `fn` on this worker's loop (thread-safe).
-  void post(std::function<void()> fn);
+  void post(std::function<void()> fn) override;
   // Thread-safe: the worker switches to `config` on its own loop. Listeners are reconciled with
   // `bound` by name and address: a new one binds and listens; a removed or moved one stops
   // accepting and the connections it accepted drain (current request, then Connection: close).
@@ -116,21 +120,30 @@ public:
   // the worker loop.
   void setConfig(RuntimeConfigConstSharedPtr config, BoundListeners bound,
                  std::function<void()> done = nullptr);
-  // Thread-safe: stop accepting; close idle connections; close others after their response.
+  // Thread-safe: stop accepting (without resetting connections the kernel has already
+  // accepted: see stopAccepting), and drain every connection: each response from now on carries
+  // Connection: close and its connection closes after it; idle connections close after
+  // DownstreamConnection::kDrainIdleMs. `on_empty` runs on this loop once no connection is left.
   void drain(std::function<void()> on_empty);
   void stop();
   void join();
 
   // Loop-thread only.
-  uv_loop_t* loop() { return &loop_; }
+  uv_loop_t* loop() override { return &loop_; }
   const RuntimeConfigConstSharedPtr& config() const { return config_; }
   ClusterStateSharedPtr cluster(absl::string_view name);
   WorkerStats& stats() { return stats_; }
   const ServerOptions& options() const { return options_; }
   bool draining() const { return draining_; }
-  int index() const { return index_; }
+  int index() const override { return index_; }
   std::string newRequestId();
-  uint64_t random();
+  uint64_t random() override;
+  // filters::WorkerContext
+  event::TimerPtr createTimer(std::function<void()> cb) override;
+  filters::HttpClient& httpClient() override;
+  std::shared_ptr<redis::RedisClient> redis(absl::string_view name) override;
+  filters::FilterStatsBlock& filterStats() override { return filter_stats_; }
+  const filters::FilterStatsBlock& filterStats() const { return filter_stats_; }
   void onConnectionClosed(DownstreamConnection* c);
   // Access log lines are appended to this buffer (loop thread) and written once per loop
   // iteration, not once per request: one write(2) for all the requests an iteration finished.
@@ -145,8 +158,6 @@ public:
   void deferDelete(std::unique_ptr<DeferredDeletable> obj);
   // Socket writes of this loop leave at the end of each iteration (null: at once).
   WriteBatch* writeBatch() { return write_batch_.get(); }
-  // Runs `fn` on this loop after `delay` (loop thread only).
-  void runAfter(std::chrono::milliseconds delay, std::function<void()> fn);
   // Snapshot of cluster health for /clusters (loop thread).
   std::string clustersJson();
   // The same, structured (loop thread).
@@ -154,12 +165,16 @@ public:
 
 private:
   void applyConfig(RuntimeConfigConstSharedPtr config);
+  void applyRedisServers(const RuntimeConfig& config);
+  // Destroys the per-worker services (HTTP client, Redis clients) on this loop.
+  void stopServices();
   absl::Status bindListener(const std::string& name, const sockaddr_storage& addr);
   // Returns the names of the listener sockets closed (removed or moved).
   std::vector<std::string> updateListeners(const BoundListeners& bound);
   void runPosted();
   static void onAccept(uv_stream_t* server, int status);
   void checkDrained();
+  void stopAccepting();
 
   int index_;
   ServerOptions options_;
@@ -176,10 +191,23 @@ private:
   std::vector<std::unique_ptr<ListenerSocket>> listeners_;
   std::list<std::unique_ptr<DownstreamConnection>> connections_;
   WorkerStats stats_;
+  filters::FilterStatsBlock filter_stats_;
+  std::unique_ptr<WorkerHttpClient> http_client_;
+  // One client per Redis server of the running config (Config.redis_servers), kept across
+  // switches while its settings are unchanged. Filters hold them (shared) while calls are in
+  // flight, always on this loop, so a client is destroyed on it.
+  struct RedisEntry {
+    RedisServerConfig config;
+    std::shared_ptr<redis::RedisClient> client;
+  };
+  absl::flat_hash_map<std::string, RedisEntry> redis_;
+  std::unique_ptr<event::Timer> accept_stop_timer_;
   bool draining_ = false;
   std::function<void()> on_drained_;
   uint64_t rng_state_;
   static constexpr size_t kAccessLogFlushBytes = 64 * 1024;
+  // Draining: how long connections already handshaking are still accepted (see stopAccepting).
+  static constexpr int kAcceptSettleMs = 200;
   std::string access_log_;
 };
 

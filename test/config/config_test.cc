@@ -8,7 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "gateway/filters/headers/v1/headers.pb.h"
+#include "gateway/filters/router/v1/router.pb.h"
 #include "gateway/v1/config.pb.h"
 #include "source/config/config.h"
 #include "source/filters/filter.h"
@@ -26,10 +27,13 @@ class TestStageFactory : public filters::FilterFactory {
 public:
   absl::string_view name() const override { return "test_stage"; }
   filters::FilterKind kind() const override { return filters::FilterKind::Stage; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::headers::v1::Headers::descriptor();
+  }
   absl::StatusOr<filters::FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config,
                const filters::ValidationContext&) const override {
-    gateway::filters::v1::Headers proto;
+    gateway::filters::headers::v1::Headers proto;
     if (auto st = filters::structToMessage(config, &proto); !st.ok()) {
       return st;
     }
@@ -42,10 +46,13 @@ class TestRouteFactory : public filters::FilterFactory {
 public:
   absl::string_view name() const override { return "test_route"; }
   filters::FilterKind kind() const override { return filters::FilterKind::Route; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::router::v1::Router::descriptor();
+  }
   absl::StatusOr<filters::FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config,
                const filters::ValidationContext& ctx) const override {
-    gateway::filters::v1::Router proto;
+    gateway::filters::router::v1::Router proto;
     if (auto st = filters::structToMessage(config, &proto); !st.ok()) {
       return st;
     }

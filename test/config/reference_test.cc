@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "source/filters/filter.h"
 #include "gateway/v1/config.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
@@ -111,12 +111,10 @@ void collect(const Descriptor* d, std::vector<const Descriptor*>& out,
 std::vector<const Descriptor*> allMessages(std::set<const EnumDescriptor*>& enums) {
   std::vector<const Descriptor*> out;
   collect(gateway::v1::Config::descriptor(), out, enums);
-  collect(gateway::filters::v1::Router::descriptor(), out, enums);
-  collect(gateway::filters::v1::DirectResponse::descriptor(), out, enums);
-  collect(gateway::filters::v1::Headers::descriptor(), out, enums);
-  collect(gateway::filters::v1::Fault::descriptor(), out, enums);
-  collect(gateway::filters::v1::JwtAuthConfig::descriptor(), out, enums);
-  collect(gateway::filters::v1::LocalRateLimitConfig::descriptor(), out, enums);
+  // Every registered filter's config message (FilterFactory::configDescriptor).
+  for (const std::string& name : filters::FilterRegistry::names()) {
+    collect(filters::FilterRegistry::get(name)->configDescriptor(), out, enums);
+  }
   return out;
 }
 
@@ -222,7 +220,8 @@ TEST_CASE("complete YAML examples in the reference parse and validate") {
     const bool top = absl::StartsWith(block, "version:") || absl::StartsWith(block, "listeners:") ||
                      absl::StartsWith(block, "clusters:") ||
                      absl::StartsWith(block, "auth_providers:") ||
-                     absl::StartsWith(block, "rate_limit_policies:");
+                     absl::StartsWith(block, "rate_limit_policies:") ||
+                     absl::StartsWith(block, "redis_servers:");
     if (!top) {
       // A fragment: embed it where it belongs and check that it parses (names, types, syntax).
       const std::string embedded = embed(block);

@@ -6,6 +6,7 @@ import collections
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import tempfile
 import time
 
 GATEWAYD = os.environ.get("GATEWAYD", "bazel-bin/source/exe/gatewayd")
+# gatewayd with the test-only filters (test/filters/probe) linked in.
+GATEWAYD_TEST = os.environ.get("GATEWAYD_TEST", "bazel-bin/test/integration/gatewayd_test")
 DEMO_UPSTREAM = os.environ.get("DEMO_UPSTREAM", "bazel-bin/tools/demo_upstream/demo_upstream")
 GATEWAY_CONTROL = os.environ.get("GATEWAY_CONTROL", "bazel-bin/source/exe/gateway-control")
 GATEWAYCTL = os.environ.get("GATEWAYCTL", "bazel-bin/source/exe/gatewayctl")
@@ -98,7 +101,8 @@ class Gateway:
     addresses passed in `upstreams`.
     """
 
-    def __init__(self, config, upstreams=(), workers=1, args=(), env=None, prefix=()):
+    def __init__(self, config, upstreams=(), workers=1, args=(), env=None, prefix=(),
+                 binary=None):
         self.template = config
         self.upstreams = list(upstreams)
         self._pick_ports()
@@ -106,6 +110,7 @@ class Gateway:
         self.args = list(args)
         self.env = env
         self.prefix = list(prefix)  # e.g. ["prlimit", "--nofile=256:4096"] (it execs gatewayd)
+        self.binary = binary or GATEWAYD
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix="gw-it-")
 
@@ -138,7 +143,7 @@ class Gateway:
         self.stdout_path = os.path.join(self.dir, "stdout")
         self.stderr_path = os.path.join(self.dir, "stderr")
         self.proc = subprocess.Popen(
-            self.prefix + [GATEWAYD, "--config", path, "--workers", str(self.workers),
+            self.prefix + [self.binary, "--config", path, "--workers", str(self.workers),
              "--admin-address", "127.0.0.1:%d" % self.admin_port,
              "--admin-grpc-address", "127.0.0.1:%d" % self.grpc_port] + self.args,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=self.env)
@@ -483,3 +488,38 @@ def curl(args, timeout=20):
     """Runs curl with a hard timeout; returns the CompletedProcess (stdout/stderr bytes)."""
     return subprocess.run(["curl", "-sS", "--max-time", str(max(1, int(timeout) - 2))] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port (no persistence). kill() and start() again
+    keep the port, as a restarted Redis would."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        if shutil.which("redis-server") is None:
+            raise AssertionError("redis-server is not installed (tools/setup installs it)")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), 0.2).close() or True,
+                 what="redis-server on %d" % self.port)
+        return self
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.kill()

@@ -599,7 +599,7 @@ def test_sigterm_stops_the_client_and_exits():
     port = free_port()
     v1 = configs.write([listener("main", "127.0.0.1:%d" % port, [direct("a", "/a", "A")])])
     # Connected: the stream is cancelled and the process exits cleanly.
-    with FakeControlPlane() as cp, LiveGateway(cp) as gw:
+    with FakeControlPlane() as cp, LiveGateway(cp, args=["--drain-grace", "0"]) as gw:
         assert cp.push("v1", v1).startswith("ack ")
         start = cp.mark()
         gw.proc.send_signal(signal.SIGTERM)
@@ -607,7 +607,7 @@ def test_sigterm_stops_the_client_and_exits():
         cp.expect(r"^disconnected node=node-1$", timeout=5, since=start)
     # Control plane unreachable (the client is backing off): exits just as fast.
     cp = FakeControlPlane()  # never started: nothing listens on its port
-    with LiveGateway(cp, bootstrap=v1) as gw:
+    with LiveGateway(cp, bootstrap=v1, args=["--drain-grace", "0"]) as gw:
         wait_for(lambda: "reconnecting" in gw.stderr(), timeout=10, what="a failed attempt")
         t0 = time.time()
         gw.proc.send_signal(signal.SIGTERM)

@@ -302,8 +302,17 @@ TEST_CASE("explain: refusals before routing and request details") {
   SECTION("the URL's host wins over a Host header, and says so") {
     auto r = explain("GET", "http://api.example.com/health", {{"host", "other.example"}});
     CHECK(r.route() == "health");
-    CHECK(traceOf(r)[0] ==
-          "Host header 'other.example' replaced by the URL's host 'api.example.com'");
+    CHECK(traceOf(r)[0] == "Host header 'other.example' replaced by the target's authority "
+                           "'api.example.com' (absolute-form)");
+  }
+  SECTION("a trailing dot selects the same virtual host, as in the stream") {
+    auto r = explain("GET", "/health", {{"host", "API.example.com.:8080"}});
+    CHECK(r.route() == "health");
+  }
+  SECTION("a Host that is not a host name is refused, as in the stream") {
+    auto r = explain("GET", "/health", {{"host", "api..example.com."}});
+    CHECK(r.status() == 400);
+    CHECK(r.rejected() == "invalid Host header");
   }
   SECTION("CONNECT is refused") {
     auto r = explain("CONNECT", "http://api.example.com/");

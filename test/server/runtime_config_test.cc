@@ -1,5 +1,6 @@
 // compileConfig (listeners, route tables with attached filter chains, clusters) and the address
 // helpers of runtime_config.
+#include <atomic>
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -26,7 +27,7 @@ namespace gw::server {
 namespace {
 
 using filters::FilterStatus;
-using filters::RouteAction;
+using filters::StaticRoute;
 using filters::test::FakeRequestContext;
 using gateway::v1::Config;
 
@@ -150,9 +151,9 @@ void runStage(const std::vector<filters::FilterConfigConstSharedPtr>& list,
                                            filters::RequestContext&)) {
   for (const auto& fc : list) {
     REQUIRE(fc != nullptr);
-    auto f = fc->create();
-    REQUIRE(f != nullptr);
-    CHECK(((*f).*stage)(ctx) == FilterStatus::Continue);
+    filters::FilterPtr owned;
+    filters::Filter& f = filters::test::instanceOf(*fc, owned);
+    CHECK((f.*stage)(ctx) == FilterStatus::Continue);
   }
 }
 
@@ -216,7 +217,7 @@ TEST_CASE("compileConfig: every route carries a filter chain", "[runtime_config]
       REQUIRE(r->attachment() != nullptr);
       const FilterChain& chain = filterChainOf(*r);
       REQUIRE(chain.route != nullptr);
-      CHECK(chain.route->routeAction() != nullptr);
+      CHECK(chain.route->staticRoute() != nullptr);
       CHECK(chain.pre.size() == chain.pre_names.size());
       CHECK(chain.post.size() == chain.post_names.size());
       CHECK(chain.error.size() == chain.error_names.size());
@@ -230,28 +231,35 @@ TEST_CASE("compileConfig: route filters", "[runtime_config]") {
   {
     const FilterChain& c = filterChainOf(route(main, "api.example.com", "/users/1"));
     CHECK(c.route_name == "router");
-    CHECK(c.route->routeAction()->kind == RouteAction::Kind::Proxy);
-    CHECK(c.route->routeAction()->cluster == "users");
+    CHECK(c.route->staticRoute()->kind == StaticRoute::Kind::Proxy);
+    CHECK(c.route->staticRoute()->cluster == "users");
   }
   {
     const FilterChain& c = filterChainOf(route(main, "api.example.com", "/orders/1"));
     CHECK(c.route_name == "router");
-    CHECK(c.route->routeAction()->cluster == "orders");
+    CHECK(c.route->staticRoute()->cluster == "orders");
   }
   {
     const router::RouteEntry& r = route(main, "other.test", "/healthz");
     CHECK(r.name() == "health");
     const FilterChain& c = filterChainOf(r);
     CHECK(c.route_name == "direct_response");
-    const RouteAction* a = c.route->routeAction();
-    CHECK(a->kind == RouteAction::Kind::DirectResponse);
+    const StaticRoute* a = c.route->staticRoute();
+    CHECK(a->kind == StaticRoute::Kind::DirectResponse);
     CHECK(a->status == 204);
-    CHECK(a->body == "ok\n");
-    CHECK(a->content_type == "text/plain");
+    FakeRequestContext ctx;
+    filters::test::FakeUpstream up(ctx.fakeWorker().http);
+    filters::FilterPtr owned;
+    CHECK(filters::test::instanceOf(*c.route, owned).onRoute(ctx, up) ==
+          FilterStatus::StopAndRespond);
+    REQUIRE(ctx.responses.size() == 1);
+    CHECK(ctx.responses[0].status == 204);
+    CHECK(ctx.responses[0].body == "ok\n");
+    CHECK(ctx.responses[0].content_type == "text/plain");
   }
   {
     const FilterChain& c = filterChainOf(route(listener(*rc, "plain"), "x", "/anything"));
-    CHECK(c.route->routeAction()->cluster == "orders");
+    CHECK(c.route->staticRoute()->cluster == "orders");
   }
 }
 
@@ -270,9 +278,9 @@ TEST_CASE("compileConfig: route stage lists override listener defaults, empty on
 
     FakeRequestContext ctx;
     ctx.setRoute(&r);
-    runStage({c.pre[1]}, ctx, &filters::Filter::onRequest);  // the route's headers, not fault
+    runStage({c.pre[1]}, ctx, &filters::Filter::onRequestHeaders);  // the route's headers, not fault
     CHECK(values(ctx.request().headers, "x-pre") == Names{"users"});
-    runStage(c.post, ctx, &filters::Filter::onResponse);
+    runStage(c.post, ctx, &filters::Filter::onResponseHeaders);
     CHECK(values(ctx.response().headers, "x-post") == Names{"listener"});
     runStage(c.error, ctx, &filters::Filter::onError);
     CHECK(values(ctx.response().headers, "x-error") == Names{"listener"});
@@ -287,9 +295,9 @@ TEST_CASE("compileConfig: route stage lists override listener defaults, empty on
 
     FakeRequestContext ctx;
     ctx.setRoute(&r);
-    runStage(c.pre, ctx, &filters::Filter::onRequest);
+    runStage(c.pre, ctx, &filters::Filter::onRequestHeaders);
     CHECK(values(ctx.request().headers, "x-pre") == Names{"listener"});
-    runStage(c.post, ctx, &filters::Filter::onResponse);
+    runStage(c.post, ctx, &filters::Filter::onResponseHeaders);
     CHECK(values(ctx.response().headers, "x-post") == Names{"orders-1", "orders-2"});
     runStage(c.error, ctx, &filters::Filter::onError);
     CHECK(values(ctx.response().headers, "x-error") == Names{"orders"});
@@ -335,7 +343,7 @@ TEST_CASE("compileConfig: chains attach to the right routes across virtual hosts
   const ListenerConfig& l = *rc->listeners[0];
   auto statusOf = [&](const std::string& host, const std::string& path) {
     const router::RouteEntry& r = route(l, host, path);
-    return std::make_pair(r.name(), filterChainOf(r).route->routeAction()->status);
+    return std::make_pair(r.name(), filterChainOf(r).route->staticRoute()->status);
   };
   CHECK(statusOf("other", "/abc") == std::make_pair(std::string("a1"), 201));
   CHECK(statusOf("other", "/zzz") == std::make_pair(std::string("a2"), 202));
@@ -439,19 +447,82 @@ TEST_CASE("compileConfig: an invalid config lists every problem", "[runtime_conf
 }
 
 TEST_CASE("compileConfig: problems only compiling finds are all listed too", "[runtime_config]") {
-  // The cheap pre-check passes; compiling fails at the first bad regex; the full validation
-  // then reports both (and the same config without them compiles).
+  // Two bad regexes in one listener: the one walk lists both (the route table collects every
+  // route's error), and the same config without them compiles.
   Config c = parseJson(validConfigJson());
   auto* vh = c.mutable_listeners(0)->mutable_virtual_hosts(0);
   vh->mutable_routes(0)->mutable_match()->set_regex("/a(");
   vh->mutable_routes(1)->mutable_match()->set_regex("/b[");
-  CHECK(config::validateConfigWithoutCompiling(c).empty());
-  auto rc = compileConfig(c);
+  std::vector<config::ConfigError> errors;
+  auto rc = compileConfig(c, true, &errors);
   REQUIRE_FALSE(rc.ok());
   const std::string msg(rc.status().message());
   INFO(msg);
   CHECK_THAT(msg, Catch::Contains("listeners[0].virtual_hosts[0].routes[0].match.regex"));
   CHECK_THAT(msg, Catch::Contains("listeners[0].virtual_hosts[0].routes[1].match.regex"));
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].path == "listeners[0].virtual_hosts[0].routes[0].match.regex");
+  CHECK(errors[1].path == "listeners[0].virtual_hosts[0].routes[1].match.regex");
+}
+
+// A route filter that counts how often its config is compiled.
+std::atomic<int> g_route_compiles{0};
+std::atomic<int> g_stage_compiles{0};
+class CountingFactory : public filters::FilterFactory {
+public:
+  CountingFactory(const char* name, filters::FilterKind kind, std::atomic<int>& counter)
+      : name_(name), kind_(kind), counter_(counter) {}
+  absl::string_view name() const override { return name_; }
+  filters::FilterKind kind() const override { return kind_; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return google::protobuf::Struct::descriptor();
+  }
+  absl::StatusOr<filters::FilterConfigConstSharedPtr>
+  createConfig(const google::protobuf::Struct&, const filters::ValidationContext&) const override {
+    counter_++;
+    return filters::FilterConfigConstSharedPtr(std::make_shared<filters::FilterConfig>());
+  }
+
+private:
+  const char* name_;
+  filters::FilterKind kind_;
+  std::atomic<int>& counter_;
+};
+struct RegisterCounting {
+  RegisterCounting() {
+    filters::FilterRegistry::add(std::make_unique<CountingFactory>(
+        "t_count_route", filters::FilterKind::Route, g_route_compiles));
+    filters::FilterRegistry::add(std::make_unique<CountingFactory>(
+        "t_count_stage", filters::FilterKind::Stage, g_stage_compiles));
+  }
+} const kRegisterCounting;
+
+TEST_CASE("compileConfig: validation and compilation walk the config once", "[runtime_config]") {
+  // 50 routes with their own route filter, all using the listener's default pre filter.
+  std::string routes;
+  for (int i = 0; i < 50; i++) {
+    absl::StrAppend(&routes, i == 0 ? "" : ",", R"({"name":"r)", i, R"(","match":{"prefix":"/r)",
+                    i, R"(/"},"routeFilter":{"name":"t_count_route"}})");
+  }
+  Config c = parseJson(absl::StrCat(
+      R"({"listeners":[{"name":"l","address":"127.0.0.1:0",
+          "preFilters":[{"name":"t_count_stage"}],
+          "virtualHosts":[{"domains":["*"],"routes":[)",
+      routes, R"(]}]}]})"));
+  g_route_compiles = 0;
+  g_stage_compiles = 0;
+  auto rc = compileConfig(c);
+  REQUIRE(rc.ok());
+  CHECK(g_route_compiles.load() == 50);  // each route filter config once
+  CHECK(g_stage_compiles.load() == 1);   // the listener default once, shared by every route
+  const auto& l = *(*rc)->listeners[0];
+  const auto all = l.routes->allRoutes();
+  REQUIRE(all.size() == 50);
+  CHECK(filterChainOf(*all[0]).pre[0] == filterChainOf(*all[49]).pre[0]);
+  // Validation alone is the same walk.
+  g_route_compiles = 0;
+  CHECK(config::validateConfig(c).empty());
+  CHECK(g_route_compiles.load() == 50);
 }
 
 TEST_CASE("compileConfig: one problem", "[runtime_config]") {

@@ -406,6 +406,13 @@ listeners:
               - {{name: jwt_auth, config: {{provider: es256-uncached}}}}
               - {{name: jwt_auth, config: {{provider: es256-uncached-2}}}}
             route_filter: {{name: direct_response, config: {{status: 200, body: ok}}}}
+          - name: buffered
+            match: {{prefix: /buffered}}
+            # The whole request body read before it goes upstream (the buffer filter: a body
+            # hook's path; nginx buffers request bodies by default too).
+            pre_filters:
+              - {{name: buffer, config: {{max_request_bytes: 1048576}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
           - name: all
             match: {{prefix: /}}
             route_filter: {{name: router, config: {{cluster: up}}}}
@@ -696,6 +703,11 @@ class Bench:
                  what="plain's load straight at the upstream nginx: the floor"),
             dict(name="body-post-64k", targets=w1, path="/", tool="wrk", threads=1, conns=50,
                  script=post, what="POST 64 KiB request body (wrk lua), 20-byte response; -t1 -c50"),
+            dict(name="body-post-64k-buffered", targets=w1, path="/buffered", tool="wrk",
+                 threads=1, conns=50, script=post,
+                 what="POST 64 KiB, gatewayd's route with the buffer filter (the whole body "
+                      "read, then sent with Content-Length); the peers' default path (nginx "
+                      "buffers request bodies by default, HAProxy streams); -t1 -c50"),
             dict(name="body-get-1m", targets=w1, path="/static/1m.bin", tool="wrk", threads=1,
                  conns=50, what="GET a 1 MiB static file from the upstream; -t1 -c50"),
             dict(name="policy", targets=w1, path="/policy/x", tool="wrk", threads=1, conns=50,
@@ -1083,7 +1095,7 @@ def main():
     ap.add_argument("--demo-upstream", help="demo_upstream binary (stream scenario's upload sink)")
     ap.add_argument("--only", default="",
                     help="comma-separated scenario names (default: all): plain, direct, "
-                         "body-post-64k, body-get-1m, policy, fixed, workers, idle, stream, "
+                         "body-post-64k, body-post-64k-buffered, body-get-1m, policy, fixed, workers, idle, stream, "
                          "config")
     args = ap.parse_args()
     args.only = [x for x in args.only.split(",") if x]

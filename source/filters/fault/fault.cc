@@ -1,12 +1,16 @@
 // `fault`: delays and/or aborts a share of requests. The delay is asynchronous: the filter returns
-// Pause, a timer on the worker loop fires, and the chain resumes (or aborts) on the same loop.
+// Pause, a timer of the request (RequestContext::runAfter, cancelled if the request ends first)
+// fires on the worker loop, and the chain resumes or aborts through the request's handle.
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "gateway/filters/fault/v1/fault.pb.h"
 #include "source/filters/filter.h"
 
 namespace gw::filters {
 namespace {
+
+const FilterCounter kDelayed{"fault", "delayed", "Requests delayed by fault injection."};
+const FilterCounter kAborted{"fault", "aborted", "Requests aborted by fault injection."};
 
 uint32_t percentRoll() {
   thread_local uint64_t state = 0x2545F4914F6CDD1DULL ^ reinterpret_cast<uintptr_t>(&state);
@@ -28,7 +32,7 @@ class FaultFilter : public Filter {
 public:
   explicit FaultFilter(const FaultSettings& s) : s_(s) {}
 
-  FilterStatus onRequest(RequestContext& ctx) override {
+  FilterStatus onRequestHeaders(RequestContext& ctx) override {
     if (!s_.header.empty() && !ctx.request().headers.has(s_.header)) {
       return FilterStatus::Continue;
     }
@@ -37,12 +41,16 @@ public:
     if (!delay) {
       return abort ? doAbort(ctx) : FilterStatus::Continue;
     }
-    RequestContext* c = &ctx;
+    kDelayed.inc(ctx.worker());
     const uint32_t status = abort ? s_.abort_status : 0;
-    ctx.runAfter(std::chrono::milliseconds(s_.delay_ms), [c, status] {
+    ctx.runAfter(std::chrono::milliseconds(s_.delay_ms), [h = ctx.handle(), status] {
+      RequestContext* c = h.context();
+      if (c == nullptr) {
+        return;  // the request ended during the delay
+      }
       if (status != 0) {
-        c->fail({static_cast<int>(status), "fault_injected", "fault injected by the gateway",
-                 ErrorSource::Filter, false});
+        kAborted.inc(c->worker());  // counted when the abort happens
+        c->fail(abortError(status));
       } else {
         c->resume();
       }
@@ -51,9 +59,13 @@ public:
   }
 
 private:
+  static ErrorInfo abortError(uint32_t status) {
+    return ErrorInfo::make(ErrorKind::FilterAbort, "fault injected by the gateway", {},
+                           static_cast<int>(status));
+  }
   FilterStatus doAbort(RequestContext& ctx) {
-    ctx.fail({static_cast<int>(s_.abort_status), "fault_injected", "fault injected by the gateway",
-              ErrorSource::Filter, false});
+    kAborted.inc(ctx.worker());
+    ctx.fail(abortError(s_.abort_status));
     return FilterStatus::StopAndRespond;
   }
 
@@ -63,11 +75,10 @@ private:
 class FaultConfig : public FilterConfig {
 public:
   explicit FaultConfig(FaultSettings s) : s_(std::move(s)) {}
-  FilterPtr create() const override { return std::make_unique<FaultFilter>(s_); }
   Filter* shared() const override { return &shared_; }
   // "delay 200 ms for 10% of requests carrying x-chaos; abort 503 for 1%".
-  std::string explain(const http::RequestHead& head) const override {
-    if (!s_.header.empty() && !head.headers.has(s_.header)) {
+  std::string explain(ExplainContext& ctx) const override {
+    if (!s_.header.empty() && !ctx.head.headers.has(s_.header)) {
       return absl::StrCat("continue (no ", s_.header, " header; faults apply only to requests "
                           "carrying it)");
     }
@@ -93,9 +104,12 @@ class FaultFactory : public FilterFactory {
 public:
   absl::string_view name() const override { return "fault"; }
   FilterKind kind() const override { return FilterKind::Stage; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::fault::v1::Fault::descriptor();
+  }
   absl::StatusOr<FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config, const ValidationContext&) const override {
-    gateway::filters::v1::Fault proto;
+    gateway::filters::fault::v1::Fault proto;
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }

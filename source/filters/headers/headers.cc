@@ -1,11 +1,12 @@
 // `headers`: add / set / remove request headers (pre stage) and response headers (post and error
 // stages). Values are templates with %VARIABLE% references, parsed once at config load.
+// Stateless: one shared instance serves every request.
 #include <ctime>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "gateway/filters/headers/v1/headers.pb.h"
 #include "source/filters/filter.h"
 #include "source/http/http1_codec.h"
 #include "source/router/route_table.h"
@@ -159,9 +160,9 @@ class HeadersFilterConfig;
 class HeadersFilter : public Filter {
 public:
   explicit HeadersFilter(const HeadersFilterConfig& c) : config_(c) {}
-  FilterStatus onRequest(RequestContext& ctx) override;
-  FilterStatus onResponse(RequestContext& ctx) override;
-  FilterStatus onError(RequestContext& ctx) override { return onResponse(ctx); }
+  FilterStatus onRequestHeaders(RequestContext& ctx) override;
+  FilterStatus onResponseHeaders(RequestContext& ctx) override;
+  FilterStatus onError(RequestContext& ctx) override { return onResponseHeaders(ctx); }
 
 private:
   const HeadersFilterConfig& config_;
@@ -169,11 +170,10 @@ private:
 
 class HeadersFilterConfig : public FilterConfig {
 public:
-  FilterPtr create() const override { return std::make_unique<HeadersFilter>(*this); }
   Filter* shared() const override { return &shared_; }
   // "request: set x-a: %REQUEST_ID%; response: remove server". The request ops run in the pre
   // stage, the response ops in the post and error stages.
-  std::string explain(const http::RequestHead&) const override {
+  std::string explain(ExplainContext&) const override {
     return absl::StrCat("request: ", request.describe(), "; response: ", response.describe());
   }
   Ops request, response;
@@ -182,12 +182,12 @@ private:
   mutable HeadersFilter shared_{*this};  // stateless: one instance for every request
 };
 
-FilterStatus HeadersFilter::onRequest(RequestContext& ctx) {
+FilterStatus HeadersFilter::onRequestHeaders(RequestContext& ctx) {
   config_.request.apply(ctx, ctx.request().headers);
   return FilterStatus::Continue;
 }
 
-FilterStatus HeadersFilter::onResponse(RequestContext& ctx) {
+FilterStatus HeadersFilter::onResponseHeaders(RequestContext& ctx) {
   config_.response.apply(ctx, ctx.response().headers);
   return FilterStatus::Continue;
 }
@@ -217,9 +217,9 @@ absl::Status checkName(const std::string& path, std::string& name) {
 
 absl::Status buildOps(const std::string& prefix,
                       const google::protobuf::RepeatedPtrField<
-                          gateway::filters::v1::Headers::HeaderValue>& add,
+                          gateway::filters::headers::v1::Headers::HeaderValue>& add,
                       const google::protobuf::RepeatedPtrField<
-                          gateway::filters::v1::Headers::HeaderValue>& set,
+                          gateway::filters::headers::v1::Headers::HeaderValue>& set,
                       const google::protobuf::RepeatedPtrField<std::string>& remove, Ops& ops) {
   auto convert = [&](const std::string& field, const auto& list,
                      std::vector<Op>& out) -> absl::Status {
@@ -262,9 +262,12 @@ class HeadersFactory : public FilterFactory {
 public:
   absl::string_view name() const override { return "headers"; }
   FilterKind kind() const override { return FilterKind::Stage; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::headers::v1::Headers::descriptor();
+  }
   absl::StatusOr<FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config, const ValidationContext&) const override {
-    gateway::filters::v1::Headers proto;
+    gateway::filters::headers::v1::Headers proto;
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }

@@ -1,24 +1,33 @@
 // `jwt_auth` (pre stage): verifies the request's JWT with a named auth provider
 // (Config.auth_providers). Missing or invalid -> 401 with a typed code (jwt_missing,
-// jwt_bad_signature, ...) and WWW-Authenticate. Valid -> the token header is stripped (unless the
-// provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim
-// headers are always removed first, whatever the outcome.
+// jwt_bad_signature, ...) and WWW-Authenticate. Valid -> the caller's Identity goes into the
+// filter state (kIdentity: subject, provider, mapped claims) for later filters, the access log
+// and explain; the token header is stripped (unless the provider forwards it) and claim_headers
+// are set from the claims. Client-sent copies of the claim headers are always removed first,
+// whatever the outcome. Stateless: one shared instance serves every request.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "gateway/filters/jwt_auth/v1/jwt_auth.pb.h"
 #include "source/filters/filter.h"
+#include "source/filters/identity.h"
 #include "source/http/http1_codec.h"
 #include "source/policy/jwt.h"
 
 namespace gw::filters {
 namespace {
 
+const FilterCounter kAllowed{"jwt_auth", "allowed", "Requests with a valid token."};
+const FilterCounter kAnonymous{"jwt_auth", "anonymous",
+                               "Requests without a token let through (allow_missing)."};
+const FilterCounter kDenied{"jwt_auth", "denied",
+                            "Requests refused with 401 (token missing or invalid)."};
+
 class JwtAuthConfig;
 
 class JwtAuthFilter : public Filter {
 public:
   explicit JwtAuthFilter(const JwtAuthConfig& c) : config_(c) {}
-  FilterStatus onRequest(RequestContext& ctx) override;
+  FilterStatus onRequestHeaders(RequestContext& ctx) override;
 
 private:
   const JwtAuthConfig& config_;
@@ -28,9 +37,8 @@ class JwtAuthConfig : public FilterConfig {
 public:
   JwtAuthConfig(std::shared_ptr<const policy::JwtProvider> p, bool allow_missing)
       : provider(std::move(p)), allow_missing(allow_missing) {}
-  FilterPtr create() const override { return std::make_unique<JwtAuthFilter>(*this); }
   Filter* shared() const override { return &shared_; }
-  std::string explain(const http::RequestHead& head) const override;
+  std::string explain(ExplainContext& ctx) const override;
 
   const std::shared_ptr<const policy::JwtProvider> provider;
   const bool allow_missing;
@@ -44,7 +52,21 @@ std::string tokenWhere(const policy::JwtProvider& p) {
                                 : absl::StrCat("query parameter '", p.queryParam(), "'");
 }
 
-FilterStatus JwtAuthFilter::onRequest(RequestContext& ctx) {
+// The identity a verified token establishes.
+void setIdentity(const policy::JwtProvider& p, const policy::VerifiedJwt& v, FilterState& state) {
+  Identity& id = state.emplace(kIdentity);
+  id.provider = p.name();
+  id.issuer = p.issuer();
+  policy::jsonScalarText(v.sub, id.subject);
+  std::string text;
+  for (size_t i = 0; i < p.claimHeaders().size(); i++) {
+    if (policy::jsonScalarText(v.claims[i], text)) {
+      id.claims.emplace_back(p.claimHeaders()[i].first, text);
+    }
+  }
+}
+
+FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
   const policy::JwtProvider& p = *config_.provider;
   HeaderMap& headers = ctx.request().headers;
   for (const auto& ch : p.claimHeaders()) {
@@ -53,6 +75,7 @@ FilterStatus JwtAuthFilter::onRequest(RequestContext& ctx) {
   absl::string_view token;
   policy::JwtStatus st = p.extract(headers.entries(), ctx.request().query, token);
   if (st == policy::JwtStatus::Missing && config_.allow_missing) {
+    kAnonymous.inc(ctx.worker());
     return FilterStatus::Continue;
   }
   thread_local policy::VerifiedJwt verified;
@@ -60,17 +83,17 @@ FilterStatus JwtAuthFilter::onRequest(RequestContext& ctx) {
     st = p.verify(token, policy::jwtNow(), verified);
   }
   if (st != policy::JwtStatus::Ok) {
-    ErrorInfo e;
-    e.status = 401;
-    e.code = policy::jwtStatusCode(st);
-    e.message = policy::jwtStatusMessage(st);
-    e.source = ErrorSource::Filter;
+    kDenied.inc(ctx.worker());
+    ErrorInfo e = ErrorInfo::make(ErrorKind::Unauthenticated, policy::jwtStatusMessage(st),
+                                  policy::jwtStatusCode(st));
     e.headers.emplace_back("www-authenticate", st == policy::JwtStatus::Missing
                                                    ? "Bearer"
                                                    : "Bearer error=\"invalid_token\"");
     ctx.fail(std::move(e));
     return FilterStatus::StopAndRespond;
   }
+  kAllowed.inc(ctx.worker());
+  setIdentity(p, verified, ctx.filterState());
   if (!p.forward() && p.queryParam().empty()) {
     headers.remove(p.header());
   }
@@ -84,8 +107,9 @@ FilterStatus JwtAuthFilter::onRequest(RequestContext& ctx) {
   return FilterStatus::Continue;
 }
 
-std::string JwtAuthConfig::explain(const http::RequestHead& head) const {
+std::string JwtAuthConfig::explain(ExplainContext& ctx) const {
   const policy::JwtProvider& p = *provider;
+  const http::RequestHead& head = ctx.head;
   absl::string_view token;
   policy::JwtStatus st = p.extract(head.headers.entries(), head.query, token);
   const std::string who = absl::StrCat("provider '", p.name(), "': ");
@@ -105,6 +129,7 @@ std::string JwtAuthConfig::explain(const http::RequestHead& head) const {
     return absl::StrCat(who, "401 ", policy::jwtStatusCode(st), ": ",
                         policy::jwtStatusMessage(st));
   }
+  setIdentity(p, v, ctx.state);
   std::string sub;
   if (!policy::jsonScalarText(v.sub, sub)) {
     sub = "-";
@@ -133,9 +158,12 @@ class JwtAuthFactory : public FilterFactory {
 public:
   absl::string_view name() const override { return "jwt_auth"; }
   FilterKind kind() const override { return FilterKind::Stage; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::jwt_auth::v1::JwtAuthConfig::descriptor();
+  }
   absl::StatusOr<FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config, const ValidationContext& ctx) const override {
-    gateway::filters::v1::JwtAuthConfig proto;
+    gateway::filters::jwt_auth::v1::JwtAuthConfig proto;
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }

@@ -6,20 +6,24 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/filters/v1/filters.pb.h"
+#include "gateway/filters/local_ratelimit/v1/local_ratelimit.pb.h"
 #include "source/filters/filter.h"
 #include "source/policy/rate_limiter.h"
 
 namespace gw::filters {
 namespace {
 
+const FilterCounter kAllowed{"local_ratelimit", "allowed", "Requests that took a token."};
+const FilterCounter kLimited{"local_ratelimit", "limited",
+                             "Requests refused because the bucket was empty."};
+
 class RateLimitConfig;
 
 class RateLimitFilter : public Filter {
 public:
   explicit RateLimitFilter(const RateLimitConfig& c) : config_(c) {}
-  FilterStatus onRequest(RequestContext& ctx) override;
-  FilterStatus onResponse(RequestContext& ctx) override;
+  FilterStatus onRequestHeaders(RequestContext& ctx) override;
+  FilterStatus onResponseHeaders(RequestContext& ctx) override;
 
 private:
   const RateLimitConfig& config_;
@@ -33,7 +37,7 @@ public:
         burst_text(absl::StrCat(limiter->burst())) {}
   FilterPtr create() const override { return std::make_unique<RateLimitFilter>(*this); }
   Filter* shared() const override { return &shared_; }
-  std::string explain(const http::RequestHead& head) const override;
+  std::string explain(ExplainContext& ctx) const override;
 
   absl::string_view keyOf(const http::RequestHead& head, absl::string_view client_ip) const {
     switch (limiter->keyKind()) {
@@ -59,19 +63,17 @@ private:
   mutable RateLimitFilter shared_{*this};  // stateless: the state is in the limiter's atomics
 };
 
-FilterStatus RateLimitFilter::onRequest(RequestContext& ctx) {
+FilterStatus RateLimitFilter::onRequestHeaders(RequestContext& ctx) {
   const policy::RateLimiter& l = *config_.limiter;
   const auto d = l.take(config_.keyOf(ctx.request(), ctx.clientAddress()),
                         policy::RateLimiter::nowNs());
   if (d.allowed) {
+    kAllowed.inc(ctx.worker());
     return FilterStatus::Continue;
   }
-  ErrorInfo e;
-  e.status = l.status();
-  e.code = "rate_limited";
-  e.message = config_.exceeded_message;
-  e.source = ErrorSource::Filter;
-  e.retryable = true;
+  kLimited.inc(ctx.worker());
+  ErrorInfo e = ErrorInfo::make(ErrorKind::RateLimited, config_.exceeded_message, {},
+                                static_cast<int>(l.status()));
   const int64_t secs = std::max<int64_t>(1, (d.retry_after_ns + 999999999) / 1000000000);
   e.headers.emplace_back("retry-after", absl::StrCat(secs));
   if (l.responseHeaders()) {
@@ -82,7 +84,7 @@ FilterStatus RateLimitFilter::onRequest(RequestContext& ctx) {
   return FilterStatus::StopAndRespond;
 }
 
-FilterStatus RateLimitFilter::onResponse(RequestContext& ctx) {
+FilterStatus RateLimitFilter::onResponseHeaders(RequestContext& ctx) {
   const policy::RateLimiter& l = *config_.limiter;
   if (!l.responseHeaders() || ctx.response().headers.has("x-ratelimit-limit")) {
     return FilterStatus::Continue;
@@ -94,7 +96,8 @@ FilterStatus RateLimitFilter::onResponse(RequestContext& ctx) {
   return FilterStatus::Continue;
 }
 
-std::string RateLimitConfig::explain(const http::RequestHead& head) const {
+std::string RateLimitConfig::explain(ExplainContext& ctx) const {
+  const http::RequestHead& head = ctx.head;
   const policy::RateLimiter& l = *limiter;
   std::string out = absl::StrCat("policy '", l.name(), "' (", l.describeRate(), ")");
   switch (l.keyKind()) {
@@ -125,9 +128,12 @@ class RateLimitFactory : public FilterFactory {
 public:
   absl::string_view name() const override { return "local_ratelimit"; }
   FilterKind kind() const override { return FilterKind::Stage; }
+  const google::protobuf::Descriptor* configDescriptor() const override {
+    return gateway::filters::local_ratelimit::v1::LocalRateLimitConfig::descriptor();
+  }
   absl::StatusOr<FilterConfigConstSharedPtr>
   createConfig(const google::protobuf::Struct& config, const ValidationContext& ctx) const override {
-    gateway::filters::v1::LocalRateLimitConfig proto;
+    gateway::filters::local_ratelimit::v1::LocalRateLimitConfig proto;
     if (auto st = structToMessage(config, &proto); !st.ok()) {
       return st;
     }

@@ -1,0 +1,14 @@
+"""The built-in filters. Adding one is this one line: its folder source/filters/<name>/ (a BUILD
+with gw_filter()), its config proto api/gateway/filters/<name>/v1/<name>.proto, its tests in
+test/filters/<name>/. //api compiles the protos of this list, //source/filters:builtin links the
+filters."""
+
+BUILTIN_FILTERS = [
+    "buffer",
+    "direct_response",
+    "fault",
+    "headers",
+    "jwt_auth",
+    "local_ratelimit",
+    "router",
+]

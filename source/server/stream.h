@@ -1,0 +1,202 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "source/event/timer.h"
+#include "source/filters/chain_runner.h"
+#include "source/filters/filter.h"
+#include "source/filters/filter_chain.h"
+#include "source/http/http1_codec.h"
+#include "source/server/upstream_request.h"
+#include "source/server/worker.h"
+
+namespace gw::server {
+
+class DownstreamConnection;
+
+// One request/response exchange on a downstream connection: prepares the request (routing),
+// runs the filter phases through a ChainRunner, proxies through an UpstreamRequest, and moves
+// both bodies: untouched bodies stream from socket to socket with watermark backpressure; a
+// direction some filter asks for is streamed through the body hooks or buffered whole.
+//
+// Request side:  headers -> [request body (Buffer: all of it, before routing)] -> route step
+//                -> proxy (body streamed, Stream-hooked, or the buffered body at once)
+// Response side: upstream or local head -> response headers hooks -> [response body hooks]
+//                -> client (Untouched: as it arrives; Stream: re-framed chunked; Buffer: whole,
+//                   with Content-Length)
+// Errors anywhere before the response started go through the error stage to one JSON body.
+class Stream : public filters::RequestContext,
+               public filters::Upstream,
+               public filters::ChainRunner::Owner,
+               public UpstreamRequestCallbacks,
+               public DeferredDeletable {
+public:
+  Stream(DownstreamConnection& conn, RuntimeConfigConstSharedPtr config,
+         const ListenerConfig& listener, http::RequestHead&& head, const http::Http1Parser& p);
+  ~Stream() override;
+
+  // Called by the connection.
+  void start();
+  bool wantsBody() const;
+  bool bodyBlocked() const { return request_body_blocked_; }
+  void onRequestBody(absl::string_view data);
+  void onRequestTrailers(HeaderMap&& trailers) { request_trailers_ = std::move(trailers); }
+  void onRequestComplete();
+  void onDownstreamWritable();
+  void onDownstreamClosed();
+  void onRouteTimeout();
+  bool responseStarted() const { return response_started_; }
+  bool requestComplete() const { return request_complete_; }
+
+  // filters::RequestContext
+  using filters::RequestContext::respond;
+  http::RequestHead& request() override { return request_; }
+  http::ResponseHead& response() override { return response_; }
+  const router::RouteEntry* route() const override { return route_; }
+  const std::string& requestId() const override { return request_id_; }
+  const std::string& clientAddress() const override;
+  const std::string& upstreamHost() const override { return upstream_host_; }
+  std::chrono::system_clock::time_point startTime() const override { return start_wall_; }
+  int64_t elapsedMs() const override;
+  filters::FilterState& filterState() override { return state_; }
+  filters::WorkerContext& worker() override;
+  filters::RequestHandle handle() override;
+  std::string& requestBody() override { return request_body_; }
+  void respond(http::ResponseHead head, std::string body) override;
+  void fail(filters::ErrorInfo error) override;
+  void resume() override;
+  const filters::ErrorInfo* error() const override { return has_error_ ? &error_ : nullptr; }
+  void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
+
+  // filters::Upstream
+  void proxyTo(absl::string_view cluster) override;
+  uint64_t send(absl::string_view cluster, filters::HttpRequest request,
+                filters::HttpCallback cb) override;
+  void cancel(uint64_t id) override;
+
+  // filters::ChainRunner::Owner
+  filters::RequestContext& context() override { return *this; }
+  filters::Upstream& upstream() override { return *this; }
+  bool takeInterrupt() override;
+  void onPhaseDone(filters::ChainRunner::Phase phase) override;
+
+  // UpstreamRequestCallbacks
+  void onUpstreamReady() override;
+  void onUpstreamHead(http::ResponseHead&& head, bool informational) override;
+  void onUpstreamBody(absl::string_view data) override;
+  void onUpstreamTrailers(HeaderMap&& trailers) override {
+    response_trailers_ = std::move(trailers);
+  }
+  void onUpstreamComplete() override;
+  void onUpstreamError(filters::ErrorInfo error, bool response_started) override;
+  void onUpstreamWritable() override;
+  void onUpstreamReadBegin() override;
+  void onUpstreamReadEnd() override;
+  bool replayable() const override;
+
+private:
+  using Phase = filters::ChainRunner::Phase;
+  using Mode = filters::BodyPolicy::Mode;
+  enum class Interrupt : uint8_t { None, Respond, Fail, Proxy, SendError };
+
+  // Request side (stream_request.cc).
+  void afterRequestHeaders();
+  void routeStep();
+  void startProxy(const std::string& cluster);
+  void runRequestPiece(bool end_of_stream);
+  void afterRequestPiece();
+  void writeRequestEnd();
+  void failRequestTooLarge(absl::string_view why);
+  void dropUpstream();
+
+  // Response side (stream_response.cc).
+  void beginResponseStage();
+  void startLocalResponse();
+  void startErrorStage();
+  void sendErrorNow();
+  void afterResponseHeaders();
+  void runResponsePiece(bool end_of_stream);
+  void afterResponsePiece();
+  void sendWholeResponse();
+  void sendResponseHead();
+  void writeBody(absl::string_view data);
+  void completeUpstreamResponse();
+  void responseDone();
+  void setErrorResponse();
+  void finish();
+  // Ends everything the request holds: onDestroy on the filters, sub-requests, timers; handles
+  // go dead. Idempotent.
+  void teardown();
+
+  DownstreamConnection& conn_;
+  RuntimeConfigConstSharedPtr config_;  // pinned for the request's lifetime
+  const ListenerConfig& listener_;
+  http::RequestHead request_;
+  http::ResponseHead response_;
+  const router::RouteEntry* route_ = nullptr;
+  const filters::FilterChain* chain_ = nullptr;
+  std::optional<filters::ChainRunner> runner_;
+  filters::FilterState state_;
+  std::shared_ptr<filters::detail::HandleAnchor> anchor_;  // made by the first handle()
+  std::unique_ptr<UpstreamRequest> upstream_;
+  std::vector<event::TimerPtr> timers_;                     // runAfter()
+  absl::InlinedVector<uint64_t, 2> sub_requests_;           // send(); cancelled at teardown
+  std::string request_id_;
+  std::string upstream_host_;
+  std::string cluster_name_;
+  std::string proxy_cluster_;  // proxyTo() inside a hook: started when the hook returns
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::system_clock::time_point start_wall_;
+  HeaderMap request_trailers_;
+  HeaderMap response_trailers_;
+  filters::ErrorInfo error_;
+  std::string request_body_;   // Buffer: the whole request body
+  std::string response_body_;  // a local/error response's body, or the buffered response body
+  std::string pending_;        // response pieces waiting for their hooks (or for the head)
+  std::string request_pending_;  // request pieces waiting for their hooks (Stream)
+  std::string request_piece_;   // the request piece a Stream-mode body phase works on
+  std::string response_piece_;  // the response piece a Stream-mode body phase works on
+  uint64_t request_cl_ = 0;
+  uint64_t body_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t max_body_ = 0;
+  uint32_t attempts_ = 0;  // upstream attempts (2 after a retry)
+  Mode request_mode_ = Mode::Untouched;
+  Mode response_mode_ = Mode::Untouched;
+  Interrupt interrupt_ = Interrupt::None;
+  bool request_chunked_ = false;
+  bool request_has_cl_ = false;
+  bool expect_continue_ = false;
+  bool continue_sent_ = false;
+  bool request_complete_ = false;
+  bool buffering_request_ = false;   // Buffer: reading the request body before routing
+  bool request_piece_busy_ = false;  // Stream: a request piece is in its hooks
+  bool request_end_sent_ = false;    // Stream: the last piece went through the hooks
+  bool close_after_ = false;
+  bool has_error_ = false;
+  bool error_stage_ = false;
+  bool response_stage_ = false;
+  bool response_headers_done_ = false;
+  bool response_piece_busy_ = false;  // Stream: a response piece is in its hooks
+  bool response_end_seen_ = false;    // Stream: the last piece went through the hooks
+  bool upstream_done_ = false;        // the upstream response is complete
+  bool upstream_ready_ = false;
+  bool upstream_paused_ = false;
+  bool request_body_blocked_ = false;
+  bool response_started_ = false;
+  bool response_chunked_ = false;
+  bool response_no_body_ = false;
+  bool response_complete_ = false;
+  bool downstream_closed_ = false;
+  bool discarding_ = false;
+  bool finished_ = false;
+  bool torn_down_ = false;
+  bool is_local_ = false;
+};
+
+} // namespace gw::server

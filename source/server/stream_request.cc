@@ -1,0 +1,314 @@
+// The stream's request side: the request body (untouched, streamed through the body hooks, or
+// buffered before routing), the route step, and proxying to a cluster.
+#include "absl/strings/str_cat.h"
+#include "source/server/downstream_connection.h"
+#include "source/server/header_policy.h"
+#include "source/server/stream.h"
+
+namespace gw::server {
+
+using filters::ErrorInfo;
+using filters::ErrorKind;
+
+namespace {
+
+// One buffer per worker thread for serializing heads: written out (or copied into the write
+// queue) before the next head is built.
+std::string& scratchBuffer() {
+  thread_local std::string buf;
+  buf.clear();
+  return buf;
+}
+
+} // namespace
+
+bool Stream::wantsBody() const {
+  if (request_complete_) {
+    return false;
+  }
+  if (discarding_ || buffering_request_) {
+    return true;
+  }
+  return upstream_ready_ && !request_body_blocked_ && !request_piece_busy_;
+}
+
+void Stream::afterRequestHeaders() {
+  if (request_mode_ != Mode::Buffer) {
+    routeStep();
+    return;
+  }
+  if (request_complete_) {
+    // No body (or it is already here): the body hooks still see it once.
+    runRequestPiece(true);
+    return;
+  }
+  // Read the whole body before routing. A client that waits for 100 Continue gets it now.
+  buffering_request_ = true;
+  if (expect_continue_ && request_.version_minor == 1 && !continue_sent_) {
+    continue_sent_ = true;
+    conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+  conn_.processInput();
+}
+
+void Stream::routeStep() {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  runner_->run(Phase::Route);
+}
+
+void Stream::proxyTo(absl::string_view cluster) {
+  if (upstream_ != nullptr || finished_ || downstream_closed_ || response_started_ ||
+      !runner_ || has_error_) {
+    return;
+  }
+  if (runner_->inHook()) {
+    proxy_cluster_ = std::string(cluster);
+    interrupt_ = Interrupt::Proxy;
+    return;
+  }
+  runner_->abandon();  // a paused route filter proxies from its completion
+  startProxy(std::string(cluster));
+}
+
+void Stream::startProxy(const std::string& cluster) {
+  cluster_name_ = cluster;
+  upstream_ = std::make_unique<UpstreamRequest>(conn_.worker(), config_, *this);
+  upstream_->start(cluster_name_, request_, conn_.clientIp());
+}
+
+bool Stream::replayable() const {
+  return request_mode_ == Mode::Buffer ||
+         (body_received_ == 0 && !request_has_cl_ && !request_chunked_);
+}
+
+void Stream::onUpstreamReady() {
+  if (upstream_ == nullptr) {
+    return;
+  }
+  upstream_ready_ = true;
+  upstream_host_ = upstream_->hostAddress();
+  attempts_ = upstream_->attempts();
+  const bool has_body = request_has_cl_ || request_chunked_;
+  UpstreamHeadOptions o;
+  std::string rewritten;
+  if (route_->rewrites()) {
+    rewritten = route_->rewritePath(request_.path);
+    o.path = rewritten;
+  } else {
+    o.path = request_.path;
+  }
+  o.query = request_.query;
+  o.client_ip = conn_.clientIp();
+  o.xff_trusted_hops = listener_.xff_trusted_hops;
+  o.default_host = upstream_host_;
+  switch (request_mode_) {
+  case Mode::Buffer:
+    if (has_body || !request_body_.empty()) {
+      o.framing = {UpstreamFraming::Kind::ContentLength, request_body_.size()};
+    }
+    break;
+  case Mode::Stream:
+    if (has_body) {
+      o.framing = {UpstreamFraming::Kind::Chunked, 0};  // the hooks may change lengths
+    }
+    break;
+  case Mode::Untouched:
+    if (request_chunked_) {
+      o.framing = {UpstreamFraming::Kind::Chunked, 0};
+    } else if (request_has_cl_) {
+      o.framing = {UpstreamFraming::Kind::ContentLength, request_cl_};
+    }
+    break;
+  }
+  std::string& head = scratchBuffer();
+  buildUpstreamHead(request_, o, head);
+  upstream_->write(absl::string_view(head));
+  if (request_mode_ == Mode::Buffer) {
+    if (!request_body_.empty()) {
+      upstream_->write(absl::string_view(request_body_));  // kept: a retry sends it again
+    }
+    return;
+  }
+  if (expect_continue_ && !request_complete_ && request_.version_minor == 1 && !continue_sent_) {
+    continue_sent_ = true;
+    conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+  if (!has_body) {
+    request_complete_ = true;
+  }
+  conn_.processInput();  // feed any buffered body
+}
+
+void Stream::failRequestTooLarge(absl::string_view why) {
+  close_after_ = true;
+  if (response_started_) {
+    conn_.close(true);
+    return;
+  }
+  fail(ErrorInfo::make(ErrorKind::PayloadTooLarge, std::string(why)));
+}
+
+void Stream::onRequestBody(absl::string_view data) {
+  body_received_ += data.size();
+  if (discarding_) {
+    return;
+  }
+  if (max_body_ > 0 && body_received_ > max_body_) {
+    failRequestTooLarge(absl::StrCat("request body exceeds the limit of ", max_body_, " bytes"));
+    return;
+  }
+  if (buffering_request_) {
+    const uint64_t limit = chain_->request_body.max_bytes;
+    if (request_body_.size() + data.size() > limit) {
+      failRequestTooLarge(absl::StrCat("request body exceeds the buffer limit of ", limit,
+                                       " bytes"));
+      return;
+    }
+    request_body_.append(data.data(), data.size());
+    return;
+  }
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (request_mode_ == Mode::Stream) {
+    if (request_piece_busy_) {
+      request_pending_.append(data.data(), data.size());  // the hooks are paused
+      return;
+    }
+    request_piece_.assign(data.data(), data.size());
+    runRequestPiece(false);
+    return;
+  }
+  if (request_chunked_) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    http::appendChunk(data, chunk);
+    upstream_->write(std::move(chunk));
+  } else {
+    upstream_->write(data);
+  }
+  if (upstream_ != nullptr && upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
+    request_body_blocked_ = true;
+  }
+}
+
+// Runs the request body hooks on request_piece_ (Stream) or request_body_ (Buffer).
+void Stream::runRequestPiece(bool end_of_stream) {
+  request_piece_busy_ = true;
+  if (end_of_stream) {
+    request_end_sent_ = true;
+  }
+  runner_->setBody(request_mode_ == Mode::Buffer ? &request_body_ : &request_piece_, end_of_stream);
+  runner_->run(Phase::RequestBody);
+}
+
+void Stream::afterRequestPiece() {
+  request_piece_busy_ = false;
+  if (request_mode_ == Mode::Buffer) {
+    if (!request_trailers_.empty()) {
+      runner_->setTrailers(&request_trailers_);
+      runner_->run(Phase::RequestTrailers);
+      return;
+    }
+    routeStep();
+    return;
+  }
+  // Stream: the piece goes upstream, re-framed as a chunk.
+  if (upstream_ != nullptr && !request_piece_.empty()) {
+    std::string chunk;
+    chunk.reserve(request_piece_.size() + 16);
+    http::appendChunk(request_piece_, chunk);
+    upstream_->write(std::move(chunk));
+    if (upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
+      request_body_blocked_ = true;
+    }
+  }
+  request_piece_.clear();
+  if (request_end_sent_) {
+    if (!request_trailers_.empty()) {
+      runner_->setTrailers(&request_trailers_);
+      runner_->run(Phase::RequestTrailers);
+      return;
+    }
+    writeRequestEnd();
+    return;
+  }
+  if (!request_pending_.empty()) {
+    request_piece_.swap(request_pending_);
+    runRequestPiece(false);
+    return;
+  }
+  if (request_complete_) {
+    runRequestPiece(true);
+    return;
+  }
+  conn_.processInput();  // the hooks had paused: read on
+}
+
+void Stream::writeRequestEnd() {
+  if (upstream_ != nullptr) {
+    std::string last;
+    http::appendLastChunk(listener_.forward_trailers ? &request_trailers_ : nullptr, last);
+    upstream_->write(std::move(last));
+  }
+  if (response_complete_) {
+    finish();
+  }
+}
+
+void Stream::onRequestComplete() {
+  request_complete_ = true;
+  if (discarding_) {
+    if (response_complete_) {
+      finish();
+    }
+    return;
+  }
+  if (buffering_request_) {
+    buffering_request_ = false;
+    runRequestPiece(true);
+    return;
+  }
+  if (request_mode_ == Mode::Stream && upstream_ != nullptr) {
+    if (!request_piece_busy_ && !request_end_sent_) {
+      runRequestPiece(true);  // the hooks see the end (an empty last piece)
+    }
+    return;
+  }
+  if (upstream_ != nullptr && request_chunked_) {
+    std::string last;
+    http::appendLastChunk(listener_.forward_trailers ? &request_trailers_ : nullptr, last);
+    upstream_->write(std::move(last));
+  }
+  if (response_complete_) {
+    finish();
+  }
+}
+
+void Stream::onUpstreamWritable() {
+  if (request_body_blocked_) {
+    request_body_blocked_ = false;
+    conn_.onRequestBodyWritable();
+  }
+}
+
+void Stream::onUpstreamError(ErrorInfo error, bool) {
+  if (upstream_ != nullptr) {
+    attempts_ = upstream_->attempts();
+  }
+  upstream_ready_ = false;
+  if (response_started_) {
+    // Mid-response: the client cannot be told cleanly; close its connection.
+    conn_.close(true);
+    return;
+  }
+  // Nothing has reached the client yet (a buffered or held response included): a clean error.
+  if (!request_complete_) {
+    close_after_ = true;
+  }
+  fail(std::move(error));
+}
+
+} // namespace gw::server

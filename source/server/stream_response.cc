@@ -1,0 +1,365 @@
+// The stream's response side: the response stage (proxied or local responses through the
+// response hooks), the response body (untouched, streamed through the body hooks, or buffered),
+// error responses, and writing to the client.
+#include "absl/strings/str_cat.h"
+#include "source/server/downstream_connection.h"
+#include "source/server/error_response.h"
+#include "source/server/header_policy.h"
+#include "source/server/stream.h"
+
+namespace gw::server {
+
+using filters::ErrorInfo;
+using filters::ErrorKind;
+
+namespace {
+
+std::string& scratchBuffer() {
+  thread_local std::string buf;
+  buf.clear();
+  return buf;
+}
+
+} // namespace
+
+void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  if (informational) {
+    // 100 Continue is ours to send; other 1xx (103 Early Hints) go to HTTP/1.1 clients.
+    if (head.status != 100 && head.status != 101 && request_.version_minor == 1 &&
+        !response_started_) {
+      stripHopByHop(head.headers);
+      std::string buf;
+      http::serializeResponseHead(head, buf);
+      conn_.write(std::move(buf));
+    }
+    return;
+  }
+  conn_.disarmRequestTimer();  // the route timeout runs until the response head
+  response_ = std::move(head);
+  response_.reason.clear();
+  const bool upstream_cl = response_.headers.has("content-length");
+  stripHopByHop(response_.headers);
+  const int s = response_.status;
+  response_no_body_ = request_.method == "HEAD" || s == 204 || s == 304;
+  if (response_mode_ == Mode::Untouched && !response_no_body_ && !upstream_cl) {
+    // Chunked or close-delimited upstream body: chunked to HTTP/1.1 clients, close-delimited to
+    // HTTP/1.0 clients.
+    if (request_.version_minor == 1) {
+      response_chunked_ = true;
+    } else {
+      close_after_ = true;
+    }
+  }
+  beginResponseStage();
+}
+
+void Stream::beginResponseStage() {
+  response_stage_ = true;
+  runner_->beginResponse();
+  runner_->run(Phase::ResponseHeaders);
+}
+
+void Stream::startLocalResponse() {
+  if (!runner_) {
+    sendWholeResponse();  // refused before routing: no filters to run
+    return;
+  }
+  beginResponseStage();
+}
+
+void Stream::afterResponseHeaders() {
+  response_headers_done_ = true;
+  if (is_local_) {
+    if (response_mode_ == Mode::Untouched) {
+      sendWholeResponse();
+    } else {
+      runResponsePiece(true);  // the body hooks see the whole local body once
+    }
+    return;
+  }
+  switch (response_mode_) {
+  case Mode::Untouched: {
+    sendResponseHead();
+    if (!pending_.empty()) {
+      std::string held;
+      held.swap(pending_);
+      writeBody(held);
+    }
+    onDownstreamWritable();
+    if (upstream_done_) {
+      completeUpstreamResponse();
+    }
+    return;
+  }
+  case Mode::Stream:
+    sendResponseHead();
+    afterResponsePiece();  // starts on what arrived meanwhile
+    return;
+  case Mode::Buffer:
+    if (upstream_done_) {
+      runResponsePiece(true);
+    }
+    return;
+  }
+}
+
+void Stream::runResponsePiece(bool end_of_stream) {
+  response_piece_busy_ = true;
+  if (end_of_stream) {
+    response_end_seen_ = true;
+  }
+  const bool whole = is_local_ || response_mode_ == Mode::Buffer;
+  runner_->setBody(whole ? &response_body_ : &response_piece_, end_of_stream);
+  runner_->run(Phase::ResponseBody);
+}
+
+void Stream::afterResponsePiece() {
+  response_piece_busy_ = false;
+  if (is_local_ || response_mode_ == Mode::Buffer) {
+    if (response_end_seen_) {
+      sendWholeResponse();  // trailers of a buffered response are dropped (Content-Length framing)
+    }
+    return;
+  }
+  // Stream: the piece goes to the client, then the next one.
+  if (!response_piece_.empty()) {
+    writeBody(response_piece_);
+    response_piece_.clear();
+  }
+  if (response_end_seen_) {
+    if (!response_trailers_.empty()) {
+      runner_->setTrailers(&response_trailers_);
+      runner_->run(Phase::ResponseTrailers);
+      return;
+    }
+    completeUpstreamResponse();
+    return;
+  }
+  if (!pending_.empty()) {
+    response_piece_.swap(pending_);
+    pending_.clear();
+    onDownstreamWritable();
+    runResponsePiece(false);
+    return;
+  }
+  if (upstream_done_) {
+    runResponsePiece(true);
+  }
+}
+
+void Stream::onUpstreamBody(absl::string_view data) {
+  if (finished_ || downstream_closed_ || is_local_) {
+    return;
+  }
+  switch (response_mode_) {
+  case Mode::Untouched:
+    if (response_started_) {
+      writeBody(data);
+      return;
+    }
+    break;  // the response hooks paused: hold it
+  case Mode::Stream:
+    if (response_headers_done_ && !response_piece_busy_) {
+      response_piece_.assign(data.data(), data.size());
+      runResponsePiece(false);
+      return;
+    }
+    break;  // hold it until the hooks are free
+  case Mode::Buffer: {
+    const uint64_t limit = chain_->response_body.max_bytes;
+    if (response_body_.size() + data.size() > limit) {
+      dropUpstream();
+      fail(ErrorInfo::make(ErrorKind::ResponseTooLarge,
+                           absl::StrCat("response body exceeds the buffer limit of ", limit,
+                                        " bytes")));
+      return;
+    }
+    response_body_.append(data.data(), data.size());
+    return;
+  }
+  }
+  pending_.append(data.data(), data.size());
+  if (upstream_ != nullptr && !upstream_paused_ &&
+      pending_.size() > DownstreamConnection::kHighWatermark) {
+    upstream_paused_ = true;
+    upstream_->pauseReading();
+  }
+}
+
+void Stream::onUpstreamComplete() {
+  upstream_done_ = true;
+  if (upstream_ != nullptr) {
+    attempts_ = upstream_->attempts();
+    upstream_->release(request_complete_);
+    conn_.worker().deferDelete(std::move(upstream_));
+  }
+  if (finished_ || downstream_closed_ || is_local_) {
+    return;
+  }
+  switch (response_mode_) {
+  case Mode::Untouched:
+    if (response_started_) {
+      completeUpstreamResponse();
+    }
+    return;  // else afterResponseHeaders completes it
+  case Mode::Stream:
+    if (response_headers_done_ && !response_piece_busy_ && pending_.empty() &&
+        !response_end_seen_) {
+      runResponsePiece(true);
+    }
+    return;
+  case Mode::Buffer:
+    if (response_headers_done_ && !response_piece_busy_) {
+      runResponsePiece(true);
+    }
+    return;
+  }
+}
+
+void Stream::completeUpstreamResponse() {
+  if (response_chunked_ && !response_no_body_) {
+    std::string last;
+    http::appendLastChunk(listener_.forward_trailers ? &response_trailers_ : nullptr, last);
+    conn_.write(std::move(last));
+  }
+  responseDone();
+}
+
+void Stream::responseDone() {
+  response_complete_ = true;
+  if (!request_complete_) {
+    // Answered before the whole request body was read: stop forwarding it.
+    discarding_ = true;
+  }
+  finish();
+}
+
+void Stream::onDownstreamWritable() {
+  if (upstream_ != nullptr && upstream_paused_ &&
+      pending_.size() <= DownstreamConnection::kLowWatermark &&
+      conn_.writeQueueSize() <= DownstreamConnection::kLowWatermark) {
+    upstream_paused_ = false;
+    upstream_->resumeReading();
+  }
+}
+
+void Stream::onUpstreamReadBegin() { conn_.cork(); }
+void Stream::onUpstreamReadEnd() { conn_.uncork(); }
+
+void Stream::setErrorResponse() {
+  response_ = http::ResponseHead();
+  response_.status = error_.status;
+  response_body_ = errorBody(error_, request_id_);
+  response_.headers.add("content-type", "application/json");
+  response_.headers.add("content-length", absl::StrCat(response_body_.size()));
+  for (const auto& [name, value] : error_.headers) {
+    response_.headers.add(name, value);
+  }
+  response_no_body_ = request_.method == "HEAD";
+  response_chunked_ = false;
+  is_local_ = true;
+  pending_.clear();
+}
+
+void Stream::startErrorStage() {
+  error_stage_ = true;
+  if (!runner_) {
+    sendErrorNow();
+    return;
+  }
+  runner_->run(Phase::Error);
+}
+
+void Stream::sendErrorNow() { sendWholeResponse(); }
+
+void Stream::sendWholeResponse() {
+  if (finished_ || downstream_closed_) {
+    return;
+  }
+  sendResponseHead();
+  if (!response_no_body_ && !response_body_.empty()) {
+    bytes_sent_ += response_body_.size();
+    conn_.write(std::move(response_body_));
+  }
+  responseDone();
+}
+
+void Stream::sendResponseHead() {
+  if (finished_ || downstream_closed_ || response_started_) {
+    return;
+  }
+  if (!request_complete_ && !upstream_ready_) {
+    // Responding before the request body was read: the connection cannot be reused unless the
+    // rest of the body is already here (skipped at finish); otherwise say now that it closes.
+    discarding_ = true;
+    buffering_request_ = false;
+    if (request_chunked_ || conn_.bufferedBytes() < request_cl_ - body_received_) {
+      close_after_ = true;
+    }
+  }
+  if (conn_.draining() ||
+      (listener_.max_requests_per_connection > 0 &&
+       conn_.requestsServed() + 1 >= listener_.max_requests_per_connection)) {
+    close_after_ = true;
+  }
+  const int s = response_.status;
+  if (is_local_ || response_mode_ == Mode::Buffer) {
+    // The whole body is here: Content-Length framing (none for 204 and 304; an upstream's own
+    // for HEAD, whose body never comes).
+    response_chunked_ = false;
+    response_.headers.remove("transfer-encoding");
+    if (s == 204 || s == 304) {
+      response_.headers.remove("content-length");
+    } else if (is_local_ || request_.method != "HEAD") {
+      response_.headers.set("content-length", absl::StrCat(response_body_.size()));
+    }
+  } else if (response_mode_ == Mode::Stream && !response_no_body_) {
+    // The body hooks may change lengths: chunked to HTTP/1.1 clients, close-delimited to 1.0.
+    response_.headers.remove("content-length");
+    if (request_.version_minor == 1) {
+      response_chunked_ = true;
+    } else {
+      close_after_ = true;
+    }
+  }
+  if (response_chunked_) {
+    response_.headers.set("transfer-encoding", "chunked");
+  }
+  if (!response_.headers.has("x-request-id")) {
+    response_.headers.add("x-request-id", request_id_);
+  }
+  if (close_after_) {
+    response_.headers.set("connection", "close");
+  } else if (request_.version_minor == 0) {
+    response_.headers.set("connection", "keep-alive");
+  }
+  std::string& buf = scratchBuffer();
+  http::serializeResponseHead(response_, buf);
+  response_started_ = true;
+  conn_.write(absl::string_view(buf));
+}
+
+void Stream::writeBody(absl::string_view data) {
+  if (response_no_body_ || data.empty()) {
+    return;
+  }
+  bytes_sent_ += data.size();
+  if (response_chunked_) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    http::appendChunk(data, chunk);
+    conn_.write(std::move(chunk));
+  } else {
+    conn_.write(data);
+  }
+  if (upstream_ != nullptr && !upstream_paused_ &&
+      conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
+    upstream_paused_ = true;
+    upstream_->pauseReading();
+  }
+}
+
+} // namespace gw::server

@@ -1,0 +1,158 @@
+#include "source/server/upstream_request.h"
+
+#include "absl/strings/str_cat.h"
+#include "source/upstream/load_balancer.h"
+
+namespace gw::server {
+
+using filters::ErrorInfo;
+using filters::ErrorKind;
+
+UpstreamRequest::UpstreamRequest(Worker& worker, RuntimeConfigConstSharedPtr pinned,
+                                 UpstreamRequestCallbacks& cb)
+    : worker_(worker), pinned_(std::move(pinned)), cb_(cb) {}
+
+UpstreamRequest::~UpstreamRequest() { release(false); }
+
+void UpstreamRequest::start(absl::string_view cluster, const http::RequestHead& head,
+                            absl::string_view client_ip) {
+  cluster_name_ = std::string(cluster);
+  head_request_ = head.method == "HEAD";
+  cluster_ = worker_.cluster(cluster_name_);
+  if (pinned_ != nullptr && worker_.config() != pinned_) {
+    // The worker switched configs after this request started (a filter paused). If the cluster
+    // changed or went away, the request still goes where its own config says.
+    const ClusterConfig* own = pinned_->cluster(cluster_name_);
+    if (own != nullptr && (cluster_ == nullptr || !cluster_->config().sameUpstreamsAs(*own))) {
+      cluster_ = std::make_shared<ClusterState>(worker_, *own, pinned_);
+      cluster_->retire();
+    }
+  }
+  if (cluster_ == nullptr) {
+    cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoCluster, absl::StrCat("cluster '", cluster_name_,
+                                                                          "' is not available")),
+                        false);
+    return;
+  }
+  if (cluster_->config().proto.has_hash_policy()) {
+    hash_ = upstream::computeHash(cluster_->config().proto.hash_policy(), head, client_ip);
+  }
+  pickAndConnect();
+}
+
+void UpstreamRequest::pickAndConnect() {
+  attempts_++;
+  upstream::LbContext ctx;
+  ctx.hash = hash_;
+  upstream::Host* host = cluster_->lb().pick(ctx);
+  if (host == nullptr) {
+    cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoHealthyUpstream,
+                                        absl::StrCat("cluster '", cluster_name_,
+                                                     "' has no healthy endpoint")),
+                        false);
+    return;
+  }
+  host_pool_ = cluster_->poolOf(host);
+  host_address_ = host->address;
+  UpstreamConnection* c = UpstreamConnection::acquire(cluster_, *host_pool_, *this, head_request_);
+  if (c == nullptr) {
+    cb_.onUpstreamError(ErrorInfo::make(ErrorKind::UpstreamOverflow,
+                                        absl::StrCat("connection limit reached for ",
+                                                     host->address)),
+                        false);
+    return;
+  }
+  host->active_requests++;
+  host->total_requests++;
+  counted_ = true;
+  conn_ = c;
+  if (c->reused()) {
+    cb_.onUpstreamReady();
+  }
+}
+
+void UpstreamRequest::dropHost() {
+  if (counted_ && host_pool_ != nullptr && host_pool_->host.active_requests > 0) {
+    host_pool_->host.active_requests--;
+  }
+  counted_ = false;
+}
+
+void UpstreamRequest::write(std::string&& data) {
+  if (conn_ != nullptr) {
+    conn_->write(std::move(data));
+  }
+}
+
+void UpstreamRequest::write(absl::string_view data) {
+  if (conn_ != nullptr) {
+    conn_->write(data);
+  }
+}
+
+size_t UpstreamRequest::writeQueueSize() const {
+  return conn_ == nullptr ? 0 : conn_->writeQueueSize();
+}
+
+void UpstreamRequest::pauseReading() {
+  if (conn_ != nullptr) {
+    conn_->pauseReading();
+  }
+}
+
+void UpstreamRequest::resumeReading() {
+  if (conn_ != nullptr) {
+    conn_->resumeReading();
+  }
+}
+
+void UpstreamRequest::release(bool reusable) {
+  dropHost();
+  if (conn_ == nullptr) {
+    return;
+  }
+  UpstreamConnection* c = conn_;
+  conn_ = nullptr;
+  c->release(reusable);
+}
+
+void UpstreamRequest::onUpstreamReady() {
+  if (conn_ != nullptr) {
+    cb_.onUpstreamReady();
+  }
+}
+
+void UpstreamRequest::onUpstreamHead(http::ResponseHead&& head, bool informational) {
+  cb_.onUpstreamHead(std::move(head), informational);
+}
+
+void UpstreamRequest::onUpstreamBody(absl::string_view data) { cb_.onUpstreamBody(data); }
+
+void UpstreamRequest::onUpstreamTrailers(HeaderMap&& trailers) {
+  cb_.onUpstreamTrailers(std::move(trailers));
+}
+
+void UpstreamRequest::onUpstreamComplete() { cb_.onUpstreamComplete(); }
+
+void UpstreamRequest::onUpstreamFailure(const std::string& reason, UpstreamFailure failure,
+                                        bool before_response) {
+  const bool reused = conn_ != nullptr && conn_->reused();
+  conn_ = nullptr;  // the connection has closed itself
+  dropHost();
+  ErrorInfo e = ErrorInfo::make(failure == UpstreamFailure::ConnectFailed ? ErrorKind::UpstreamConnectFailed
+                                : failure == UpstreamFailure::ProtocolError
+                                    ? ErrorKind::UpstreamProtocolError
+                                    : ErrorKind::UpstreamReset,
+                                reason);
+  // A reused keep-alive connection may have been closed by the upstream just as we sent: one
+  // more try on a fresh connection, when nothing of the request is lost.
+  if (before_response && reused && attempts_ == 1 && e.retryable &&
+      e.source == filters::ErrorSource::Upstream && cb_.replayable()) {
+    worker_.stats().upstream_rq_retry++;
+    pickAndConnect();
+    return;
+  }
+  cb_.onUpstreamError(std::move(e), !before_response);
+}
+
+} // namespace gw::server

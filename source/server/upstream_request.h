@@ -1,0 +1,102 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "source/filters/error.h"
+#include "source/http/message.h"
+#include "source/server/upstream_connection.h"
+#include "source/server/worker.h"
+
+namespace gw::server {
+
+class UpstreamRequest;
+
+// What an UpstreamRequest reports to its user: the stream (proxying, bodies streamed) or the
+// worker's HTTP client (sub-requests, bodies collected).
+class UpstreamRequestCallbacks {
+public:
+  virtual ~UpstreamRequestCallbacks() = default;
+  // A connection is ready: write the request now. Called again after a retry on a fresh
+  // connection (only when replayable()).
+  virtual void onUpstreamReady() = 0;
+  virtual void onUpstreamHead(http::ResponseHead&& head, bool informational) = 0;
+  virtual void onUpstreamBody(absl::string_view data) = 0;
+  virtual void onUpstreamTrailers(HeaderMap&& trailers) = 0;
+  virtual void onUpstreamComplete() = 0;
+  // The request failed and is over: no host (NoCluster, NoHealthyUpstream, UpstreamOverflow),
+  // connect failure, reset or malformed response. `response_started`: some of the response had
+  // arrived (and may have been passed on). May run inside UpstreamRequest::start().
+  virtual void onUpstreamError(filters::ErrorInfo error, bool response_started) = 0;
+  // The write queue fell below the low watermark.
+  virtual void onUpstreamWritable() {}
+  // Bracket one read from the upstream (so downstream writes it causes can leave together).
+  virtual void onUpstreamReadBegin() {}
+  virtual void onUpstreamReadEnd() {}
+  // Whether the whole request could be written again: nothing of its body has been forwarded
+  // that is not held to be sent again.
+  virtual bool replayable() const = 0;
+};
+
+// One request to one cluster on one worker: picks a host with the cluster's balancer, takes a
+// pooled connection (or opens one), keeps the host's active-request count, and retries once on
+// a fresh connection when a reused keep-alive connection turns out closed before any response
+// byte (the upstream closed it as we sent: the error is retryable, from the upstream, and the
+// request replayable). A request pinned to an older config than the worker's goes to the cluster
+// its own config names, through a one-off state whose connections close after use.
+class UpstreamRequest : public UpstreamCallbacks, public DeferredDeletable {
+public:
+  UpstreamRequest(Worker& worker, RuntimeConfigConstSharedPtr pinned, UpstreamRequestCallbacks& cb);
+  ~UpstreamRequest() override;
+  UpstreamRequest(const UpstreamRequest&) = delete;
+  UpstreamRequest& operator=(const UpstreamRequest&) = delete;
+
+  // Picks a host of `cluster` (hashing `head` and `client_ip` for hash balancers) and acquires a
+  // connection; onUpstreamReady follows (at once for a reused connection).
+  void start(absl::string_view cluster, const http::RequestHead& head,
+             absl::string_view client_ip);
+  void write(std::string&& data);
+  void write(absl::string_view data);
+  size_t writeQueueSize() const;
+  void pauseReading();
+  void resumeReading();
+  // Done with the connection: a reusable one goes back to the pool, otherwise it closes.
+  void release(bool reusable);
+  bool connected() const { return conn_ != nullptr; }
+  const std::string& cluster() const { return cluster_name_; }
+  const std::string& hostAddress() const { return host_address_; }
+  uint32_t attempts() const { return attempts_; }
+
+  // UpstreamCallbacks (from the connection)
+  void onUpstreamReady() override;
+  void onUpstreamHead(http::ResponseHead&& head, bool informational) override;
+  void onUpstreamBody(absl::string_view data) override;
+  void onUpstreamTrailers(HeaderMap&& trailers) override;
+  void onUpstreamComplete() override;
+  void onUpstreamFailure(const std::string& reason, UpstreamFailure failure,
+                         bool before_response) override;
+  void onUpstreamWritable() override { cb_.onUpstreamWritable(); }
+  void onUpstreamReadBegin() override { cb_.onUpstreamReadBegin(); }
+  void onUpstreamReadEnd() override { cb_.onUpstreamReadEnd(); }
+
+private:
+  void pickAndConnect();
+  void dropHost();
+
+  Worker& worker_;
+  RuntimeConfigConstSharedPtr pinned_;
+  UpstreamRequestCallbacks& cb_;
+  std::string cluster_name_;
+  ClusterStateSharedPtr cluster_;
+  HostPool* host_pool_ = nullptr;
+  UpstreamConnection* conn_ = nullptr;
+  std::string host_address_;
+  std::optional<uint64_t> hash_;
+  bool head_request_ = false;
+  bool counted_ = false;  // host_pool_->host.active_requests holds this request
+  uint32_t attempts_ = 0;
+};
+
+} // namespace gw::server

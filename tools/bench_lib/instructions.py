@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Instructions per proxied request, counted by callgrind in gatewayd's own process.
+
+Instruction counts do not depend on what else the machine is doing (docs/benchmarks.md), so
+they compare builds where wall-clock numbers on two shared cores cannot. For each route:
+gatewayd (1 worker) runs under `valgrind --tool=callgrind` in front of the bench's nginx
+upstream; h2load --h1 warms it up, the counters are zeroed (callgrind_control --zero), h2load
+sends the measured requests, the counters are dumped, and the total is divided by the requests
+that succeeded.
+
+  instructions.py --gatewayd PATH [--requests N] [--routes plain,policy,buffered]
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the bench's upstream and gatewayd configs, token helpers)
+
+ROUTES = {
+    # name: (path, needs the JWT, POST body bytes)
+    "plain": ("/", False, 0),
+    "policy": ("/policy/x", True, 0),
+    "buffered": ("/buffered", False, 65536),
+}
+
+
+def wait_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            bench.http_get("http://127.0.0.1:%d/" % port, timeout=1)
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.2)
+    raise RuntimeError("port %d did not answer" % port)
+
+
+def h2load(port, path, n, token, body_file):
+    argv = ["h2load", "--h1", "-n", str(n), "-c", "50", "-t", "1"]
+    if token:
+        argv += ["-H", "authorization: Bearer " + token]
+    if body_file:
+        argv += ["-d", body_file, "-H", "content-type: application/octet-stream"]
+    argv.append("http://127.0.0.1:%d%s" % (port, path))
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    if not m:
+        raise RuntimeError("h2load output not understood:\n" + out)
+    return int(m.group(1))
+
+
+def measure(args, route, tmp, up_port):
+    path, needs_token, body_bytes = ROUTES[route]
+    port = bench.free_port()
+    conf = os.path.join(tmp, "gatewayd-%s.yaml" % route)
+    text = bench.gatewayd_conf(port, up_port, bench_es256_pem(tmp))
+    with open(conf, "w") as f:
+        f.write(text)
+    if subprocess.run([args.gatewayd, "--validate", "--config", conf],
+                      capture_output=True).returncode != 0:
+        # An older gatewayd (a baseline build) without the buffer filter: drop that route.
+        text = re.sub(r"\n          - name: buffered\n(.*\n)*?(?=          - name: all)", "\n",
+                      text)
+        with open(conf, "w") as f:
+            f.write(text)
+    help_text = subprocess.run([args.gatewayd, "--help"], capture_output=True, text=True)
+    extra = ["--drain-grace", "0"] if "--drain-grace" in help_text.stderr + help_text.stdout else []
+    out_file = os.path.join(tmp, "callgrind.%s.out" % route)
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file,
+         args.gatewayd, "--config", conf, "--workers", "1", "--access-log", "off",
+         "--admin-address", "127.0.0.1:%d" % bench.free_port(), "--admin-grpc-address", "off"]
+        + extra,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, timeout=60)
+        token = bench.make_jwt(bench.JWT_SECRET, {"sub": "bench"}) if needs_token else None
+        body_file = None
+        if body_bytes:
+            body_file = os.path.join(tmp, "body.bin")
+            with open(body_file, "wb") as f:
+                f.write(b"a" * body_bytes)
+        h2load(port, path, args.warmup, token, body_file)
+        subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True,
+                       capture_output=True, timeout=60)
+        done = h2load(port, path, args.requests, token, body_file)
+        subprocess.run(["callgrind_control", "--dump=measured", str(proc.pid)], check=True,
+                       capture_output=True, timeout=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    total = None
+    for f in sorted(glob.glob(out_file + "*")):
+        with open(f) as fh:
+            text = fh.read()
+        if "measured" in text.split("\n", 20)[-1] or "desc: Trigger: Client Request: measured" in text:
+            m = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
+            if m:
+                total = int(m.group(1))
+    if total is None:
+        raise RuntimeError("no callgrind dump named 'measured' in %s*" % out_file)
+    return total, done
+
+
+_PEM = {}
+
+
+def bench_es256_pem(tmp):
+    """The bench config names an ES256 key; any valid one will do here (no ES256 route runs)."""
+    if "pem" not in _PEM:
+        key = os.path.join(tmp, "es256.key")
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
+                        key], check=True, capture_output=True)
+        pub = subprocess.run(["openssl", "ec", "-in", key, "-pubout"], check=True,
+                             capture_output=True, text=True).stdout
+        _PEM["pem"] = pub
+    return _PEM["pem"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gatewayd", required=True)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--warmup", type=int, default=2000)
+    ap.add_argument("--routes", default="plain,policy,buffered")
+    args = ap.parse_args()
+    for tool in ("valgrind", "callgrind_control", "h2load", "nginx", "openssl"):
+        if shutil.which(tool) is None:
+            sys.exit("instructions: %s is not installed" % tool)
+    tmp = tempfile.mkdtemp(prefix="gw-instr-")
+    os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user when started by root
+    up_port = bench.free_port()
+    up_dir = os.path.join(tmp, "upstream")
+    os.makedirs(os.path.join(up_dir, "www", "static"), exist_ok=True)
+    conf = os.path.join(up_dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(bench.upstream_nginx_conf(tmp, up_port))
+    nginx = subprocess.Popen(["nginx", "-p", up_dir, "-e", os.path.join(up_dir, "error.log"),
+                              "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(up_port)
+        for route in [r for r in args.routes.split(",") if r]:
+            total, done = measure(args, route, tmp, up_port)
+            print("%-9s %8.0f instructions/request  (%d Ir over %d requests)" %
+                  (route, total / max(done, 1), total, done), flush=True)
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        try:
+            nginx.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
