@@ -18,7 +18,6 @@ const char* phaseName(ChainRunner::Phase phase) {
 }
 
 ChainRunner::ChainRunner(const FilterChain& chain, Owner& owner) : chain_(chain), owner_(owner) {
-  pre_.reserve(chain.pre.size());
   for (const auto& c : chain.pre) {
     pre_.push_back({instance(c), c.get()});
   }
@@ -49,7 +48,6 @@ void ChainRunner::beginResponse() {
   }
   if (!post_made_) {
     post_made_ = true;
-    post_.reserve(chain_.post.size());
     for (const auto& c : chain_.post) {
       post_.push_back({instance(c), c.get()});
     }
@@ -59,71 +57,76 @@ void ChainRunner::beginResponse() {
   }
 }
 
-void ChainRunner::buildList(Phase phase) {
-  list_.clear();
+Filter* ChainRunner::next() {
   using M = BodyPolicy::Mode;
-  switch (phase) {
+  switch (phase_) {
   case Phase::None:
-    break;
+    return nullptr;
   case Phase::RequestHeaders:
-    for (const Slot& s : pre_) {
-      list_.push_back(s.filter);
-    }
-    break;
+    return index_ < pre_.size() ? pre_[index_++].filter : nullptr;
   case Phase::RequestBody:
   case Phase::RequestTrailers:
-    for (const Slot& s : pre_) {
+    while (index_ < pre_.size()) {
+      const Slot& s = pre_[index_++];
       if (s.config->requestBody().mode != M::Untouched) {
-        list_.push_back(s.filter);
+        return s.filter;
       }
     }
-    break;
+    return nullptr;
   case Phase::Route:
-    if (route_.filter == nullptr) {
-      route_ = {instance(chain_.route), chain_.route.get()};
-    }
-    route_started_ = true;
-    list_.push_back(route_.filter);
-    break;
+    return index_++ == 0 ? route_.filter : nullptr;
   case Phase::ResponseHeaders:
-    for (const Slot& s : response_) {
-      list_.push_back(s.filter);
-    }
-    break;
+    return index_ < response_.size() ? response_[index_++].filter : nullptr;
   case Phase::ResponseBody:
   case Phase::ResponseTrailers:
-    for (const Slot& s : response_) {
+    while (index_ < response_.size()) {
+      const Slot& s = response_[index_++];
       if (s.config->responseBody().mode != M::Untouched) {
-        list_.push_back(s.filter);
+        return s.filter;
       }
     }
-    break;
-  case Phase::Error: {
-    Filter* excluded = answered_by_;
+    return nullptr;
+  case Phase::Error:
+    return index_ < error_list_.size() ? error_list_[index_++] : nullptr;
+  }
+  return nullptr;
+}
+
+void ChainRunner::run(Phase phase) {
+  if (phase == Phase::Route && route_.filter == nullptr) {
+    route_ = {instance(chain_.route), chain_.route.get()};
+  }
+  if (phase == Phase::Route) {
+    route_started_ = true;
+  }
+  if (phase == Phase::Error) {
+    // The response path's pre/route part (those that saw the request), then the error filters;
+    // not the filter that failed the request.
+    error_list_.clear();
     if (chain_.pre_sees_response) {
-      if (route_started_ && route_.config->seesResponse() && route_.filter != excluded) {
-        list_.push_back(route_.filter);
+      if (route_started_ && route_.config->seesResponse() && route_.filter != answered_by_) {
+        error_list_.push_back(route_.filter);
       }
       for (size_t i = pre_started_; i-- > 0;) {
-        if (pre_[i].config->seesResponse() && pre_[i].filter != excluded) {
-          list_.push_back(pre_[i].filter);
+        if (pre_[i].config->seesResponse() && pre_[i].filter != answered_by_) {
+          error_list_.push_back(pre_[i].filter);
         }
       }
     }
     for (const auto& c : chain_.error) {
-      list_.push_back(instance(c));
+      error_list_.push_back(instance(c));
     }
-    break;
   }
-  }
-}
-
-void ChainRunner::run(Phase phase) {
-  buildList(phase);
   phase_ = phase;
   index_ = 0;
   paused_ = false;
   current_ = nullptr;
+  if ((phase == Phase::RequestHeaders && pre_.empty()) ||
+      (phase == Phase::ResponseHeaders && response_.empty())) {
+    phase_ = Phase::None;  // nothing to run (the plain proxied route): straight on
+    owner_.onPhaseDone(phase);
+    return;
+  }
   iterate();
 }
 
@@ -143,7 +146,6 @@ void ChainRunner::abandon() {
   paused_ = false;
   phase_ = Phase::None;
   current_ = nullptr;
-  list_.clear();
   index_ = 0;
 }
 
@@ -165,8 +167,7 @@ FilterStatus ChainRunner::call(Filter* f) {
 
 void ChainRunner::iterate() {
   const Phase phase = phase_;
-  while (index_ < list_.size()) {
-    Filter* f = list_[index_++];
+  while (Filter* f = next()) {
     current_ = f;
     if (phase == Phase::RequestHeaders && index_ > pre_started_) {
       pre_started_ = index_;
@@ -205,6 +206,9 @@ void ChainRunner::destroy() {
   destroyed_ = true;
   paused_ = false;
   phase_ = Phase::None;
+  if (owned_.empty()) {
+    return;  // only shared instances: nothing to tell
+  }
   RequestContext& ctx = owner_.context();
   for (auto& f : owned_) {
     f->onDestroy(ctx);

@@ -81,23 +81,25 @@ private:
     Filter* filter = nullptr;
     const FilterConfig* config = nullptr;
   };
-  using List = absl::InlinedVector<Filter*, 6>;
 
   Filter* instance(const FilterConfigConstSharedPtr& config);
-  void buildList(Phase phase);
+  // The next filter of the current phase after index_ (advancing it), or nullptr at the end.
+  Filter* next();
   void iterate();
   FilterStatus call(Filter* f);
 
+  // Small inline capacities: the runner lives inside every stream, and most chains are short.
   const FilterChain& chain_;
   Owner& owner_;
-  absl::InlinedVector<Slot, 4> pre_;
+  absl::InlinedVector<Slot, 3> pre_;
   Slot route_;
-  absl::InlinedVector<Slot, 4> post_;
+  absl::InlinedVector<Slot, 2> post_;
   bool post_made_ = false;
   // The response path, fixed by beginResponse().
-  absl::InlinedVector<Slot, 6> response_;
-  absl::InlinedVector<FilterPtr, 2> owned_;
-  List list_;
+  absl::InlinedVector<Slot, 2> response_;
+  // The error phase's filters (built when it runs).
+  absl::InlinedVector<Filter*, 1> error_list_;
+  absl::InlinedVector<FilterPtr, 1> owned_;
   size_t index_ = 0;
   size_t pre_started_ = 0;  // pre filters whose onRequestHeaders has been called
   bool route_started_ = false;

@@ -550,6 +550,15 @@ struct Http1Parser::Impl {
     auto& entries = headers.entries();
     entries.reserve(std::max<size_t>(16, fields.size()));  // one allocation for a typical head
     framing = Framing();
+    // Names are checked for '_' only when the block has one at all (one vectorized memchr; a
+    // '_' in a value, a cookie's say, costs a check per name).
+    bool any_underscore = false;
+    if (self.kind_ == Kind::Request) {
+      req.parsed = true;
+      req.host_count = 0;
+      req.underscore_name = false;
+      any_underscore = memchr(block.data(), '_', block.size()) != nullptr;
+    }
     uint32_t line = scanner.startLineEnd() + 2;
     for (const auto& f : fields) {
       // The name lower-cased while it is copied (the scanner let only token characters through).
@@ -559,6 +568,9 @@ struct Http1Parser::Impl {
         const unsigned char c = static_cast<unsigned char>(head[line + i]);
         name[i] = static_cast<char>(c - 'A' < 26u ? c | 0x20 : c);
       }
+      if (any_underscore && memchr(name.data(), '_', name_len) != nullptr) {
+        req.underscore_name = true;
+      }
       const char* eol = head + f.cr;
       const absl::string_view value =
           trimOws(absl::string_view(head + f.colon + 1, f.cr - f.colon - 1));
@@ -566,6 +578,11 @@ struct Http1Parser::Impl {
       const std::string& n = entries.back().first;
       // The fields the codec itself reads, found by length first.
       switch (name_len) {
+      case 4:
+        if (n == "host" && self.kind_ == Kind::Request && req.host_count < 255) {
+          req.host_count++;
+        }
+        break;
       case 6:
         if (n == "expect" && framing.expect < 0) {
           framing.expect = static_cast<int>(entries.size() - 1);

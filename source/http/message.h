@@ -17,6 +17,11 @@ struct RequestHead {
   std::string host;           // Host header (lower-cased, port stripped) or authority
   int version_minor = 1;      // HTTP/1.x minor version
   HeaderMap headers;
+  // Noted by the HTTP/1 parser while it copies the names, so that request preparation need not
+  // scan the headers again (`parsed` false: not known, scan).
+  bool parsed = false;
+  uint8_t host_count = 0;          // Host fields (saturating)
+  bool underscore_name = false;    // some field name contains '_'
 };
 
 struct ResponseHead {

@@ -9,6 +9,8 @@
 #include "source/filters/filter.h"
 #include "source/http/http1_codec.h"
 #include "source/server/deadline_timer.h"
+#include "source/server/header_policy.h"
+#include "source/server/request_preparation.h"
 #include "source/server/socket_writer.h"
 #include "source/server/worker.h"
 
@@ -59,6 +61,10 @@ public:
   void disarmRequestTimer();
   void onRequestBodyWritable();  // upstream drained: resume reading the request body
   const std::string& clientIp() const { return client_ip_; }
+  // What this connection's requests repeat: the Host checked last, the Forwarded element built
+  // last (request preparation and the upstream head reuse them).
+  HostMemo& hostMemo() { return host_memo_; }
+  ForwardedMemo& forwardedMemo() { return forwarded_memo_; }
   Worker& worker() { return worker_; }
   const std::string& listenerName() const { return listener_name_; }
   bool draining() const { return draining_; }
@@ -99,6 +105,8 @@ private:
   std::string in_;
   size_t in_off_ = 0;
   std::string client_ip_;
+  HostMemo host_memo_;
+  ForwardedMemo forwarded_memo_;
   std::unique_ptr<Stream> stream_;
   uint32_t requests_served_ = 0;
   bool reading_ = false;

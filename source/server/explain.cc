@@ -206,14 +206,14 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
     out.add_trace(std::move(line));
   }
   if (!p.ok && p.route == nullptr) {
-    if (p.error.kind == filters::ErrorKind::NoRoute) {
+    if (p.error->kind == filters::ErrorKind::NoRoute) {
       out.set_normalized_path(head.path);
       out.set_status(404);
       return out;
     }
-    return reject(p.error.status, p.error.kind == filters::ErrorKind::InvalidPath
-                                      ? absl::StrCat("invalid path: ", p.error.message)
-                                      : p.error.message);
+    return reject(p.error->status, p.error->kind == filters::ErrorKind::InvalidPath
+                                      ? absl::StrCat("invalid path: ", p.error->message)
+                                      : p.error->message);
   }
   out.set_normalized_path(head.path);
   const router::RouteEntry& route = *p.route;
@@ -232,7 +232,7 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   if (!p.ok) {
     // Refused before any pre filter runs (a Content-Length over the body limit).
     addFilters(out, "error", chain.error, chain.error_names, ctx);
-    return reject(p.error.status, p.error.message);
+    return reject(p.error->status, p.error->message);
   }
 
   addFilters(out, "pre", chain.pre, chain.pre_names, ctx);

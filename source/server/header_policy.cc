@@ -11,22 +11,6 @@
 
 namespace gw::server {
 
-bool isHopByHop(absl::string_view n) {
-  // Dispatches on length first: this runs for every header of every request and response.
-  switch (n.size()) {
-  case 2:
-    return n == "te";
-  case 7:
-    return n == "trailer" || n == "upgrade";
-  case 10:
-    return n == "connection" || n == "keep-alive";
-  case 17:
-    return n == "transfer-encoding";
-  default:
-    return n.size() > 6 && n.substr(0, 6) == "proxy-";
-  }
-}
-
 namespace {
 
 // The field names listed by Connection headers (as written; compared case-insensitively).
@@ -56,7 +40,9 @@ bool isNamed(const NamedFields& named, absl::string_view name) {
   return false;
 }
 
-// RFC 7239 `node` / `value`: a token as it is, anything else as a quoted-string.
+// RFC 7239 `node` / `value`: a token as it is, anything else as a quoted-string. Runs for every
+// upstream request (the host usually carries a port, so it is usually quoted): whole appends, no
+// per-byte pushes.
 void appendForwardedValue(absl::string_view v, std::string& out) {
   bool token = !v.empty();
   for (unsigned char c : v) {
@@ -67,11 +53,15 @@ void appendForwardedValue(absl::string_view v, std::string& out) {
     return;
   }
   out.push_back('"');
-  for (char c : v) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
+  if (v.find_first_of("\"\\") == absl::string_view::npos) {
+    out.append(v.data(), v.size());
+  } else {
+    for (char c : v) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+      }
+      out.push_back(c);
     }
-    out.push_back(c);
   }
   out.push_back('"');
 }
@@ -273,8 +263,18 @@ void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptio
     out += fwd;
     out += ", ";
   }
-  appendForwardedElement(o.client_ip, host != nullptr ? absl::string_view(*host) : o.default_host,
-                         out);
+  const absl::string_view fwd_host = host != nullptr ? absl::string_view(*host) : o.default_host;
+  if (ForwardedMemo* m = o.forwarded_memo) {
+    if (!m->valid || m->host != fwd_host) {
+      m->host.assign(fwd_host.data(), fwd_host.size());
+      m->element.clear();
+      appendForwardedElement(o.client_ip, fwd_host, m->element);
+      m->valid = true;
+    }
+    out += m->element;
+  } else {
+    appendForwardedElement(o.client_ip, fwd_host, out);
+  }
   out += "\r\n";
   switch (o.framing.kind) {
   case UpstreamFraming::Kind::Chunked:

@@ -13,8 +13,24 @@
 
 namespace gw::server {
 
-// Hop-by-hop fields (RFC 9110 7.6.1), names lower-case.
-bool isHopByHop(absl::string_view name);
+// Hop-by-hop fields (RFC 9110 7.6.1), names lower-case. Inline: it runs for every header of
+// every request and response.
+inline bool isHopByHop(absl::string_view n) {
+  // Dispatches on length first: this runs for every header of every request and response.
+  switch (n.size()) {
+  case 2:
+    return n == "te";
+  case 7:
+    return n == "trailer" || n == "upgrade";
+  case 10:
+    return n == "connection" || n == "keep-alive";
+  case 17:
+    return n == "transfer-encoding";
+  default:
+    return n.size() > 6 && n.substr(0, 6) == "proxy-";
+  }
+}
+
 
 // Removes hop-by-hop fields: the fixed list and every field named by Connection.
 void stripHopByHop(HeaderMap& headers);
@@ -39,6 +55,14 @@ struct UpstreamFraming {
   uint64_t content_length = 0;
 };
 
+// The last Forwarded element a connection's requests produced, by Host: one client address per
+// connection and almost always one Host, so the element is built once per connection.
+struct ForwardedMemo {
+  bool valid = false;
+  std::string host;
+  std::string element;
+};
+
 struct UpstreamHeadOptions {
   absl::string_view path;   // after the route's rewrite
   absl::string_view query;  // without '?'
@@ -49,6 +73,8 @@ struct UpstreamHeadOptions {
   // The Host to send when the request has none (HTTP/1.0): the upstream is spoken to in HTTP/1.1,
   // which requires one. The picked endpoint's address.
   absl::string_view default_host;
+  // The connection's memo (its client address is always `client_ip`); nullptr: build each time.
+  ForwardedMemo* forwarded_memo = nullptr;
 };
 
 // Serializes the request head for the upstream straight from the downstream head, skipping what

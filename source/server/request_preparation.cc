@@ -12,23 +12,22 @@ namespace {
 using filters::ErrorInfo;
 using filters::ErrorKind;
 
-// RFC 3986 reg-name characters: unreserved, sub-delims and '%' (pct-encoded).
-bool isRegNameChar(unsigned char c) {
-  if (absl::ascii_isalnum(c)) {
-    return true;
+// RFC 3986 reg-name characters: unreserved, sub-delims and '%' (pct-encoded). A table: this runs
+// for every byte of every request's Host.
+struct RegNameTable {
+  bool ok[256] = {};
+  constexpr RegNameTable() {
+    for (int c = '0'; c <= '9'; c++) ok[c] = true;
+    for (int c = 'a'; c <= 'z'; c++) ok[c] = true;
+    for (int c = 'A'; c <= 'Z'; c++) ok[c] = true;
+    for (const char* p = "-._~!$&'()*+,;=%"; *p; p++) ok[static_cast<unsigned char>(*p)] = true;
   }
-  switch (c) {
-  case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'': case '(':
-  case ')': case '*': case '+': case ',': case ';': case '=': case '%':
-    return true;
-  default:
-    return false;
-  }
-}
+};
+constexpr RegNameTable kRegName;
 
 PreparedRequest refuse(ErrorInfo e, bool close) {
   PreparedRequest p;
-  p.error = std::move(e);
+  p.error.emplace(std::move(e));
   p.close_connection = close;
   return p;
 }
@@ -56,8 +55,9 @@ bool routingHost(absl::string_view value, std::string& out) {
   if (value.empty()) {
     return true;  // Host present but empty (RFC 9110 7.2 allows it for authority-less URIs)
   }
-  absl::string_view name = value;
+  absl::string_view name;
   absl::string_view port;
+  bool upper = false;
   if (value.front() == '[') {
     const size_t close = value.find(']');
     if (close == absl::string_view::npos) {
@@ -67,6 +67,7 @@ bool routingHost(absl::string_view value, std::string& out) {
       if (!(absl::ascii_isxdigit(c) || c == ':' || c == '.')) {
         return false;
       }
+      upper = upper || absl::ascii_isupper(c);
     }
     name = value.substr(0, close + 1);
     absl::string_view after = value.substr(close + 1);
@@ -76,56 +77,64 @@ bool routingHost(absl::string_view value, std::string& out) {
       }
       port = after.substr(1);
     }
-  } else if (const size_t colon = value.rfind(':'); colon != absl::string_view::npos) {
-    name = value.substr(0, colon);
-    port = value.substr(colon + 1);
-    for (unsigned char c : name) {
-      if (!isRegNameChar(c)) {
+    for (unsigned char c : port) {
+      if (!absl::ascii_isdigit(c)) {
         return false;
       }
     }
   } else {
-    for (unsigned char c : name) {
-      if (!isRegNameChar(c)) {
+    // One pass: reg-name characters, no empty label inside, then at most one ':' and digits.
+    size_t colon = absl::string_view::npos;
+    for (size_t i = 0; i < value.size(); i++) {
+      const unsigned char c = static_cast<unsigned char>(value[i]);
+      if (colon != absl::string_view::npos) {
+        if (!absl::ascii_isdigit(c)) {
+          return false;
+        }
+      } else if (c == ':') {
+        colon = i;
+      } else if (!kRegName.ok[c] || (c == '.' && i > 0 && value[i - 1] == '.')) {
         return false;
+      } else {
+        upper = upper || absl::ascii_isupper(c);
       }
+    }
+    name = value.substr(0, colon);
+    if (colon != absl::string_view::npos) {
+      port = value.substr(colon + 1);
+    }
+    // One trailing dot is the fully-qualified spelling of the same name; an empty label (a
+    // leading dot, or more than one trailing dot) is not a name.
+    if (!name.empty() && name.back() == '.') {
+      name.remove_suffix(1);
+    }
+    if (name.empty() || name.front() == '.' || name.back() == '.') {
+      return false;
     }
   }
   if (port.size() > 5) {
     return false;
   }
-  for (unsigned char c : port) {
-    if (!absl::ascii_isdigit(c)) {
-      return false;
-    }
-  }
-  // One trailing dot is the fully-qualified spelling of the same name; an empty label (a
-  // leading dot, two dots in a row, or more than one trailing dot) is not a name.
-  if (!name.empty() && name.front() != '[') {
-    if (name.back() == '.') {
-      name.remove_suffix(1);
-    }
-    if (name.empty() || name.front() == '.' || name.back() == '.' ||
-        name.find("..") != absl::string_view::npos) {
-      return false;
-    }
-  }
   out.assign(name.data(), name.size());
-  absl::AsciiStrToLower(&out);
+  if (upper) {
+    absl::AsciiStrToLower(&out);
+  }
   return true;
 }
 
 PreparedRequest prepareRequest(const ListenerConfig& listener, http::RequestHead& head,
-                               const RequestFraming& framing, router::MatchTrace* trace) {
-  // Host: exactly one for HTTP/1.1 (RFC 9112 3.2); HTTP/1.0 may omit it.
-  const size_t hosts = head.headers.count("host");
+                               const RequestFraming& framing, router::MatchTrace* trace,
+                               HostMemo* memo) {
+  // Host: exactly one for HTTP/1.1 (RFC 9112 3.2); HTTP/1.0 may omit it. The parser counted.
+  const size_t hosts = head.parsed ? head.host_count : head.headers.count("host");
   if (hosts > 1 || (hosts == 0 && head.version_minor == 1)) {
     return refuse(ErrorInfo::make(ErrorKind::BadRequest, hosts > 1 ? "more than one Host header"
                                                                    : "missing Host header"),
                   true);
   }
   absl::string_view authority;
-  if (!absoluteFormAuthority(head.target, authority)) {
+  if (!head.target.empty() && head.target.front() != '/' &&
+      !absoluteFormAuthority(head.target, authority)) {
     return refuse(ErrorInfo::make(ErrorKind::BadRequest,
                                   "absolute-form target without a usable authority"),
                   true);
@@ -141,9 +150,15 @@ PreparedRequest prepareRequest(const ListenerConfig& listener, http::RequestHead
     }
     head.headers.set("host", authority);
   }
-  if (const std::string* h = head.headers.get("host")) {
-    if (!routingHost(*h, head.host)) {
+  if (const std::string* h = hosts == 0 && authority.empty() ? nullptr
+                                                               : head.headers.get("host")) {
+    if (memo != nullptr && *h == memo->raw) {
+      head.host = memo->routing;
+    } else if (!routingHost(*h, head.host)) {
       return refuse(ErrorInfo::make(ErrorKind::BadRequest, "invalid Host header"), true);
+    } else if (memo != nullptr) {
+      memo->raw = *h;
+      memo->routing = head.host;
     }
   } else {
     head.host.clear();
@@ -158,7 +173,8 @@ PreparedRequest prepareRequest(const ListenerConfig& listener, http::RequestHead
   }
   head.path = std::move(normalized->path);
   head.query = std::move(normalized->query);
-  if (!applyUnderscorePolicy(head.headers, listener.headers_with_underscores)) {
+  if ((!head.parsed || head.underscore_name) &&
+      !applyUnderscorePolicy(head.headers, listener.headers_with_underscores)) {
     return refuse(ErrorInfo::make(ErrorKind::BadRequest,
                                   "header name with an underscore (this listener refuses them)"),
                   true);

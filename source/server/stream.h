@@ -30,7 +30,7 @@ class DownstreamConnection;
 //                -> client (Untouched: as it arrives; Stream: re-framed chunked; Buffer: whole,
 //                   with Content-Length)
 // Errors anywhere before the response started go through the error stage to one JSON body.
-class Stream : public filters::RequestContext,
+class Stream final : public filters::RequestContext,
                public filters::Upstream,
                public filters::ChainRunner::Owner,
                public UpstreamRequestCallbacks,
@@ -45,7 +45,9 @@ public:
   bool wantsBody() const;
   bool bodyBlocked() const { return request_body_blocked_; }
   void onRequestBody(absl::string_view data);
-  void onRequestTrailers(HeaderMap&& trailers) { request_trailers_ = std::move(trailers); }
+  void onRequestTrailers(HeaderMap&& trailers) {
+    extras().request_trailers = std::move(trailers);
+  }
   void onRequestComplete();
   void onDownstreamWritable();
   void onDownstreamClosed();
@@ -60,17 +62,19 @@ public:
   const router::RouteEntry* route() const override { return route_; }
   const std::string& requestId() const override { return request_id_; }
   const std::string& clientAddress() const override;
-  const std::string& upstreamHost() const override { return upstream_host_; }
+  const std::string& upstreamHost() const override;
   std::chrono::system_clock::time_point startTime() const override { return start_wall_; }
   int64_t elapsedMs() const override;
   filters::FilterState& filterState() override { return state_; }
   filters::WorkerContext& worker() override;
   filters::RequestHandle handle() override;
-  std::string& requestBody() override { return request_body_; }
+  std::string& requestBody() override { return extras().request_body; }
   void respond(http::ResponseHead head, std::string body) override;
   void fail(filters::ErrorInfo error) override;
   void resume() override;
-  const filters::ErrorInfo* error() const override { return has_error_ ? &error_ : nullptr; }
+  const filters::ErrorInfo* error() const override {
+    return has_error_ ? &extras_->error : nullptr;
+  }
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
 
   // filters::Upstream
@@ -90,7 +94,7 @@ public:
   void onUpstreamHead(http::ResponseHead&& head, bool informational) override;
   void onUpstreamBody(absl::string_view data) override;
   void onUpstreamTrailers(HeaderMap&& trailers) override {
-    response_trailers_ = std::move(trailers);
+    extras().response_trailers = std::move(trailers);
   }
   void onUpstreamComplete() override;
   void onUpstreamError(filters::ErrorInfo error, bool response_started) override;
@@ -102,12 +106,41 @@ public:
 private:
   using Phase = filters::ChainRunner::Phase;
   using Mode = filters::BodyPolicy::Mode;
-  enum class Interrupt : uint8_t { None, Respond, Fail, Proxy, SendError };
+  enum class Interrupt : uint8_t { None, Respond, Fail, SendError };
+
+  // What only some requests need, allocated on first use: the plain proxied request never does,
+  // which keeps the Stream small enough for malloc's per-thread cache (1 KiB; a larger object
+  // takes the slow path on every request).
+  struct Extras {
+    std::string request_body;      // Buffer: the whole request body
+    std::string pending;           // response pieces waiting for their hooks (or for the head)
+    std::string request_pending;   // request pieces waiting for their hooks (Stream)
+    std::string request_piece;     // the request piece a Stream-mode body phase works on
+    std::string response_piece;    // the response piece a Stream-mode body phase works on
+    HeaderMap request_trailers;
+    HeaderMap response_trailers;
+    filters::ErrorInfo error;
+    std::vector<event::TimerPtr> timers;       // runAfter()
+    absl::InlinedVector<uint64_t, 2> sub_requests;  // send(); cancelled at teardown
+  };
+  Extras& extras() {
+    if (extras_ == nullptr) {
+      extras_ = std::make_unique<Extras>();
+    }
+    return *extras_;
+  }
+  size_t pendingSize() const { return extras_ == nullptr ? 0 : extras_->pending.size(); }
+  bool hasRequestTrailers() const {
+    return extras_ != nullptr && !extras_->request_trailers.empty();
+  }
+  bool hasResponseTrailers() const {
+    return extras_ != nullptr && !extras_->response_trailers.empty();
+  }
 
   // Request side (stream_request.cc).
   void afterRequestHeaders();
   void routeStep();
-  void startProxy(const std::string& cluster);
+  void startProxy();
   void runRequestPiece(bool end_of_stream);
   void afterRequestPiece();
   void writeRequestEnd();
@@ -143,24 +176,17 @@ private:
   std::optional<filters::ChainRunner> runner_;
   filters::FilterState state_;
   std::shared_ptr<filters::detail::HandleAnchor> anchor_;  // made by the first handle()
-  std::unique_ptr<UpstreamRequest> upstream_;
-  std::vector<event::TimerPtr> timers_;                     // runAfter()
-  absl::InlinedVector<uint64_t, 2> sub_requests_;           // send(); cancelled at teardown
+  // The request to the cluster, kept in place for the stream's life (no allocation per request;
+  // the picked host stays readable for the access log). upstream_ points at it while it holds a
+  // connection or may get one.
+  std::optional<UpstreamRequest> upstream_storage_;
+  UpstreamRequest* upstream_ = nullptr;
+  std::unique_ptr<Extras> extras_;
   std::string request_id_;
-  std::string upstream_host_;
   std::string cluster_name_;
-  std::string proxy_cluster_;  // proxyTo() inside a hook: started when the hook returns
   std::chrono::steady_clock::time_point start_;
   std::chrono::system_clock::time_point start_wall_;
-  HeaderMap request_trailers_;
-  HeaderMap response_trailers_;
-  filters::ErrorInfo error_;
-  std::string request_body_;   // Buffer: the whole request body
   std::string response_body_;  // a local/error response's body, or the buffered response body
-  std::string pending_;        // response pieces waiting for their hooks (or for the head)
-  std::string request_pending_;  // request pieces waiting for their hooks (Stream)
-  std::string request_piece_;   // the request piece a Stream-mode body phase works on
-  std::string response_piece_;  // the response piece a Stream-mode body phase works on
   uint64_t request_cl_ = 0;
   uint64_t body_received_ = 0;
   uint64_t bytes_sent_ = 0;

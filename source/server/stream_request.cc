@@ -59,22 +59,22 @@ void Stream::routeStep() {
 }
 
 void Stream::proxyTo(absl::string_view cluster) {
-  if (upstream_ != nullptr || finished_ || downstream_closed_ || response_started_ ||
+  if (upstream_storage_.has_value() || finished_ || downstream_closed_ || response_started_ ||
       !runner_ || has_error_) {
     return;
   }
-  if (runner_->inHook()) {
-    proxy_cluster_ = std::string(cluster);
-    interrupt_ = Interrupt::Proxy;
-    return;
+  // Started at once, also from inside onRoute: whatever the start reports synchronously (an
+  // error, a pooled connection ready) comes back through fail() and onUpstreamReady, which cope
+  // with a hook still running; onPhaseDone(Route) then sees the upstream and does nothing.
+  if (!runner_->inHook()) {
+    runner_->abandon();  // a paused route filter proxies from its completion
   }
-  runner_->abandon();  // a paused route filter proxies from its completion
-  startProxy(std::string(cluster));
+  cluster_name_.assign(cluster.data(), cluster.size());
+  startProxy();
 }
 
-void Stream::startProxy(const std::string& cluster) {
-  cluster_name_ = cluster;
-  upstream_ = std::make_unique<UpstreamRequest>(conn_.worker(), config_, *this);
+void Stream::startProxy() {
+  upstream_ = &upstream_storage_.emplace(conn_.worker(), &config_, *this);
   upstream_->start(cluster_name_, request_, conn_.clientIp());
 }
 
@@ -88,7 +88,6 @@ void Stream::onUpstreamReady() {
     return;
   }
   upstream_ready_ = true;
-  upstream_host_ = upstream_->hostAddress();
   attempts_ = upstream_->attempts();
   const bool has_body = request_has_cl_ || request_chunked_;
   UpstreamHeadOptions o;
@@ -102,11 +101,12 @@ void Stream::onUpstreamReady() {
   o.query = request_.query;
   o.client_ip = conn_.clientIp();
   o.xff_trusted_hops = listener_.xff_trusted_hops;
-  o.default_host = upstream_host_;
+  o.default_host = upstream_->hostAddress();
+  o.forwarded_memo = &conn_.forwardedMemo();
   switch (request_mode_) {
   case Mode::Buffer:
-    if (has_body || !request_body_.empty()) {
-      o.framing = {UpstreamFraming::Kind::ContentLength, request_body_.size()};
+    if (has_body || !extras().request_body.empty()) {
+      o.framing = {UpstreamFraming::Kind::ContentLength, extras().request_body.size()};
     }
     break;
   case Mode::Stream:
@@ -126,8 +126,8 @@ void Stream::onUpstreamReady() {
   buildUpstreamHead(request_, o, head);
   upstream_->write(absl::string_view(head));
   if (request_mode_ == Mode::Buffer) {
-    if (!request_body_.empty()) {
-      upstream_->write(absl::string_view(request_body_));  // kept: a retry sends it again
+    if (!extras().request_body.empty()) {
+      upstream_->write(absl::string_view(extras().request_body));  // kept: a retry sends it again
     }
     return;
   }
@@ -161,12 +161,12 @@ void Stream::onRequestBody(absl::string_view data) {
   }
   if (buffering_request_) {
     const uint64_t limit = chain_->request_body.max_bytes;
-    if (request_body_.size() + data.size() > limit) {
+    if (extras().request_body.size() + data.size() > limit) {
       failRequestTooLarge(absl::StrCat("request body exceeds the buffer limit of ", limit,
                                        " bytes"));
       return;
     }
-    request_body_.append(data.data(), data.size());
+    extras().request_body.append(data.data(), data.size());
     return;
   }
   if (upstream_ == nullptr) {
@@ -174,10 +174,10 @@ void Stream::onRequestBody(absl::string_view data) {
   }
   if (request_mode_ == Mode::Stream) {
     if (request_piece_busy_) {
-      request_pending_.append(data.data(), data.size());  // the hooks are paused
+      extras().request_pending.append(data.data(), data.size());  // the hooks are paused
       return;
     }
-    request_piece_.assign(data.data(), data.size());
+    extras().request_piece.assign(data.data(), data.size());
     runRequestPiece(false);
     return;
   }
@@ -194,21 +194,21 @@ void Stream::onRequestBody(absl::string_view data) {
   }
 }
 
-// Runs the request body hooks on request_piece_ (Stream) or request_body_ (Buffer).
+// Runs the request body hooks on extras().request_piece (Stream) or extras().request_body (Buffer).
 void Stream::runRequestPiece(bool end_of_stream) {
   request_piece_busy_ = true;
   if (end_of_stream) {
     request_end_sent_ = true;
   }
-  runner_->setBody(request_mode_ == Mode::Buffer ? &request_body_ : &request_piece_, end_of_stream);
+  runner_->setBody(request_mode_ == Mode::Buffer ? &extras().request_body : &extras().request_piece, end_of_stream);
   runner_->run(Phase::RequestBody);
 }
 
 void Stream::afterRequestPiece() {
   request_piece_busy_ = false;
   if (request_mode_ == Mode::Buffer) {
-    if (!request_trailers_.empty()) {
-      runner_->setTrailers(&request_trailers_);
+    if (hasRequestTrailers()) {
+      runner_->setTrailers(&extras_->request_trailers);
       runner_->run(Phase::RequestTrailers);
       return;
     }
@@ -216,27 +216,27 @@ void Stream::afterRequestPiece() {
     return;
   }
   // Stream: the piece goes upstream, re-framed as a chunk.
-  if (upstream_ != nullptr && !request_piece_.empty()) {
+  if (upstream_ != nullptr && !extras().request_piece.empty()) {
     std::string chunk;
-    chunk.reserve(request_piece_.size() + 16);
-    http::appendChunk(request_piece_, chunk);
+    chunk.reserve(extras().request_piece.size() + 16);
+    http::appendChunk(extras().request_piece, chunk);
     upstream_->write(std::move(chunk));
     if (upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
       request_body_blocked_ = true;
     }
   }
-  request_piece_.clear();
+  extras().request_piece.clear();
   if (request_end_sent_) {
-    if (!request_trailers_.empty()) {
-      runner_->setTrailers(&request_trailers_);
+    if (hasRequestTrailers()) {
+      runner_->setTrailers(&extras_->request_trailers);
       runner_->run(Phase::RequestTrailers);
       return;
     }
     writeRequestEnd();
     return;
   }
-  if (!request_pending_.empty()) {
-    request_piece_.swap(request_pending_);
+  if (!extras().request_pending.empty()) {
+    extras().request_piece.swap(extras().request_pending);
     runRequestPiece(false);
     return;
   }
@@ -250,7 +250,7 @@ void Stream::afterRequestPiece() {
 void Stream::writeRequestEnd() {
   if (upstream_ != nullptr) {
     std::string last;
-    http::appendLastChunk(listener_.forward_trailers ? &request_trailers_ : nullptr, last);
+    http::appendLastChunk(listener_.forward_trailers && extras_ ? &extras_->request_trailers : nullptr, last);
     upstream_->write(std::move(last));
   }
   if (response_complete_) {
@@ -279,7 +279,7 @@ void Stream::onRequestComplete() {
   }
   if (upstream_ != nullptr && request_chunked_) {
     std::string last;
-    http::appendLastChunk(listener_.forward_trailers ? &request_trailers_ : nullptr, last);
+    http::appendLastChunk(listener_.forward_trailers && extras_ ? &extras_->request_trailers : nullptr, last);
     upstream_->write(std::move(last));
   }
   if (response_complete_) {

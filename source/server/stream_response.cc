@@ -83,9 +83,9 @@ void Stream::afterResponseHeaders() {
   switch (response_mode_) {
   case Mode::Untouched: {
     sendResponseHead();
-    if (!pending_.empty()) {
+    if (pendingSize() > 0) {
       std::string held;
-      held.swap(pending_);
+      held.swap(extras_->pending);
       writeBody(held);
     }
     onDownstreamWritable();
@@ -112,7 +112,7 @@ void Stream::runResponsePiece(bool end_of_stream) {
     response_end_seen_ = true;
   }
   const bool whole = is_local_ || response_mode_ == Mode::Buffer;
-  runner_->setBody(whole ? &response_body_ : &response_piece_, end_of_stream);
+  runner_->setBody(whole ? &response_body_ : &extras().response_piece, end_of_stream);
   runner_->run(Phase::ResponseBody);
 }
 
@@ -125,22 +125,22 @@ void Stream::afterResponsePiece() {
     return;
   }
   // Stream: the piece goes to the client, then the next one.
-  if (!response_piece_.empty()) {
-    writeBody(response_piece_);
-    response_piece_.clear();
+  if (!extras().response_piece.empty()) {
+    writeBody(extras().response_piece);
+    extras().response_piece.clear();
   }
   if (response_end_seen_) {
-    if (!response_trailers_.empty()) {
-      runner_->setTrailers(&response_trailers_);
+    if (hasResponseTrailers()) {
+      runner_->setTrailers(&extras_->response_trailers);
       runner_->run(Phase::ResponseTrailers);
       return;
     }
     completeUpstreamResponse();
     return;
   }
-  if (!pending_.empty()) {
-    response_piece_.swap(pending_);
-    pending_.clear();
+  if (pendingSize() > 0) {
+    extras_->response_piece.swap(extras_->pending);
+    extras_->pending.clear();
     onDownstreamWritable();
     runResponsePiece(false);
     return;
@@ -163,7 +163,7 @@ void Stream::onUpstreamBody(absl::string_view data) {
     break;  // the response hooks paused: hold it
   case Mode::Stream:
     if (response_headers_done_ && !response_piece_busy_) {
-      response_piece_.assign(data.data(), data.size());
+      extras().response_piece.assign(data.data(), data.size());
       runResponsePiece(false);
       return;
     }
@@ -181,9 +181,9 @@ void Stream::onUpstreamBody(absl::string_view data) {
     return;
   }
   }
-  pending_.append(data.data(), data.size());
+  extras().pending.append(data.data(), data.size());
   if (upstream_ != nullptr && !upstream_paused_ &&
-      pending_.size() > DownstreamConnection::kHighWatermark) {
+      pendingSize() > DownstreamConnection::kHighWatermark) {
     upstream_paused_ = true;
     upstream_->pauseReading();
   }
@@ -194,7 +194,7 @@ void Stream::onUpstreamComplete() {
   if (upstream_ != nullptr) {
     attempts_ = upstream_->attempts();
     upstream_->release(request_complete_);
-    conn_.worker().deferDelete(std::move(upstream_));
+    upstream_ = nullptr;
   }
   if (finished_ || downstream_closed_ || is_local_) {
     return;
@@ -206,7 +206,7 @@ void Stream::onUpstreamComplete() {
     }
     return;  // else afterResponseHeaders completes it
   case Mode::Stream:
-    if (response_headers_done_ && !response_piece_busy_ && pending_.empty() &&
+    if (response_headers_done_ && !response_piece_busy_ && pendingSize() == 0 &&
         !response_end_seen_) {
       runResponsePiece(true);
     }
@@ -222,7 +222,7 @@ void Stream::onUpstreamComplete() {
 void Stream::completeUpstreamResponse() {
   if (response_chunked_ && !response_no_body_) {
     std::string last;
-    http::appendLastChunk(listener_.forward_trailers ? &response_trailers_ : nullptr, last);
+    http::appendLastChunk(listener_.forward_trailers && extras_ ? &extras_->response_trailers : nullptr, last);
     conn_.write(std::move(last));
   }
   responseDone();
@@ -239,7 +239,7 @@ void Stream::responseDone() {
 
 void Stream::onDownstreamWritable() {
   if (upstream_ != nullptr && upstream_paused_ &&
-      pending_.size() <= DownstreamConnection::kLowWatermark &&
+      pendingSize() <= DownstreamConnection::kLowWatermark &&
       conn_.writeQueueSize() <= DownstreamConnection::kLowWatermark) {
     upstream_paused_ = false;
     upstream_->resumeReading();
@@ -251,17 +251,19 @@ void Stream::onUpstreamReadEnd() { conn_.uncork(); }
 
 void Stream::setErrorResponse() {
   response_ = http::ResponseHead();
-  response_.status = error_.status;
-  response_body_ = errorBody(error_, request_id_);
+  response_.status = extras().error.status;
+  response_body_ = errorBody(extras().error, request_id_);
   response_.headers.add("content-type", "application/json");
   response_.headers.add("content-length", absl::StrCat(response_body_.size()));
-  for (const auto& [name, value] : error_.headers) {
+  for (const auto& [name, value] : extras().error.headers) {
     response_.headers.add(name, value);
   }
   response_no_body_ = request_.method == "HEAD";
   response_chunked_ = false;
   is_local_ = true;
-  pending_.clear();
+  if (extras_ != nullptr) {
+    extras_->pending.clear();
+  }
 }
 
 void Stream::startErrorStage() {

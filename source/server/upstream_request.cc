@@ -8,34 +8,41 @@ namespace gw::server {
 using filters::ErrorInfo;
 using filters::ErrorKind;
 
-UpstreamRequest::UpstreamRequest(Worker& worker, RuntimeConfigConstSharedPtr pinned,
+UpstreamRequest::UpstreamRequest(Worker& worker, const RuntimeConfigConstSharedPtr* pinned,
                                  UpstreamRequestCallbacks& cb)
-    : worker_(worker), pinned_(std::move(pinned)), cb_(cb) {}
+    : worker_(worker), pinned_(pinned), cb_(cb) {}
+
+const std::string& UpstreamRequest::hostAddress() const {
+  static const std::string kNone;
+  return host_pool_ == nullptr ? kNone : host_pool_->host.address;
+}
 
 UpstreamRequest::~UpstreamRequest() { release(false); }
 
 void UpstreamRequest::start(absl::string_view cluster, const http::RequestHead& head,
                             absl::string_view client_ip) {
-  cluster_name_ = std::string(cluster);
   head_request_ = head.method == "HEAD";
-  cluster_ = worker_.cluster(cluster_name_);
-  if (pinned_ != nullptr && worker_.config() != pinned_) {
+  cluster_ = worker_.cluster(cluster);
+  if (pinned_ != nullptr && *pinned_ != nullptr && worker_.config() != *pinned_) {
     // The worker switched configs after this request started (a filter paused). If the cluster
     // changed or went away, the request still goes where its own config says.
-    const ClusterConfig* own = pinned_->cluster(cluster_name_);
+    const ClusterConfig* own = (*pinned_)->cluster(cluster);
     if (own != nullptr && (cluster_ == nullptr || !cluster_->config().sameUpstreamsAs(*own))) {
-      cluster_ = std::make_shared<ClusterState>(worker_, *own, pinned_);
+      cluster_ = std::make_shared<ClusterState>(worker_, *own, *pinned_);
       cluster_->retire();
     }
   }
   if (cluster_ == nullptr) {
-    cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoCluster, absl::StrCat("cluster '", cluster_name_,
+    cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoCluster, absl::StrCat("cluster '", cluster,
                                                                           "' is not available")),
                         false);
     return;
   }
   if (cluster_->config().proto.has_hash_policy()) {
-    hash_ = upstream::computeHash(cluster_->config().proto.hash_policy(), head, client_ip);
+    const std::optional<uint64_t> h =
+        upstream::computeHash(cluster_->config().proto.hash_policy(), head, client_ip);
+    has_hash_ = h.has_value();
+    hash_ = h.value_or(0);
   }
   pickAndConnect();
 }
@@ -43,17 +50,18 @@ void UpstreamRequest::start(absl::string_view cluster, const http::RequestHead& 
 void UpstreamRequest::pickAndConnect() {
   attempts_++;
   upstream::LbContext ctx;
-  ctx.hash = hash_;
+  if (has_hash_) {
+    ctx.hash = hash_;
+  }
   upstream::Host* host = cluster_->lb().pick(ctx);
   if (host == nullptr) {
     cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoHealthyUpstream,
-                                        absl::StrCat("cluster '", cluster_name_,
+                                        absl::StrCat("cluster '", cluster_->config().name,
                                                      "' has no healthy endpoint")),
                         false);
     return;
   }
   host_pool_ = cluster_->poolOf(host);
-  host_address_ = host->address;
   UpstreamConnection* c = UpstreamConnection::acquire(cluster_, *host_pool_, *this, head_request_);
   if (c == nullptr) {
     cb_.onUpstreamError(ErrorInfo::make(ErrorKind::UpstreamOverflow,

@@ -46,9 +46,12 @@ public:
 // byte (the upstream closed it as we sent: the error is retryable, from the upstream, and the
 // request replayable). A request pinned to an older config than the worker's goes to the cluster
 // its own config names, through a one-off state whose connections close after use.
-class UpstreamRequest : public UpstreamCallbacks, public DeferredDeletable {
+class UpstreamRequest : public UpstreamCallbacks {
 public:
-  UpstreamRequest(Worker& worker, RuntimeConfigConstSharedPtr pinned, UpstreamRequestCallbacks& cb);
+  // `pinned`: the config the request runs on (nullptr: the worker's), held by the caller for as
+  // long as this object lives.
+  UpstreamRequest(Worker& worker, const RuntimeConfigConstSharedPtr* pinned,
+                  UpstreamRequestCallbacks& cb);
   ~UpstreamRequest() override;
   UpstreamRequest(const UpstreamRequest&) = delete;
   UpstreamRequest& operator=(const UpstreamRequest&) = delete;
@@ -65,8 +68,8 @@ public:
   // Done with the connection: a reusable one goes back to the pool, otherwise it closes.
   void release(bool reusable);
   bool connected() const { return conn_ != nullptr; }
-  const std::string& cluster() const { return cluster_name_; }
-  const std::string& hostAddress() const { return host_address_; }
+  // The picked endpoint ("" before the first pick); valid while this object lives.
+  const std::string& hostAddress() const;
   uint32_t attempts() const { return attempts_; }
 
   // UpstreamCallbacks (from the connection)
@@ -86,17 +89,16 @@ private:
   void dropHost();
 
   Worker& worker_;
-  RuntimeConfigConstSharedPtr pinned_;
+  const RuntimeConfigConstSharedPtr* pinned_;
   UpstreamRequestCallbacks& cb_;
-  std::string cluster_name_;
   ClusterStateSharedPtr cluster_;
   HostPool* host_pool_ = nullptr;
   UpstreamConnection* conn_ = nullptr;
-  std::string host_address_;
-  std::optional<uint64_t> hash_;
+  uint64_t hash_ = 0;
+  uint32_t attempts_ = 0;
+  bool has_hash_ = false;
   bool head_request_ = false;
   bool counted_ = false;  // host_pool_->host.active_requests holds this request
-  uint32_t attempts_ = 0;
 };
 
 } // namespace gw::server

@@ -87,7 +87,8 @@ def test_probe_survives_redis_killed_and_restarted():
                     assert "redis 'shared'" in err["message"], err
                     assert hdrs["content-type"] == "application/json"
                     assert took < 1.0, took
-                assert metric(gw, "gateway_downstream_requests_active") == 0  # none stuck
+                wait_for(lambda: metric(gw, "gateway_downstream_requests_active") == 0,
+                         timeout=2, what="no request stuck")
                 assert metric(gw, "gateway_filter_test_probe_redis_failed_total") >= 20
                 # Redis comes back on the same port: the client reconnects by itself.
                 redis.start()
@@ -156,7 +157,8 @@ def test_probe_memory_flat_over_100k_requests_across_a_redis_restart():
                 took = time.time() - t0
                 print("  100k requests (25k with Redis down) in %.1fs: RSS %d -> %d KiB (%+d)" %
                       (took, before, after, after - before))
-                assert metric(gw, "gateway_downstream_requests_active") == 0
+                wait_for(lambda: metric(gw, "gateway_downstream_requests_active") == 0,
+                         timeout=2, what="no request left in flight")
                 assert after - before < 4096, (before, after)
         finally:
             redis.kill()

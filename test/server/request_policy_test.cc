@@ -94,19 +94,19 @@ TEST_CASE("prepareRequest: routing and refusals", "[request_policy]") {
   }
   SECTION("absolute-form with userinfo or no host: 400") {
     auto h = head("http://u@secure.example.com/p");
-    CHECK(prepareRequest(l, h, {}).error.status == 400);
+    CHECK(prepareRequest(l, h, {}).error->status == 400);
     auto e = head("http:///p");
-    CHECK(prepareRequest(l, e, {}).error.status == 400);
+    CHECK(prepareRequest(l, e, {}).error->status == 400);
   }
   SECTION("HTTP/1.1 needs exactly one Host; HTTP/1.0 may have none") {
     auto none = head("/o/x", "");
     auto p = prepareRequest(l, none, {});
     CHECK_FALSE(p.ok);
-    CHECK(p.error.message == "missing Host header");
+    CHECK(p.error->message == "missing Host header");
     CHECK(p.close_connection);
     auto two = head("/o/x");
     two.headers.add("host", "b");
-    CHECK(prepareRequest(l, two, {}).error.message == "more than one Host header");
+    CHECK(prepareRequest(l, two, {}).error->message == "more than one Host header");
     auto ten = head("/o/x", "", 0);
     auto t = prepareRequest(l, ten, {});
     REQUIRE(t.ok);
@@ -115,21 +115,21 @@ TEST_CASE("prepareRequest: routing and refusals", "[request_policy]") {
   SECTION("CONNECT 405, bad paths 400, no route 404 (connection kept)") {
     auto c = head("secure.example.com:443");
     c.method = "CONNECT";
-    CHECK(prepareRequest(l, c, {}).error.status == 405);
+    CHECK(prepareRequest(l, c, {}).error->status == 405);
     auto bad = head("/a/%2F/b");
     auto p = prepareRequest(l, bad, {});
-    CHECK(p.error.kind == filters::ErrorKind::InvalidPath);
+    CHECK(p.error->kind == filters::ErrorKind::InvalidPath);
     auto miss = head("/nothing", "elsewhere");
     auto m = prepareRequest(l, miss, {});
-    CHECK(m.error.status == 404);
-    CHECK(m.error.code == "no_route");
+    CHECK(m.error->status == 404);
+    CHECK(m.error->code == "no_route");
     CHECK_FALSE(m.close_connection);
   }
   SECTION("a Content-Length over the limit: 413 with the route known") {
     auto h = head("/x");
     auto p = prepareRequest(l, h, {true, 101});
     CHECK_FALSE(p.ok);
-    CHECK(p.error.status == 413);
+    CHECK(p.error->status == 413);
     REQUIRE(p.route != nullptr);
     CHECK(p.route->name() == "s");
     auto at = head("/x");

@@ -8,7 +8,7 @@ upstream; h2load --h1 warms it up, the counters are zeroed (callgrind_control --
 sends the measured requests, the counters are dumped, and the total is divided by the requests
 that succeeded.
 
-  instructions.py --gatewayd PATH [--requests N] [--routes plain,policy,buffered]
+  instructions.py --gatewayd PATH [--requests N] [--routes plain,policy,buffered] [--keep DIR]
 """
 import argparse
 import glob
@@ -64,9 +64,10 @@ def measure(args, route, tmp, up_port):
     text = bench.gatewayd_conf(port, up_port, bench_es256_pem(tmp))
     with open(conf, "w") as f:
         f.write(text)
-    if subprocess.run([args.gatewayd, "--validate", "--config", conf],
-                      capture_output=True).returncode != 0:
-        # An older gatewayd (a baseline build) without the buffer filter: drop that route.
+    if route != "buffered" or subprocess.run([args.gatewayd, "--validate", "--config", conf],
+                                             capture_output=True).returncode != 0:
+        # Only the buffered route's own measurement has that route (every route before the
+        # matching one costs a prefix check, and a baseline build may lack the buffer filter).
         text = re.sub(r"\n          - name: buffered\n(.*\n)*?(?=          - name: all)", "\n",
                       text)
         with open(conf, "w") as f:
@@ -79,6 +80,10 @@ def measure(args, route, tmp, up_port):
          args.gatewayd, "--config", conf, "--workers", "1", "--access-log", "off",
          "--admin-address", "127.0.0.1:%d" % bench.free_port(), "--admin-grpc-address", "off"]
         + extra,
+        # gatewayd re-executes itself with this set (a larger malloc thread cache) unless it is
+        # set already: set it, as gatewayd would, so that the process callgrind runs is the one
+        # serving.
+        env=dict(os.environ, GLIBC_TUNABLES="glibc.malloc.tcache_count=128"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, timeout=60)
@@ -104,12 +109,16 @@ def measure(args, route, tmp, up_port):
     for f in sorted(glob.glob(out_file + "*")):
         with open(f) as fh:
             text = fh.read()
-        if "measured" in text.split("\n", 20)[-1] or "desc: Trigger: Client Request: measured" in text:
+        if re.search(r"^desc: Trigger: .*measured", text, re.M):
             m = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
             if m:
                 total = int(m.group(1))
     if total is None:
         raise RuntimeError("no callgrind dump named 'measured' in %s*" % out_file)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        for f in glob.glob(out_file + "*"):
+            shutil.copy(f, args.keep)
     return total, done
 
 
@@ -134,6 +143,8 @@ def main():
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--routes", default="plain,policy,buffered")
+    ap.add_argument("--keep", default="", help="copy the callgrind files here (for "
+                    "callgrind_annotate)")
     args = ap.parse_args()
     for tool in ("valgrind", "callgrind_control", "h2load", "nginx", "openssl"):
         if shutil.which(tool) is None:
