@@ -650,9 +650,13 @@ private:
       checkDuration(lim.idle_timeout(), base + ".limits.idle_timeout");
     }
 
-    checkFilterList(l.pre_filters(), base + ".pre_filters");
-    checkFilterList(l.post_filters(), base + ".post_filters");
-    checkFilterList(l.error_filters(), base + ".error_filters");
+    // The listener's default filters are compiled here even without compile_: compileConfig
+    // compiles them only into the routes that inherit them, so a default no route uses (a
+    // listener without routes, or whose routes all set that stage) would otherwise never be
+    // checked. A handful of filters, compiled twice at most.
+    checkFilterList(l.pre_filters(), base + ".pre_filters", /*always_compile=*/true);
+    checkFilterList(l.post_filters(), base + ".post_filters", /*always_compile=*/true);
+    checkFilterList(l.error_filters(), base + ".error_filters", /*always_compile=*/true);
 
     const size_t listener_errors = errors_.size();
     std::map<std::string, std::string> vhost_names;
@@ -806,14 +810,15 @@ private:
   }
 
   void checkFilterList(const google::protobuf::RepeatedPtrField<gateway::v1::Filter>& list,
-                       const std::string& base) {
+                       const std::string& base, bool always_compile = false) {
     for (int i = 0; i < list.size(); i++) {
-      checkFilter(list[i], absl::StrCat(base, "[", i, "]"), filters::FilterKind::Stage);
+      checkFilter(list[i], absl::StrCat(base, "[", i, "]"), filters::FilterKind::Stage,
+                  always_compile);
     }
   }
 
   void checkFilter(const gateway::v1::Filter& f, const std::string& path,
-                   filters::FilterKind want) {
+                   filters::FilterKind want, bool always_compile = false) {
     if (f.name().empty()) {
       error(path + ".name", "required");
       return;
@@ -838,7 +843,7 @@ private:
                                "' is a route filter; use it as a route's route_filter"));
       return;
     }
-    if (!compile_) {
+    if (!compile_ && !always_compile) {
       return;
     }
     auto created = factory->createConfig(f.config(), ctx_);
@@ -923,7 +928,7 @@ private:
   }
 
   const gateway::v1::Config& config_;
-  const bool compile_;  // false: skip what compiles routes and filter configs
+  const bool compile_;  // false: skip what compiles routes and route-level filter configs
   filters::ValidationContext ctx_;
   std::vector<ConfigError> errors_;
   std::vector<std::pair<HostPort, std::string>> listener_addresses_;

@@ -34,8 +34,10 @@ absl::StatusOr<gateway::v1::Config> loadConfigFile(const std::string& path);
 // applies a config, and (later) by the control plane: one library.
 std::vector<ConfigError> validateConfig(const gateway::v1::Config& config);
 
-// The checks of validateConfig except those that compile routes and filter configs (route
-// tables, each filter factory's createConfig). For compileConfig, which compiles them anyway:
+// The checks of validateConfig except those that compile routes and the routes' filter configs
+// (route tables, each filter factory's createConfig); a listener's default filters are compiled
+// (compileConfig compiles them only into the routes that inherit them). For compileConfig,
+// which compiles the rest anyway:
 // it runs this, compiles, and only when either fails runs validateConfig for the full list. A
 // 10,000-route snapshot then compiles its routes once instead of three times.
 std::vector<ConfigError> validateConfigWithoutCompiling(const gateway::v1::Config& config);

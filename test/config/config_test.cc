@@ -725,6 +725,29 @@ TEST_CASE("filters: registered, right stage, valid config") {
   }
 }
 
+TEST_CASE("validateConfigWithoutCompiling compiles the listener's default filters") {
+  // Found by test/fuzz:config_fuzz: compileConfig compiles a listener's default filters only
+  // into the routes that inherit them, and relies on validateConfigWithoutCompiling for the
+  // rest. A default no route used (here: the only route sets its own post_filters; a listener
+  // without virtual hosts is the same) was never compiled, so compileConfig, and with it a
+  // control-plane push, accepted a config that validateConfig and --validate refuse.
+  Config c = base();
+  auto* f = c.mutable_listeners(0)->add_post_filters();
+  f->set_name("test_stage");
+  setStruct(f->mutable_config(), "bogus", "1");
+  route0(c)->add_post_filters()->set_name("test_stage");
+  const auto errors = validateConfigWithoutCompiling(c);
+  INFO(dump(errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].path == "listeners[0].post_filters[0].config.bogus");
+  expectOneError(c, "listeners[0].post_filters[0].config.bogus", "Cannot find field");
+  // A route's own filter configs are still left to compileConfig.
+  Config r = base();
+  setStruct(route0(r)->mutable_route_filter()->mutable_config(), "cluster", "missing");
+  CHECK(validateConfigWithoutCompiling(r).empty());
+  CHECK_FALSE(validateConfig(r).empty());
+}
+
 TEST_CASE("clusters") {
   Config c = base();
   auto* cl = c.mutable_clusters(0);
