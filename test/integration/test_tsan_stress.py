@@ -32,6 +32,7 @@ LOAD_SECONDS = int(os.environ.get("GW_TSAN_LOAD_SECONDS", "10"))
 SECRET = "tsan-secret-0123456789"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUPPRESSIONS = os.path.join(HERE, "tsan.supp")
+SYMBOLIZER = "/usr/lib/llvm-14/bin/llvm-symbolizer"  # llvm-14 (tools/setup): function names
 
 
 def _b64url(data):
@@ -119,12 +120,14 @@ def _admin_get(port, path):
 
 def _tsan_stress():
     tmp = tempfile.mkdtemp(prefix="gw-tsan-")
-    supp = ":suppressions=" + SUPPRESSIONS if os.path.exists(SUPPRESSIONS) else ""
+    extra = ":suppressions=" + SUPPRESSIONS if os.path.exists(SUPPRESSIONS) else ""
+    if os.path.exists(SYMBOLIZER):
+        extra += ":external_symbolizer_path=" + SYMBOLIZER
     env = dict(os.environ)
     env["TSAN_OPTIONS"] = ("halt_on_error=0:second_deadlock_stack=1:history_size=4:"
-                           "log_path=%s/tsan-gatewayd%s" % (tmp, supp))
+                           "log_path=%s/tsan-gatewayd%s" % (tmp, extra))
     up_env = dict(os.environ)
-    up_env["TSAN_OPTIONS"] = "halt_on_error=0:log_path=%s/tsan-upstream%s" % (tmp, supp)
+    up_env["TSAN_OPTIONS"] = "halt_on_error=0:log_path=%s/tsan-upstream%s" % (tmp, extra)
     port = free_port()
     admin = free_port()
     upstream = DEMO_UPSTREAM_TSAN or DEMO_UPSTREAM
