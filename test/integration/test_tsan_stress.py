@@ -2,8 +2,8 @@
 it with --config=tsan) runs 2 workers under wrk, one wrk opening a new connection per request
 (Connection: close) and one on keep-alive connections through jwt_auth and local_ratelimit,
 while a thread scrapes the admin endpoint (/metrics, /clusters, /config_dump, /ready) in a loop
-and a fake control plane pushes new configs. Then a graceful drain (SIGTERM). Passes when
-gatewayd's and demo_upstream's TSan logs hold no report and the requests succeeded.
+and a fake control plane pushes new configs. Then a graceful drain (POST /drain) to exit 0.
+Passes when gatewayd's and demo_upstream's TSan logs hold no report and the requests succeeded.
 
 Collected only when GATEWAYD_TSAN names the TSan gatewayd (DEMO_UPSTREAM_TSAN optionally the
 TSan demo_upstream): the normal integration run has no such binary and does not see this test.
@@ -188,8 +188,12 @@ def _tsan_stress():
                 for w in (close_wrk, keep_wrk, direct_wrk):
                     if w.poll() is None:
                         w.kill()
-            # Graceful drain: the shutdown paths run under TSan too.
-            gw.send_signal(signal.SIGTERM)
+            # Graceful drain (POST /drain; gatewayd exits 0 once the last connection is gone):
+            # the shutdown paths run under TSan too.
+            c = http.client.HTTPConnection("127.0.0.1", admin, timeout=10)
+            c.request("POST", "/drain")
+            drain_status = c.getresponse().status
+            c.close()
             code = gw.wait(60)
         up.proc.send_signal(signal.SIGTERM)
         up.proc.wait(30)
@@ -200,6 +204,7 @@ def _tsan_stress():
             len(reports), tmp)
         assert code == 0, "gatewayd exit status %s: %s" % (code, open(stderr_path).read()[-3000:])
         assert all(a.startswith("ack ") for a in acks), acks
+        assert drain_status == 200, drain_status
         for name, (requests, bad, errors, out) in zip(("close", "keep-alive", "direct"), results):
             assert requests >= 50, "%s: too few requests\n%s" % (name, out)
             assert bad == 0, "%s: non-2xx responses\n%s" % (name, out)
