@@ -1,6 +1,7 @@
 #include "source/policy/json_scan.h"
 
 #include <array>
+#include <cstdint>
 
 #include "absl/strings/ascii.h"
 
@@ -50,15 +51,20 @@ public:
         }
         const char e = s_[i_ + 1];
         if (e == 'u') {
-          if (i_ + 6 > s_.size()) {
+          // UTF-16 surrogates only as a pair, high then low (as jsonUnescape reads them): a
+          // value with a lone surrogate is refused here, not accepted and then unreadable.
+          uint32_t cp = 0;
+          if (!unicodeEscape(i_, &cp) || (cp >= 0xdc00 && cp <= 0xdfff)) {
             return false;
           }
-          for (size_t k = i_ + 2; k < i_ + 6; k++) {
-            if (!absl::ascii_isxdigit(static_cast<unsigned char>(s_[k]))) {
+          i_ += 6;
+          if (cp >= 0xd800 && cp <= 0xdbff) {
+            uint32_t lo = 0;
+            if (!unicodeEscape(i_, &lo) || lo < 0xdc00 || lo > 0xdfff) {
               return false;
             }
+            i_ += 6;
           }
-          i_ += 6;
           continue;
         }
         if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
@@ -71,6 +77,22 @@ public:
       i_++;
     }
     return false;
+  }
+
+  // A "\uXXXX" escape at `at`: its code unit in *cp, false when there is none.
+  bool unicodeEscape(size_t at, uint32_t* cp) const {
+    if (at + 6 > s_.size() || s_[at] != '\\' || s_[at + 1] != 'u') {
+      return false;
+    }
+    *cp = 0;
+    for (size_t k = at + 2; k < at + 6; k++) {
+      const char c = s_[k];
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+        return false;
+      }
+      *cp = *cp << 4 | static_cast<uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return true;
   }
 
   bool number() {

@@ -88,11 +88,42 @@ Worker::Worker(int index, const ServerOptions& options) : index_(index), options
 }
 
 Worker::~Worker() {
+  if (!loop_closed_) {
+    closeLoop();  // never started, or the thread did not get to it
+  }
+}
+
+void Worker::closeLoop() {
+  // What owns handles closes them itself (its close callbacks free its memory): connections,
+  // upstream pools, services, listeners. The loop's own handles (the post queue's async, the
+  // deferred-delete check, the write batch) are members: closed with no callback.
+  std::vector<DownstreamConnection*> conns;
+  for (auto& c : connections_) {
+    conns.push_back(c.get());
+  }
+  for (auto* c : conns) {
+    c->close(true);
+  }
+  deferred_.clear();  // the streams: their filters let go of Redis clients and calls
+  for (auto& [name, state] : clusters_) {
+    state->retire();
+  }
   stopServices();
   accept_stop_timer_.reset();
-  // Close callbacks of what was just destroyed (their handles free themselves there).
-  uv_run(&loop_, UV_RUN_NOWAIT);
-  uv_loop_close(&loop_);
+  for (auto& ls : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&ls.release()->handle),
+             [](uv_handle_t* h) { delete static_cast<ListenerSocket*>(h->data); });
+  }
+  listeners_.clear();
+  uv_walk(&loop_, [](uv_handle_t* h, void*) {
+    if (!uv_is_closing(h)) {
+      uv_close(h, nullptr);
+    }
+  }, nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);  // every handle is closing: runs their close callbacks, returns
+  deferred_.clear();
+  clusters_.clear();
+  loop_closed_ = uv_loop_close(&loop_) == 0;
 }
 
 void Worker::stopServices() {
@@ -209,6 +240,7 @@ absl::Status Worker::start(RuntimeConfigConstSharedPtr config, const BoundListen
   thread_ = std::thread([this] {
     uv_run(&loop_, UV_RUN_DEFAULT);
     flushAccessLog();
+    closeLoop();
   });
   return absl::OkStatus();
 }

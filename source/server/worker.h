@@ -168,6 +168,8 @@ private:
   void applyRedisServers(const RuntimeConfig& config);
   // Destroys the per-worker services (HTTP client, Redis clients) on this loop.
   void stopServices();
+  // After the loop stopped (loop thread): closes everything on it and the loop itself.
+  void closeLoop();
   absl::Status bindListener(const std::string& name, const sockaddr_storage& addr);
   // Returns the names of the listener sockets closed (removed or moved).
   std::vector<std::string> updateListeners(const BoundListeners& bound);
@@ -203,6 +205,7 @@ private:
   absl::flat_hash_map<std::string, RedisEntry> redis_;
   std::unique_ptr<event::Timer> accept_stop_timer_;
   bool draining_ = false;
+  bool loop_closed_ = false;
   std::function<void()> on_drained_;
   uint64_t rng_state_;
   static constexpr size_t kAccessLogFlushBytes = 64 * 1024;

@@ -732,6 +732,20 @@ TEST_CASE("filters: registered, right stage, valid config") {
   }
 }
 
+TEST_CASE("a listener's default filters are compiled even when no route uses them") {
+  // Found by test/fuzz:config_fuzz (when compileConfig still compiled a listener's defaults only
+  // into the routes that inherit them): a default no route used (here: the only route sets its
+  // own post_filters; a listener without virtual hosts is the same) was never compiled, so a
+  // control-plane push was accepted that --validate refused. The one walk compiles every
+  // listener's defaults at the listener.
+  Config c = base();
+  auto* f = c.mutable_listeners(0)->add_post_filters();
+  f->set_name("test_stage");
+  setStruct(f->mutable_config(), "bogus", "1");
+  route0(c)->add_post_filters()->set_name("test_stage");
+  expectOneError(c, "listeners[0].post_filters[0].config.bogus", "Cannot find field");
+}
+
 TEST_CASE("clusters") {
   Config c = base();
   auto* cl = c.mutable_clusters(0);

@@ -145,6 +145,25 @@ TEST_CASE("json: unescape handles \\u escapes and surrogate pairs", "[policy][js
   CHECK_FALSE(jsonUnescape(R"(\ud83d\u0041)", out));  // high + non-low
 }
 
+TEST_CASE("json: values with a lone UTF-16 surrogate are refused, pairs accepted",
+          "[policy][json]") {
+  // Found by test/fuzz:jwt_fuzz: the scanner checked a value's \u escapes for four hex digits
+  // only, so {"a":"\ud83d\n"} scanned as valid (RapidJSON refuses it) and the value could not
+  // be unescaped later (a claim header silently not set).
+  bool ok = false;
+  auto m = members(R"({"a":"\ud83d\ude00","b":["\uD83D\uDE00"]})", &ok);
+  CHECK(ok);
+  CHECK(m.size() == 2);
+  for (const char* bad : {R"({"a":"x&,  \ud83d\nbf00"})", R"({"a":"\ud83d"})",
+                          R"({"a":"\ude00"})", R"({"a":"\ud83d\u0041"})",
+                          R"({"a":["\ud83d x"]})", R"({"a":{"b":"\udbff"}})",
+                          R"({"a":"\ud83d\ud83d"})"}) {
+    INFO(bad);
+    members(bad, &ok);
+    CHECK_FALSE(ok);
+  }
+}
+
 TEST_CASE("json: array elements", "[policy][json]") {
   std::vector<std::string> seen;
   REQUIRE(forEachJsonArrayElement(R"([ "a", 2 ,"c" ])", [&](const JsonValue& v) {
