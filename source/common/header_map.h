@@ -61,4 +61,43 @@ inline bool isTokenChar(unsigned char c) { return detail::kTokenTable.tchar[c]; 
 // A non-empty run of token characters (a valid header field name).
 bool isToken(absl::string_view s);
 
+// `s` equals `lower` (lower-case ASCII) ignoring ASCII case. Inline: connection tokens are
+// compared on every request and response; absl::EqualsIgnoreCase is an out-of-line call into a
+// byte-wise table loop.
+inline bool equalsLowerAscii(absl::string_view s, absl::string_view lower) {
+  if (s.size() != lower.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < s.size(); i++) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (static_cast<char>(c - 'A' < 26u ? c | 0x20 : c) != lower[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Calls fn(token) for each comma-separated element of a list header value, with optional
+// whitespace (SP, HTAB) trimmed and empty elements skipped (RFC 9110 5.6.1).
+template <class Fn> void forEachListToken(absl::string_view v, Fn fn) {
+  size_t i = 0;
+  while (i <= v.size()) {
+    size_t end = v.find(',', i);
+    if (end == absl::string_view::npos) {
+      end = v.size();
+    }
+    size_t b = i, e = end;
+    while (b < e && (v[b] == ' ' || v[b] == '\t')) {
+      b++;
+    }
+    while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) {
+      e--;
+    }
+    if (e > b) {
+      fn(v.substr(b, e - b));
+    }
+    i = end + 1;
+  }
+}
+
 } // namespace gw

@@ -166,15 +166,37 @@ FilterStatus ChainRunner::call(Filter* f) {
 }
 
 void ChainRunner::iterate() {
+  // The request and response header phases (every request runs them) get a loop of their own:
+  // no per-filter dispatch on the phase.
+  RequestContext& ctx = owner_.context();
+  switch (phase_) {
+  case Phase::RequestHeaders:
+    loop(
+        [this]() -> Filter* { return index_ < pre_.size() ? pre_[index_++].filter : nullptr; },
+        [&ctx](Filter* f) { return f->onRequestHeaders(ctx); });
+    return;
+  case Phase::ResponseHeaders:
+    loop([this]() -> Filter* {
+           return index_ < response_.size() ? response_[index_++].filter : nullptr;
+         },
+         [&ctx](Filter* f) { return f->onResponseHeaders(ctx); });
+    return;
+  default:
+    loop([this] { return next(); }, [this](Filter* f) { return call(f); });
+    return;
+  }
+}
+
+template <class Next, class Hook> void ChainRunner::loop(Next next_filter, Hook hook) {
   const Phase phase = phase_;
-  while (Filter* f = next()) {
+  while (Filter* f = next_filter()) {
     current_ = f;
     if (phase == Phase::RequestHeaders && index_ > pre_started_) {
       pre_started_ = index_;
     }
     in_hook_ = true;
     resume_in_hook_ = false;
-    const FilterStatus s = call(f);
+    const FilterStatus s = hook(f);
     in_hook_ = false;
     if (owner_.takeInterrupt()) {
       return;  // the owner moved on; this phase is over

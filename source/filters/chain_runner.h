@@ -86,6 +86,7 @@ private:
   // The next filter of the current phase after index_ (advancing it), or nullptr at the end.
   Filter* next();
   void iterate();
+  template <class Next, class Hook> void loop(Next next_filter, Hook hook);
   FilterStatus call(Filter* f);
 
   // Small inline capacities: the runner lives inside every stream, and most chains are short.

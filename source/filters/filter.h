@@ -117,7 +117,7 @@ public:
   // The response head: valid in the response and error stages.
   virtual http::ResponseHead& response() = 0;
   virtual const router::RouteEntry* route() const = 0;
-  virtual const std::string& requestId() const = 0;
+  virtual absl::string_view requestId() const = 0;
   virtual const std::string& clientAddress() const = 0;   // IP only
   virtual const std::string& upstreamHost() const = 0;    // "" until picked
   virtual std::chrono::system_clock::time_point startTime() const = 0;

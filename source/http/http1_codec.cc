@@ -92,11 +92,17 @@ class HeadScanner {
 public:
   enum class Result { NeedMore, Done, Error };
 
+  // Field by field (fields_ keeps its capacity for the next head): the scanner is reset for
+  // every message.
   void reset() {
-    std::vector<Field> fields = std::move(fields_);  // keeps its capacity for the next head
-    fields.clear();
-    *this = HeadScanner();
-    fields_ = std::move(fields);
+    state_ = S::StartLine;
+    total_ = 0;
+    lines_ = 0;
+    line_len_ = 0;
+    cr_ = 0;
+    start_begin_ = 0;
+    start_end_ = 0;
+    fields_.clear();
   }
 
   // Where the lines are, as offsets from the head's first byte (of all the pieces scanned since
@@ -471,14 +477,13 @@ bool targetShapeOk(absl::string_view method, absl::string_view t) {
 
 // The Connection tokens that decide persistence (comma-separated, case-insensitive).
 void connectionTokens(absl::string_view v, bool* close, bool* keep_alive) {
-  for (absl::string_view tok : absl::StrSplit(v, ',')) {
-    tok = trimOws(tok);
-    if (absl::EqualsIgnoreCase(tok, "close")) {
+  forEachListToken(v, [&](absl::string_view tok) {
+    if (equalsLowerAscii(tok, "close")) {
       *close = true;
-    } else if (absl::EqualsIgnoreCase(tok, "keep-alive")) {
+    } else if (equalsLowerAscii(tok, "keep-alive")) {
       *keep_alive = true;
     }
-  }
+  });
 }
 
 } // namespace
@@ -518,11 +523,25 @@ struct Http1Parser::Impl {
   void restart() {
     scanner.reset();
     chunks.reset();
-    // Only the head this parser produces was used (and moved out to the callbacks).
+    // Only the head this parser produces was used (and moved out to the callbacks): what is
+    // left of it is cleared member by member, not replaced by a new head (two constructions and
+    // a move for every message).
     if (self.kind_ == Kind::Request) {
-      req = RequestHead();
+      req.method.clear();
+      req.target.clear();
+      req.path.clear();
+      req.query.clear();
+      req.host.clear();
+      req.version_minor = 1;
+      req.headers.clear();
+      req.parsed = false;
+      req.host_count = 0;
+      req.underscore_name = false;
     } else {
-      resp = ResponseHead();
+      resp.status = 200;
+      resp.reason.clear();
+      resp.version_minor = 1;
+      resp.headers.clear();
     }
     partial.clear();
     conn_close = false;
@@ -603,7 +622,8 @@ struct Http1Parser::Impl {
           }
           framing.cl_count++;
           if (value.empty() || value.size() > 18 ||
-              value.find_first_not_of("0123456789") != absl::string_view::npos) {
+              !std::all_of(value.begin(), value.end(),
+                           [](char c) { return c >= '0' && c <= '9'; })) {
             framingError(400, "bad_request", "malformed Content-Length");
           } else {
             uint64_t v = 0;
@@ -959,7 +979,6 @@ void appendHeaderLine(absl::string_view name, absl::string_view value, std::stri
   *p++ = '\r';
   *p = '\n';
 }
-
 namespace {
 void appendHeaders(const HeaderMap& headers, std::string& out) {
   for (const auto& [name, value] : headers.entries()) {

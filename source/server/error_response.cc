@@ -6,7 +6,7 @@
 namespace gw::server {
 
 
-std::string errorBody(const filters::ErrorInfo& error, const std::string& request_id) {
+std::string errorBody(const filters::ErrorInfo& error, absl::string_view request_id) {
   std::string out = "{\"error\":";
   appendJsonString(error.code, out);
   out += ",\"message\":";

@@ -79,12 +79,11 @@ void stripHopByHop(HeaderMap& headers) {
     }
     any = true;
     if (h.first.size() == 10 && h.first == "connection") {
-      for (absl::string_view tok : absl::StrSplit(h.second, ',')) {
-        tok = absl::StripAsciiWhitespace(tok);
-        if (!tok.empty() && !absl::EqualsIgnoreCase(tok, "keep-alive")) {
+      forEachListToken(h.second, [&](absl::string_view tok) {
+        if (!equalsLowerAscii(tok, "keep-alive")) {
           named.emplace_back(tok);
         }
-      }
+      });
     }
   }
   if (!any) {

@@ -80,10 +80,16 @@ void Stream::start() {
   // Request id: keep a well-formed client id, else generate one.
   if (const std::string* id = request_.headers.get("x-request-id");
       id != nullptr && validRequestId(*id) && request_.headers.count("x-request-id") == 1) {
-    request_id_ = *id;
+    extras().client_request_id = *id;
+    request_id_ = extras_->client_request_id;
   } else {
-    request_id_ = w.newRequestId();
-    request_.headers.set("x-request-id", request_id_);
+    w.newRequestId(request_id_buf_);
+    request_id_ = absl::string_view(request_id_buf_, sizeof(request_id_buf_));
+    if (request_.headers.has("x-request-id")) {
+      request_.headers.set("x-request-id", request_id_);
+    } else {
+      request_.headers.add("x-request-id", request_id_);
+    }
   }
   PreparedRequest p = prepareRequest(listener_, request_, {request_has_cl_, request_cl_}, nullptr,
                                      &conn_.hostMemo());

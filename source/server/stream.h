@@ -60,7 +60,7 @@ public:
   http::RequestHead& request() override { return request_; }
   http::ResponseHead& response() override { return response_; }
   const router::RouteEntry* route() const override { return route_; }
-  const std::string& requestId() const override { return request_id_; }
+  absl::string_view requestId() const override { return request_id_; }
   const std::string& clientAddress() const override;
   const std::string& upstreamHost() const override;
   std::chrono::system_clock::time_point startTime() const override { return start_wall_; }
@@ -122,6 +122,7 @@ private:
     filters::ErrorInfo error;
     std::vector<event::TimerPtr> timers;       // runAfter()
     absl::InlinedVector<uint64_t, 2> sub_requests;  // send(); cancelled at teardown
+    std::string client_request_id;
   };
   Extras& extras() {
     if (extras_ == nullptr) {
@@ -182,7 +183,10 @@ private:
   std::optional<UpstreamRequest> upstream_storage_;
   UpstreamRequest* upstream_ = nullptr;
   std::unique_ptr<Extras> extras_;
-  std::string request_id_;
+  // The request id: a generated one in request_id_buf_ (no allocation), a client's kept one in
+  // Extras::client_request_id.
+  absl::string_view request_id_;
+  char request_id_buf_[36];
   std::string cluster_name_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::system_clock::time_point start_wall_;
@@ -195,34 +199,35 @@ private:
   Mode request_mode_ = Mode::Untouched;
   Mode response_mode_ = Mode::Untouched;
   Interrupt interrupt_ = Interrupt::None;
-  bool request_chunked_ = false;
-  bool request_has_cl_ = false;
-  bool expect_continue_ = false;
-  bool continue_sent_ = false;
-  bool request_complete_ = false;
-  bool buffering_request_ = false;   // Buffer: reading the request body before routing
-  bool request_piece_busy_ = false;  // Stream: a request piece is in its hooks
-  bool request_end_sent_ = false;    // Stream: the last piece went through the hooks
-  bool close_after_ = false;
-  bool has_error_ = false;
-  bool error_stage_ = false;
-  bool response_stage_ = false;
-  bool response_headers_done_ = false;
-  bool response_piece_busy_ = false;  // Stream: a response piece is in its hooks
-  bool response_end_seen_ = false;    // Stream: the last piece went through the hooks
-  bool upstream_done_ = false;        // the upstream response is complete
-  bool upstream_ready_ = false;
-  bool upstream_paused_ = false;
-  bool request_body_blocked_ = false;
-  bool response_started_ = false;
-  bool response_chunked_ = false;
-  bool response_no_body_ = false;
-  bool response_complete_ = false;
-  bool downstream_closed_ = false;
-  bool discarding_ = false;
-  bool finished_ = false;
-  bool torn_down_ = false;
-  bool is_local_ = false;
+  // Flags as bit-fields: they keep the Stream within malloc's per-thread cache (stream.cc).
+  bool request_chunked_ : 1 = false;
+  bool request_has_cl_ : 1 = false;
+  bool expect_continue_ : 1 = false;
+  bool continue_sent_ : 1 = false;
+  bool request_complete_ : 1 = false;
+  bool buffering_request_ : 1 = false;   // Buffer: reading the request body before routing
+  bool request_piece_busy_ : 1 = false;  // Stream: a request piece is in its hooks
+  bool request_end_sent_ : 1 = false;    // Stream: the last piece went through the hooks
+  bool close_after_ : 1 = false;
+  bool has_error_ : 1 = false;
+  bool error_stage_ : 1 = false;
+  bool response_stage_ : 1 = false;
+  bool response_headers_done_ : 1 = false;
+  bool response_piece_busy_ : 1 = false;  // Stream: a response piece is in its hooks
+  bool response_end_seen_ : 1 = false;    // Stream: the last piece went through the hooks
+  bool upstream_done_ : 1 = false;        // the upstream response is complete
+  bool upstream_ready_ : 1 = false;
+  bool upstream_paused_ : 1 = false;
+  bool request_body_blocked_ : 1 = false;
+  bool response_started_ : 1 = false;
+  bool response_chunked_ : 1 = false;
+  bool response_no_body_ : 1 = false;
+  bool response_complete_ : 1 = false;
+  bool downstream_closed_ : 1 = false;
+  bool discarding_ : 1 = false;
+  bool finished_ : 1 = false;
+  bool torn_down_ : 1 = false;
+  bool is_local_ : 1 = false;
 };
 
 } // namespace gw::server

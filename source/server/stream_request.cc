@@ -1,5 +1,7 @@
 // The stream's request side: the request body (untouched, streamed through the body hooks, or
 // buffered before routing), the route step, and proxying to a cluster.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "source/server/downstream_connection.h"
 #include "source/server/header_policy.h"
@@ -44,6 +46,10 @@ void Stream::afterRequestHeaders() {
   }
   // Read the whole body before routing. A client that waits for 100 Continue gets it now.
   buffering_request_ = true;
+  if (request_has_cl_) {
+    // One allocation for the body (not the doublings of a growing string, each a copy).
+    extras().request_body.reserve(std::min<uint64_t>(request_cl_, chain_->request_body.max_bytes));
+  }
   if (expect_continue_ && request_.version_minor == 1 && !continue_sent_) {
     continue_sent_ = true;
     conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));

@@ -330,9 +330,9 @@ void Stream::sendResponseHead() {
   if (response_chunked_) {
     response_.headers.set("transfer-encoding", "chunked");
   }
-  if (!response_.headers.has("x-request-id")) {
-    response_.headers.add("x-request-id", request_id_);
-  }
+  // The request id is written straight after the serialized fields (no header entry, no copy
+  // of the id) unless a filter set one.
+  const bool add_id = !response_.headers.has("x-request-id");
   if (close_after_) {
     response_.headers.set("connection", "close");
   } else if (request_.version_minor == 0) {
@@ -340,6 +340,11 @@ void Stream::sendResponseHead() {
   }
   std::string& buf = scratchBuffer();
   http::serializeResponseHead(response_, buf);
+  if (add_id) {
+    buf.resize(buf.size() - 2);  // before the blank line that ends the head
+    http::appendHeaderLine("x-request-id", request_id_, buf);
+    buf.append("\r\n");
+  }
   response_started_ = true;
   conn_.write(absl::string_view(buf));
 }

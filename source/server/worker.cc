@@ -182,6 +182,12 @@ constexpr HexPairs kHexPairs;
 } // namespace
 
 std::string Worker::newRequestId() {
+  char out[36];
+  newRequestId(out);
+  return std::string(out, sizeof(out));
+}
+
+void Worker::newRequestId(char* out) {
   // A random UUID (version 4 layout: 8-4-4-4-12 hex digits). Formatted by hand: snprintf cost
   // more than the rest of the request id path together.
   uint8_t b[16];
@@ -191,7 +197,6 @@ std::string Worker::newRequestId() {
   memcpy(b + 8, &r1, 8);
   b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
   b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  char out[36];
   char* o = out;
   for (int i = 0; i < 16; i++) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
@@ -200,7 +205,6 @@ std::string Worker::newRequestId() {
     memcpy(o, kHexPairs.pair[b[i]], 2);
     o += 2;
   }
-  return std::string(out, sizeof(out));
 }
 
 event::TimerPtr Worker::createTimer(std::function<void()> cb) {

@@ -136,6 +136,8 @@ public:
   const ServerOptions& options() const { return options_; }
   bool draining() const { return draining_; }
   int index() const override { return index_; }
+  // A random UUID (version 4 layout), written into `out` (36 characters).
+  void newRequestId(char* out);
   std::string newRequestId();
   uint64_t random() override;
   // filters::WorkerContext

@@ -166,7 +166,7 @@ public:
   http::RequestHead& request() override { return request_; }
   http::ResponseHead& response() override { return response_; }
   const router::RouteEntry* route() const override { return route_; }
-  const std::string& requestId() const override { return request_id_; }
+  absl::string_view requestId() const override { return request_id_; }
   const std::string& clientAddress() const override { return client_address_; }
   const std::string& upstreamHost() const override { return upstream_host_; }
   std::chrono::system_clock::time_point startTime() const override {

@@ -28,6 +28,7 @@ ROUTES = {
     # name: (path, needs the JWT, POST body bytes)
     "plain": ("/", False, 0),
     "policy": ("/policy/x", True, 0),
+    "post64k": ("/", False, 65536),        # the same body streamed (untouched)
     "buffered": ("/buffered", False, 65536),
 }
 
@@ -142,7 +143,7 @@ def main():
     ap.add_argument("--gatewayd", required=True)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
-    ap.add_argument("--routes", default="plain,policy,buffered")
+    ap.add_argument("--routes", default="plain,policy,post64k,buffered")
     ap.add_argument("--keep", default="", help="copy the callgrind files here (for "
                     "callgrind_annotate)")
     args = ap.parse_args()

@@ -37,7 +37,7 @@ struct Template {
     for (const auto& p : pieces) {
       switch (p.var) {
       case Var::Literal: out += p.literal; break;
-      case Var::RequestId: out += ctx.requestId(); break;
+      case Var::RequestId: out.append(ctx.requestId().data(), ctx.requestId().size()); break;
       case Var::ClientAddress: out += ctx.clientAddress(); break;
       case Var::RouteName: out += ctx.route() ? ctx.route()->name() : ""; break;
       case Var::UpstreamHost: out += ctx.upstreamHost(); break;
