@@ -1,5 +1,6 @@
 #include "source/http/path.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/status/status.h"
@@ -24,21 +25,16 @@ bool isControl(unsigned char c) { return c < 0x21 || c == 0x7F; }
 // Reduces an absolute-form target ("http://host:port/p?q") to its origin-form ("/p?q"). Returns
 // false when `target` is not absolute-form. An empty path becomes "/" (RFC 9112 section 3.2.2).
 bool stripAbsoluteForm(absl::string_view target, std::string& origin) {
-  absl::string_view rest;
-  if (absl::StartsWithIgnoreCase(target, "http://")) {
-    rest = target.substr(7);
-  } else if (absl::StartsWithIgnoreCase(target, "https://")) {
-    rest = target.substr(8);
-  } else {
+  AbsoluteForm parts;
+  if (!splitAbsoluteForm(target, parts)) {
     return false;
   }
-  const size_t end = rest.find_first_of("/?#");
-  if (end == absl::string_view::npos) {
+  if (parts.tail.empty()) {
     origin = "/";
-  } else if (rest[end] != '/') {
-    origin = absl::StrCat("/", rest.substr(end));
+  } else if (parts.tail[0] != '/') {
+    origin = absl::StrCat("/", parts.tail);
   } else {
-    origin = std::string(rest.substr(end));
+    origin = std::string(parts.tail);
   }
   return true;
 }
@@ -127,6 +123,21 @@ std::string removeDotSegments(absl::string_view in, bool merge_slashes) {
 }
 
 } // namespace
+
+bool splitAbsoluteForm(absl::string_view target, AbsoluteForm& out) {
+  absl::string_view rest;
+  if (absl::StartsWithIgnoreCase(target, "http://")) {
+    rest = target.substr(7);
+  } else if (absl::StartsWithIgnoreCase(target, "https://")) {
+    rest = target.substr(8);
+  } else {
+    return false;
+  }
+  const size_t end = std::min(rest.find_first_of("/?#"), rest.size());
+  out.authority = rest.substr(0, end);
+  out.tail = rest.substr(end);
+  return true;
+}
 
 absl::StatusOr<NormalizedTarget> normalizeTarget(absl::string_view target,
                                                  const PathOptions& opts) {

@@ -18,6 +18,15 @@ struct PathOptions {
 // and returns it. Errors (InvalidArgument) for anything that cannot be normalized safely: empty
 // path, not starting with '/', backslash, raw or encoded NUL, bad percent-escape, control chars,
 // encoded slash/backslash when rejected, "asterisk-form" except for OPTIONS (caller's business).
+// The parts of an absolute-form request-target (RFC 9112 section 3.2.2): for
+// "http://user@h:1/p?q" `authority` is "user@h:1" and `tail` is "/p?q" (empty, or starting with
+// '/', '?' or '#'). False when `target` does not start with "http://" or "https://" (any case).
+struct AbsoluteForm {
+  absl::string_view authority;
+  absl::string_view tail;
+};
+bool splitAbsoluteForm(absl::string_view target, AbsoluteForm& out);
+
 struct NormalizedTarget {
   std::string path;
   std::string query;  // without '?'; fragment ('#...') dropped

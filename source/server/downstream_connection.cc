@@ -9,19 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "source/server/access_log.h"
 #include "source/server/error_response.h"
+#include "source/server/read_buffer.h"
 #include "source/server/stream.h"
 
 namespace gw::server {
-
-namespace {
-
-void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
-  thread_local char storage[64 * 1024];
-  buf->base = storage;
-  buf->len = sizeof(storage);
-}
-
-} // namespace
 
 DownstreamConnection::DownstreamConnection(Worker& worker, std::string listener_name)
     : worker_(worker), listener_name_(std::move(listener_name)),
@@ -147,7 +138,7 @@ void DownstreamConnection::updateReading() {
   }
   if (want && !reading_) {
     reading_ = true;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
                   [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
                     static_cast<DownstreamConnection*>(s->data)->onRead(nread, buf);
                   });
@@ -493,7 +484,7 @@ void DownstreamConnection::afterShutdown(int status) {
   lingering_ = true;
   if (!reading_) {
     reading_ = true;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
                   [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
                     static_cast<DownstreamConnection*>(s->data)->onRead(nread, buf);
                   });

@@ -28,18 +28,15 @@ std::string quote(absl::string_view s) { return absl::StrCat("'", absl::CHexEsca
 // The authority of an absolute-form URL ("http://user@h:1/p" -> "h:1"); nullopt for origin-form.
 // Error for another scheme.
 absl::StatusOr<std::optional<std::string>> authorityOf(absl::string_view url) {
-  absl::string_view rest;
-  if (absl::StartsWithIgnoreCase(url, "http://")) {
-    rest = url.substr(7);
-  } else if (absl::StartsWithIgnoreCase(url, "https://")) {
-    rest = url.substr(8);
-  } else if (absl::StartsWith(url, "/") || url == "*") {
-    return std::optional<std::string>();
-  } else {
+  http::AbsoluteForm parts;
+  if (!http::splitAbsoluteForm(url, parts)) {
+    if (absl::StartsWith(url, "/") || url == "*") {
+      return std::optional<std::string>();
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("url ", quote(url), ": expected http://host/path or /path"));
   }
-  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  absl::string_view authority = parts.authority;
   if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
     authority.remove_prefix(at + 1);
   }

@@ -35,16 +35,12 @@ PreparedRequest refuse(ErrorInfo e, bool close) {
 // The authority of an absolute-form target ("http://h:1/p" -> "h:1"); empty for other forms.
 // False for an authority the gateway will not route on (empty, or with userinfo).
 bool absoluteFormAuthority(absl::string_view target, absl::string_view& authority) {
-  absl::string_view rest;
-  if (absl::StartsWithIgnoreCase(target, "http://")) {
-    rest = target.substr(7);
-  } else if (absl::StartsWithIgnoreCase(target, "https://")) {
-    rest = target.substr(8);
-  } else {
+  http::AbsoluteForm parts;
+  if (!http::splitAbsoluteForm(target, parts)) {
     authority = {};
     return true;
   }
-  authority = rest.substr(0, rest.find_first_of("/?#"));
+  authority = parts.authority;
   return !authority.empty() && authority.find('@') == absl::string_view::npos;
 }
 

@@ -120,6 +120,25 @@ void Stream::resume() {
   runner_->resume();
 }
 
+void Stream::act(bool in_hook, Interrupt what) {
+  interrupt_ = what;
+  if (in_hook) {
+    return;  // takeInterrupt() does it once the hook returns
+  }
+  if (runner_) {
+    takeInterrupt();
+    return;
+  }
+  interrupt_ = Interrupt::None;  // refused before routing: no filters
+  if (what == Interrupt::Respond) {
+    startLocalResponse();
+  } else if (what == Interrupt::Fail) {
+    startErrorStage();
+  } else {
+    sendErrorNow();
+  }
+}
+
 bool Stream::takeInterrupt() {
   const Interrupt i = interrupt_;
   if (i == Interrupt::None) {
@@ -207,12 +226,7 @@ void Stream::respond(http::ResponseHead head, std::string body) {
   response_chunked_ = false;
   is_local_ = true;
   if (error_stage_) {
-    // An error filter answered instead: sent as it is.
-    if (in_hook) {
-      interrupt_ = Interrupt::SendError;
-    } else {
-      sendErrorNow();
-    }
+    act(in_hook, Interrupt::SendError);  // an error filter answered instead: sent as it is
     return;
   }
   if (response_stage_) {
@@ -228,14 +242,7 @@ void Stream::respond(http::ResponseHead head, std::string body) {
     return;
   }
   dropUpstream();
-  if (in_hook) {
-    interrupt_ = Interrupt::Respond;
-    return;
-  }
-  if (runner_) {
-    runner_->abandon();
-  }
-  startLocalResponse();
+  act(in_hook, Interrupt::Respond);
 }
 
 void Stream::fail(ErrorInfo error) {
@@ -256,23 +263,8 @@ void Stream::fail(ErrorInfo error) {
   dropUpstream();
   upstream_ready_ = false;  // a body still unread is not forwarded any more
   buffering_request_ = false;
-  if (error_stage_) {
-    // A second error (an error filter failed): sent as it is.
-    if (in_hook) {
-      interrupt_ = Interrupt::SendError;
-    } else {
-      sendErrorNow();
-    }
-    return;
-  }
-  if (in_hook) {
-    interrupt_ = Interrupt::Fail;
-    return;
-  }
-  if (runner_) {
-    runner_->abandon();
-  }
-  startErrorStage();
+  // A second error (an error filter failed) is sent as it is.
+  act(in_hook, error_stage_ ? Interrupt::SendError : Interrupt::Fail);
 }
 
 void Stream::dropUpstream() {

@@ -138,6 +138,16 @@ private:
     return extras_ != nullptr && !extras_->response_trailers.empty();
   }
 
+  // What respond() and fail() lead to: at once, or (inside a hook) once the hook returns.
+  void act(bool in_hook, Interrupt what);
+  // One buffer per worker thread for serializing heads: written out (or copied into the write
+  // queue) before the next head is built.
+  static std::string& scratchBuffer() {
+    thread_local std::string buf;
+    buf.clear();
+    return buf;
+  }
+
   // Request side (stream_request.cc).
   void afterRequestHeaders();
   void routeStep();

@@ -12,17 +12,6 @@ namespace gw::server {
 using filters::ErrorInfo;
 using filters::ErrorKind;
 
-namespace {
-
-// One buffer per worker thread for serializing heads: written out (or copied into the write
-// queue) before the next head is built.
-std::string& scratchBuffer() {
-  thread_local std::string buf;
-  buf.clear();
-  return buf;
-}
-
-} // namespace
 
 bool Stream::wantsBody() const {
   if (request_complete_) {

@@ -12,15 +12,6 @@ namespace gw::server {
 using filters::ErrorInfo;
 using filters::ErrorKind;
 
-namespace {
-
-std::string& scratchBuffer() {
-  thread_local std::string buf;
-  buf.clear();
-  return buf;
-}
-
-} // namespace
 
 void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
   if (finished_ || downstream_closed_) {

@@ -5,19 +5,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "source/server/read_buffer.h"
 
 namespace gw::server {
-
-namespace {
-
-void allocBuffer(uv_handle_t*, size_t, uv_buf_t* buf) {
-  // One buffer per loop thread: reads are consumed (parsed or copied) before the next read.
-  thread_local char storage[64 * 1024];
-  buf->base = storage;
-  buf->len = sizeof(storage);
-}
-
-} // namespace
 
 UpstreamConnection::UpstreamConnection(ClusterStateSharedPtr cluster, HostPool& pool)
     : cluster_(std::move(cluster)), pool_(&pool),
@@ -118,7 +108,7 @@ void UpstreamConnection::startReading() {
     return;
   }
   reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), allocBuffer,
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
                 [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
                   static_cast<UpstreamConnection*>(s->data)->onRead(nread, buf);
                 });
