@@ -51,7 +51,8 @@ const FilterCounter kOriginNotAllowed{
 
 constexpr uint32_t kDefaultMaxAge = 600;
 constexpr uint32_t kMaxMaxAge = 86400;
-constexpr char kPreflightVary[] = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+constexpr char kPreflightVary[] =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 // The request stage's decision for a cross-origin request, read by the response stage.
 struct CorsDecision : FilterStateObject {
