@@ -5,6 +5,7 @@ filters."""
 
 BUILTIN_FILTERS = [
     "buffer",
+    "cors",
     "direct_response",
     "fault",
     "headers",
