@@ -70,7 +70,7 @@ inline bool equalsLowerAscii(absl::string_view s, absl::string_view lower) {
   }
   for (size_t i = 0; i < s.size(); i++) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (static_cast<char>(c - 'A' < 26u ? c | 0x20 : c) != lower[i]) {
+    if (static_cast<char>(static_cast<unsigned>(c - 'A') < 26u ? c | 0x20 : c) != lower[i]) {
       return false;
     }
   }

@@ -10,11 +10,18 @@
 
 namespace gw::filters {
 
-// Who the caller is, as an authentication filter established it (jwt_auth today; API keys and
-// OAuth2 introspection later). Later filters (authorization, per-user rate limits and caching),
-// the access log and `explain` read it from the filter state under kIdentity.
+// Who the caller is, as an authentication filter established it (jwt_auth; API keys and OAuth2
+// introspection fill the same fields). Later filters (authorization, per-user rate limits and
+// caching), the access log and `explain` read it from the filter state under kIdentity.
 struct Identity : FilterStateObject {
   std::string subject;  // `sub`, the API key's consumer, ...
+  // How the caller proved it: "jwt", "api_key", "oauth2".
+  absl::string_view method;
+  // What the credential grants: roles (a token's `roles` claim, an API key consumer's roles) and
+  // permissions (a token's `permissions` claim and the words of its `scope`). `authz` expands
+  // roles through its role map and checks the required permissions against both.
+  std::vector<std::string> roles;
+  std::vector<std::string> permissions;
   // The auth provider (or key set) that vouched for it, and the issuer it requires (may be
   // empty). Views into the provider, which the request's pinned config keeps alive.
   absl::string_view provider;

@@ -585,7 +585,7 @@ struct Http1Parser::Impl {
       std::string name(name_len, '\0');
       for (size_t i = 0; i < name_len; i++) {
         const unsigned char c = static_cast<unsigned char>(head[line + i]);
-        name[i] = static_cast<char>(c - 'A' < 26u ? c | 0x20 : c);
+        name[i] = static_cast<char>(static_cast<unsigned>(c - 'A') < 26u ? c | 0x20 : c);
       }
       if (any_underscore && memchr(name.data(), '_', name_len) != nullptr) {
         req.underscore_name = true;

@@ -55,6 +55,7 @@ std::string tokenWhere(const policy::JwtProvider& p) {
 // The identity a verified token establishes.
 void setIdentity(const policy::JwtProvider& p, const policy::VerifiedJwt& v, FilterState& state) {
   Identity& id = state.emplace(kIdentity);
+  id.method = "jwt";
   id.provider = p.name();
   id.issuer = p.issuer();
   policy::jsonScalarText(v.sub, id.subject);
