@@ -54,6 +54,9 @@ struct ErrorInfo {
   // Extra response headers for the error response (lower-case names), e.g. www-authenticate or
   // retry-after. The error stage sees them in response().
   std::vector<std::pair<std::string, std::string>> headers;
+  // Extra members of the JSON body's "details" object (name -> string value), e.g. the
+  // permission an authz check found missing or a quota's reset time. Empty: no "details".
+  std::vector<std::pair<std::string, std::string>> details;
 
   // status, code, source and retryable from kErrorTable. `code` replaces the kind's code when
   // not empty; `status` replaces its status when non-zero (a configured status: a rate-limit

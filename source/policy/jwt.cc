@@ -22,6 +22,7 @@
 #include <cstdlib>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -394,6 +395,14 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     }
   }
 
+  for (const auto& ch : p->claim_headers_) {
+    p->claim_slots_.emplace_back(ch.first);
+  }
+  p->claim_slots_.emplace_back(proto.roles_claim().empty() ? "roles" : proto.roles_claim());
+  p->claim_slots_.emplace_back(proto.permissions_claim().empty() ? "permissions"
+                                                                 : proto.permissions_claim());
+  p->claim_slots_.emplace_back("scope");
+
   if (proto.has_token_cache_size()) {
     const uint32_t n = proto.token_cache_size();
     if (n > 16384) {
@@ -588,7 +597,7 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   out.has_exp = false;
   out.exp = 0;
   out.sub = JsonValue();
-  out.claims.assign(claim_headers_.size(), JsonValue());
+  out.claims.assign(claim_slots_.size(), JsonValue());
 
   if (token.empty()) {
     return JwtStatus::Missing;
@@ -641,6 +650,7 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   // Claims, only after the signature verified.
   payload_out = payload;
   bool bad_type = false, has_iss = false, has_aud = false;
+  absl::InlinedVector<uint8_t, 16> exact(claim_slots_.size(), 0);
   JsonValue iss, aud;
   if (!scanJsonObject(payload, [&](absl::string_view k, const JsonValue& v) {
         if (k == "exp") {
@@ -661,9 +671,14 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
         } else if (k == "sub") {
           out.sub = v;
         }
-        for (size_t i = 0; i < claim_headers_.size(); i++) {
-          if (claim_headers_[i].first == k) {
+        // A member named like the claim wins over a dotted path into an object.
+        for (size_t i = 0; i < claim_slots_.size(); i++) {
+          const ClaimPath& c = claim_slots_[i];
+          if (c.full == k) {
             out.claims[i] = v;
+            exact[i] = 1;
+          } else if (!exact[i] && !c.top.empty() && c.top == k) {
+            resolveClaimPath(v, c.rest, out.claims[i]);
           }
         }
         return true;

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
 #include "source/policy/json_scan.h"
+#include "source/policy/jwt_claims.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
@@ -53,7 +54,9 @@ struct VerifiedJwt {
   bool has_exp = false;
   int64_t exp = 0;
   JsonValue sub;  // Null when absent
-  // Parallel to JwtProvider::claimHeaders(): the claim's value, Null when absent.
+  // Parallel to JwtProvider::claimSlots(): the claim's value (nested paths resolved), Null when
+  // absent. The first claimHeaders().size() are the header claims, then roles, permissions and
+  // scope (JwtProvider::kRolesSlot...).
   std::vector<JsonValue> claims;
 };
 
@@ -94,6 +97,12 @@ public:
   const std::vector<std::pair<std::string, std::string>>& claimHeaders() const {
     return claim_headers_;
   }
+  // Every claim verify() extracts, parallel to VerifiedJwt::claims: the header claims (in
+  // claimHeaders() order), then the roles, permissions and scope claims.
+  const std::vector<ClaimPath>& claimSlots() const { return claim_slots_; }
+  size_t rolesSlot() const { return claim_headers_.size(); }
+  size_t permissionsSlot() const { return claim_headers_.size() + 1; }
+  size_t scopeSlot() const { return claim_headers_.size() + 2; }
   int64_t clockSkewSeconds() const { return skew_; }
   std::string describeAlgorithms() const;
 
@@ -135,6 +144,7 @@ private:
   std::string prefix_ = "Bearer ";
   std::string query_param_;
   std::vector<std::pair<std::string, std::string>> claim_headers_;
+  std::vector<ClaimPath> claim_slots_;
   uint32_t cache_size_ = 256;  // token cache slots per thread, a power of two; 0 = no cache
 };
 

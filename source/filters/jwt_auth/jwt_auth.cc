@@ -1,9 +1,9 @@
 // `jwt_auth` (pre stage): verifies the request's JWT with a named auth provider
 // (Config.auth_providers). Missing or invalid -> 401 with a typed code (jwt_missing,
 // jwt_bad_signature, ...) and WWW-Authenticate. Valid -> the caller's Identity goes into the
-// filter state (kIdentity: subject, provider, mapped claims) for later filters, the access log
-// and explain; the token header is stripped (unless the provider forwards it) and claim_headers
-// are set from the claims. Client-sent copies of the claim headers are always removed first,
+// filter state (kIdentity: subject, roles, permissions, provider, mapped claims) for later
+// filters (authz), the access log and explain; the token header is stripped (unless the
+// provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim headers are always removed first,
 // whatever the outcome. Stateless: one shared instance serves every request.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -61,9 +61,15 @@ void setIdentity(const policy::JwtProvider& p, const policy::VerifiedJwt& v, Fil
   policy::jsonScalarText(v.sub, id.subject);
   std::string text;
   for (size_t i = 0; i < p.claimHeaders().size(); i++) {
-    if (policy::jsonScalarText(v.claims[i], text)) {
+    if (policy::claimText(v.claims[i], text)) {
       id.claims.emplace_back(p.claimHeaders()[i].first, text);
     }
+  }
+  policy::forEachClaimWord(v.claims[p.rolesSlot()],
+                           [&id](absl::string_view w) { id.roles.emplace_back(w); });
+  for (size_t slot : {p.permissionsSlot(), p.scopeSlot()}) {
+    policy::forEachClaimWord(v.claims[slot],
+                             [&id](absl::string_view w) { id.permissions.emplace_back(w); });
   }
 }
 
@@ -100,8 +106,9 @@ FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
   }
   thread_local std::string text;
   for (size_t i = 0; i < p.claimHeaders().size(); i++) {
-    // Strings, numbers and booleans; a value that cannot be a header value is not set.
-    if (policy::jsonScalarText(verified.claims[i], text) && http::isValidFieldValue(text)) {
+    // Strings, numbers, booleans and arrays of them (joined with ','); a value that cannot be a
+    // header value is not set.
+    if (policy::claimText(verified.claims[i], text) && http::isValidFieldValue(text)) {
       headers.add(p.claimHeaders()[i].second, text);
     }
   }
@@ -142,7 +149,7 @@ std::string JwtAuthConfig::explain(ExplainContext& ctx) const {
   std::vector<std::string> sets;
   std::string text;
   for (size_t i = 0; i < p.claimHeaders().size(); i++) {
-    if (policy::jsonScalarText(v.claims[i], text)) {
+    if (policy::claimText(v.claims[i], text)) {
       sets.push_back(absl::StrCat(p.claimHeaders()[i].second, ": ", text));
     }
   }

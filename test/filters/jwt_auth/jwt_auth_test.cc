@@ -325,3 +325,70 @@ TEST_CASE("config: secrets are redacted for display", "[policy][config]") {
 
 } // namespace
 } // namespace gw::filters
+
+namespace gw::filters {
+namespace {
+
+const char* kRbacProviders = R"(
+auth_providers:
+  - name: kc
+    secret: filter-test-secret
+    claim_headers: {roles: x-roles, "realm_access.roles": x-realm-roles,
+                    "https://example.com/groups": x-groups, "org.unit": x-unit}
+    roles_claim: realm_access.roles
+  - name: plain
+    secret: filter-test-secret
+)";
+
+TEST_CASE("jwt_auth: arrays and nested claims map to headers; roles, permissions and scope "
+          "go into the Identity", "[policy][filters][identity]") {
+  ValidationContext vctx = test::policyContext(kRbacProviders);
+  auto kc = createOk("jwt_auth", R"({"provider":"kc"})", vctx);
+  FakeRequestContext ctx;
+  ctx.request().headers.add("x-realm-roles", "forged");
+  ctx.request().headers.add(
+      "authorization",
+      "Bearer " + token(R"(,"roles":["a","b"],"realm_access":{"roles":["admin","ops"],"x":1},)"
+                        R"("https://example.com/groups":["g1"],"org":{"unit":"sales"},)"
+                        R"("org.unit":"exact-wins","permissions":["orders:read"],)"
+                        R"("scope":"openid  payments users:read")"));
+  CHECK(kc->shared()->onRequestHeaders(ctx) == FilterStatus::Continue);
+  const auto& h = ctx.request().headers;
+  CHECK(test::values(h, "x-roles") == std::vector<std::string>{"a,b"});
+  CHECK(test::values(h, "x-realm-roles") == std::vector<std::string>{"admin,ops"});
+  CHECK(test::values(h, "x-groups") == std::vector<std::string>{"g1"});
+  // A member literally named "org.unit" wins over the path into "org".
+  CHECK(test::values(h, "x-unit") == std::vector<std::string>{"exact-wins"});
+  const Identity* id = ctx.filterState().get(kIdentity);
+  REQUIRE(id != nullptr);
+  CHECK(id->method == "jwt");
+  CHECK(id->roles == std::vector<std::string>{"admin", "ops"});  // roles_claim: the nested path
+  CHECK(id->permissions ==
+        std::vector<std::string>{"orders:read", "openid", "payments", "users:read"});
+
+  // Defaults: `roles` and `permissions` at the top level; objects and mixed arrays map to no
+  // header; a scope-less token has no permissions.
+  auto plain = createOk("jwt_auth", R"({"provider":"plain"})", vctx);
+  FakeRequestContext p;
+  p.request().headers.add("authorization",
+                          "Bearer " + token(R"(,"roles":"admin support","permissions":"x:y")"));
+  CHECK(plain->shared()->onRequestHeaders(p) == FilterStatus::Continue);
+  REQUIRE(p.filterState().get(kIdentity) != nullptr);
+  CHECK(p.filterState().get(kIdentity)->roles == std::vector<std::string>{"admin", "support"});
+  CHECK(p.filterState().get(kIdentity)->permissions == std::vector<std::string>{"x:y"});
+
+  FakeRequestContext odd;
+  odd.request().headers.add(
+      "authorization", "Bearer " + token(R"(,"roles":[1,{"a":2}],"realm_access":{"roles":7},)"
+                                         R"("org":"not-an-object")"));
+  CHECK(kc->shared()->onRequestHeaders(odd) == FilterStatus::Continue);
+  CHECK(test::values(odd.request().headers, "x-roles").empty());
+  CHECK(test::values(odd.request().headers, "x-realm-roles") == std::vector<std::string>{"7"});
+  CHECK(test::values(odd.request().headers, "x-unit").empty());
+  CHECK(test::values(odd.request().headers, "x-groups").empty());
+  REQUIRE(odd.filterState().get(kIdentity) != nullptr);
+  CHECK(odd.filterState().get(kIdentity)->roles.empty());  // 7 is not a word list
+}
+
+} // namespace
+} // namespace gw::filters

@@ -1,0 +1,88 @@
+#include "source/filters/authz/permission.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace gw::filters::authz {
+namespace {
+
+constexpr size_t kMaxSegments = 8;
+constexpr size_t kMaxBytes = 256;
+
+bool segmentChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+         c == '.' || c == '/';
+}
+
+// Splits off the first segment of `rest` into `seg`; `rest` keeps what follows the `:` (empty
+// and `more` false after the last segment).
+void nextSegment(absl::string_view& rest, absl::string_view& seg, bool& more) {
+  const size_t colon = rest.find(':');
+  if (colon == absl::string_view::npos) {
+    seg = rest;
+    rest = {};
+    more = false;
+  } else {
+    seg = rest.substr(0, colon);
+    rest.remove_prefix(colon + 1);
+    more = true;
+  }
+}
+
+} // namespace
+
+absl::Status validatePermission(absl::string_view permission) {
+  if (permission.empty()) {
+    return absl::InvalidArgumentError("a permission must not be empty");
+  }
+  if (permission.size() > kMaxBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("permission is ", permission.size(), " bytes, at most ", kMaxBytes));
+  }
+  absl::string_view rest = permission, seg;
+  bool more = true;
+  size_t n = 0;
+  while (more) {
+    nextSegment(rest, seg, more);
+    n++;
+    if (n > kMaxSegments) {
+      return absl::InvalidArgumentError(absl::StrCat("permission '", permission, "' has more than ",
+                                                     kMaxSegments, " segments"));
+    }
+    if (seg.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("permission '", permission, "': segment ", n, " is empty"));
+    }
+    if (seg == "*") {
+      continue;
+    }
+    for (char c : seg) {
+      if (!segmentChar(c)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "permission '", permission, "': segment ", n, " ('", seg, "') ",
+            c == '*' ? "may be '*' alone, not contain it"
+                     : "may hold only letters, digits and - _ . /"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool permissionMatches(absl::string_view granted, absl::string_view required) {
+  absl::string_view g = granted, r = required, gs, rs;
+  bool g_more = true, r_more = true;
+  while (g_more && r_more) {
+    nextSegment(g, gs, g_more);
+    nextSegment(r, rs, r_more);
+    // A trailing `*` takes this segment and everything after it on the other side.
+    if ((gs == "*" && !g_more) || (rs == "*" && !r_more)) {
+      return true;
+    }
+    if (gs != rs && gs != "*" && rs != "*") {
+      return false;
+    }
+  }
+  return g_more == r_more;  // both ran out together
+}
+
+} // namespace gw::filters::authz
