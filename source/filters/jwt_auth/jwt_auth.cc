@@ -4,12 +4,15 @@
 // filter state (kIdentity: subject, roles, permissions, provider, mapped claims) for later
 // filters (authz), the access log and explain; the token header is stripped (unless the
 // provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim headers are always removed first,
-// whatever the outcome. Stateless: one shared instance serves every request.
+// whatever the outcome. In mode: report a missing or invalid token lets the request pass without
+// an identity (the would-be 401 counted and logged). Stateless: one shared instance serves every
+// request.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/filters/jwt_auth/v1/jwt_auth.pb.h"
 #include "source/filters/filter.h"
 #include "source/filters/identity.h"
+#include "source/filters/report_only.h"
 #include "source/http/http1_codec.h"
 #include "source/policy/jwt.h"
 
@@ -35,13 +38,15 @@ private:
 
 class JwtAuthConfig : public FilterConfig {
 public:
-  JwtAuthConfig(std::shared_ptr<const policy::JwtProvider> p, bool allow_missing)
-      : provider(std::move(p)), allow_missing(allow_missing) {}
+  JwtAuthConfig(std::shared_ptr<const policy::JwtProvider> p, bool allow_missing,
+                PolicyMode mode)
+      : provider(std::move(p)), allow_missing(allow_missing), mode(mode) {}
   Filter* shared() const override { return &shared_; }
   std::string explain(ExplainContext& ctx) const override;
 
   const std::shared_ptr<const policy::JwtProvider> provider;
   const bool allow_missing;
+  const PolicyMode mode;
 
 private:
   mutable JwtAuthFilter shared_{*this};  // stateless: one instance for every request
@@ -90,14 +95,15 @@ FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
     st = p.verify(token, policy::jwtNow(), verified);
   }
   if (st != policy::JwtStatus::Ok) {
-    kDenied.inc(ctx.worker());
+    if (config_.mode == PolicyMode::Enforce) {
+      kDenied.inc(ctx.worker());
+    }
     ErrorInfo e = ErrorInfo::make(ErrorKind::Unauthenticated, policy::jwtStatusMessage(st),
                                   policy::jwtStatusCode(st));
     e.headers.emplace_back("www-authenticate", st == policy::JwtStatus::Missing
                                                    ? "Bearer"
                                                    : "Bearer error=\"invalid_token\"");
-    ctx.fail(std::move(e));
-    return FilterStatus::StopAndRespond;
+    return rejectOrReport(ctx, config_.mode, "jwt_auth", std::move(e));
   }
   kAllowed.inc(ctx.worker());
   setIdentity(p, verified, ctx.filterState());
@@ -126,7 +132,8 @@ std::string JwtAuthConfig::explain(ExplainContext& ctx) const {
       return absl::StrCat(who, "pass without identity: no token in the ", tokenWhere(p),
                           " (allow_missing)");
     }
-    return absl::StrCat(who, "401 jwt_missing: no token in the ", tokenWhere(p));
+    return absl::StrCat(who, "401 jwt_missing: no token in the ", tokenWhere(p),
+                        mode == PolicyMode::Report ? " (mode: report, the request passes)" : "");
   }
   policy::VerifiedJwt v;
   const int64_t now = policy::jwtNow();
@@ -135,7 +142,8 @@ std::string JwtAuthConfig::explain(ExplainContext& ctx) const {
   }
   if (st != policy::JwtStatus::Ok) {
     return absl::StrCat(who, "401 ", policy::jwtStatusCode(st), ": ",
-                        policy::jwtStatusMessage(st));
+                        policy::jwtStatusMessage(st),
+                        mode == PolicyMode::Report ? " (mode: report, the request passes)" : "");
   }
   setIdentity(p, v, ctx.state);
   std::string sub;
@@ -180,8 +188,12 @@ public:
     if (!provider.ok()) {
       return provider.status();
     }
+    PolicyMode mode;
+    if (auto st = parsePolicyMode(proto.mode(), &mode); !st.ok()) {
+      return st;
+    }
     return FilterConfigConstSharedPtr(
-        std::make_shared<JwtAuthConfig>(*std::move(provider), proto.allow_missing()));
+        std::make_shared<JwtAuthConfig>(*std::move(provider), proto.allow_missing(), mode));
   }
 };
 

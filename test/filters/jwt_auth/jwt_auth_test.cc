@@ -13,6 +13,7 @@
 #include "source/config/config.h"
 #include "source/filters/filter.h"
 #include "source/filters/identity.h"
+#include "source/filters/report_only.h"
 #include "source/policy/jwt.h"
 #include "test/filters/fake_request_context.h"
 #include "test/filters/filter_test_util.h"
@@ -388,6 +389,40 @@ TEST_CASE("jwt_auth: arrays and nested claims map to headers; roles, permissions
   CHECK(test::values(odd.request().headers, "x-groups").empty());
   REQUIRE(odd.filterState().get(kIdentity) != nullptr);
   CHECK(odd.filterState().get(kIdentity)->roles.empty());  // 7 is not a word list
+}
+
+} // namespace
+} // namespace gw::filters
+
+namespace gw::filters {
+namespace {
+
+TEST_CASE("jwt_auth: mode report lets missing and invalid tokens pass, counted and logged",
+          "[policy][filters]") {
+  Fixture f;
+  auto c = f.make(R"({"provider":"main","mode":"report"})");
+  FakeRequestContext bad;
+  bad.request().headers.add("authorization", "Bearer " + token("", "wrong"));
+  bad.request().headers.add("x-user-id", "forged");
+  CHECK(c->shared()->onRequestHeaders(bad) == FilterStatus::Continue);
+  CHECK(bad.failures.empty());
+  CHECK(bad.filterState().get(kIdentity) == nullptr);
+  CHECK(test::values(bad.request().headers, "x-user-id").empty());  // forgeries still removed
+  REQUIRE(bad.filterState().get(kReportOnly) != nullptr);
+  CHECK(bad.filterState().get(kReportOnly)->describe() == "jwt_auth:jwt_bad_signature");
+  CHECK(counter(bad, "jwt_auth", "denied") == 0);
+
+  FakeRequestContext good;
+  good.request().headers.add("authorization", "Bearer " + token());
+  CHECK(c->shared()->onRequestHeaders(good) == FilterStatus::Continue);
+  REQUIRE(good.filterState().get(kIdentity) != nullptr);
+  CHECK(good.filterState().get(kReportOnly) == nullptr);
+
+  http::RequestHead head;
+  CHECK(test::explain(*c, head) == "provider 'main': 401 jwt_missing: no token in the "
+                                   "authorization header (mode: report, the request passes)");
+  CHECK(test::createError("jwt_auth", R"({"provider":"main","mode":"dry-run"})", f.ctx) ==
+        "mode: must be 'enforce' or 'report', not 'dry-run'");
 }
 
 } // namespace
