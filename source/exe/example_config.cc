@@ -4,6 +4,12 @@ namespace gw {
 
 const char* const kExampleConfig = R"yaml(# The demo: four services, two instances each (tools/demo starts them).
 version: example-1
+auth_providers:
+  # Demo only: tools/demo signs its tokens with this secret. Real deployments use
+  # secret_env or a public key.
+  - name: demo-users
+    issuer: https://idp.demo.local
+    secret: demo-jwt-secret-not-for-production
 listeners:
   - name: public
     address: 127.0.0.1:8080
@@ -11,6 +17,16 @@ listeners:
       request_headers_timeout: 10s
       idle_timeout: 60s
       max_request_body_bytes: 10485760
+    # Browser apps on https://app.example.com may call every route: the listener's default
+    # pre_filters, and the first filter of routes with their own.
+    pre_filters:
+      - &cors
+        name: cors
+        config:
+          allow_origins: ["https://app.example.com"]
+          allow_methods: [GET, POST, PUT, DELETE]
+          allow_headers: [authorization, content-type, x-api-key]
+          expose_headers: [x-request-id]
     post_filters:
       - name: headers
         config:
@@ -25,7 +41,18 @@ listeners:
             match: {path_template: "/api/users/**"}
             route_filter: {name: router, config: {cluster: user-service}}
           - name: orders
-            match: {prefix: /api/orders/}
+            # /api/orders and everything below it (a template's "/**" needs the slash).
+            match: {regex: "/api/orders(/.*)?"}
+            # A JWT, then permissions: GET needs orders:read, POST orders:write.
+            pre_filters:
+              - *cors
+              - {name: jwt_auth, config: {provider: demo-users}}
+              - name: authz
+                config:
+                  rules:
+                    - {methods: [GET, HEAD], any_of: ["orders:read"]}
+                    - {methods: [POST, PUT, DELETE], all_of: ["orders:write"]}
+                  roles: {admin: ["*"], support: ["orders:read", "users:*"]}
             route_filter: {name: router, config: {cluster: order-service}}
           - name: payments
             match: {prefix: /api/payments/, methods: [GET, POST]}

@@ -1,0 +1,77 @@
+"""The demo's contract (README, tools/demo): the embedded example config on a real gatewayd, its
+ports moved to free ones, one demo upstream standing in for every service, and the credentials
+tools/demo prints (tools/demo_lib/credentials.py, parsed from its `export` lines). Checks the
+acceptance lines as written: POST /api/orders with Alice's token is 403 naming orders:write, the
+admin's token passes, OPTIONS from https://evil.example is 403; and the public routes, 401 and
+the allowed preflight."""
+import json
+import re
+import subprocess
+import sys
+
+from harness import GATEWAYD, Gateway, Upstream
+
+
+def example_template():
+    """The embedded example as a Gateway template: {listen} for the listener, {up0} for every
+    service endpoint (literal braces doubled)."""
+    text = subprocess.run([GATEWAYD, "--print-example-config"], capture_output=True, text=True,
+                          check=True, timeout=20).stdout
+    t = text.replace("{", "{{").replace("}", "}}")
+    t = t.replace("127.0.0.1:8080", "{listen}")
+    t, n = re.subn(r"127\.0\.0\.1:9[1-4]0[12]", "{up0}", t)
+    assert n == 8, n  # four services, two instances each
+    return t
+
+
+def demo_credentials():
+    out = subprocess.run([sys.executable, "tools/demo_lib/credentials.py"], capture_output=True,
+                         text=True, check=True, timeout=20).stdout
+    creds = dict(re.findall(r"^export (DEMO_[A-Z_]+)=(\S+)$", out, re.M))
+    assert {"DEMO_TOKEN_ALICE", "DEMO_TOKEN_ADMIN"} <= set(creds), out
+    return creds
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def test_demo_contract_identity_and_cors():
+    creds = demo_credentials()
+    alice, admin = creds["DEMO_TOKEN_ALICE"], creds["DEMO_TOKEN_ADMIN"]
+    with Upstream(service="demo") as up, Gateway(example_template(), [up], workers=2) as gw:
+        # POST /api/orders with Alice's token is 403, naming orders:write.
+        status, headers, body = gw.request("POST", "/api/orders", headers=bearer(alice),
+                                           body=b'{"item": 1}')
+        assert status == 403, body
+        err = json.loads(body)
+        assert err["error"] == "permission_denied" and "orders:write" in err["message"], err
+        assert up.stats()["requests"] == 0
+        # The admin's token passes; Alice may read.
+        status, _, body = gw.request("POST", "/api/orders", headers=bearer(admin),
+                                     body=b'{"item": 1}')
+        assert status == 200, body
+        status, _, body = gw.request("GET", "/api/orders/7", headers=bearer(alice))
+        assert status == 200, body
+        assert json.loads(body)["headers"].get("x-user-id") == "alice", body
+        # No token: 401.
+        status, headers, body = gw.request("GET", "/api/orders/7")
+        assert status == 401 and json.loads(body)["error"] == "jwt_missing", body
+        # Public routes.
+        for path in ("/api/users/42", "/api/products/9"):
+            assert gw.request("GET", path)[0] == 200, path
+        # CORS on every route: OPTIONS from https://evil.example is 403, the app's is 204.
+        for path in ("/api/orders", "/api/users/1"):
+            status, headers, body = gw.request("OPTIONS", path, headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+            assert status == 403, (path, body)
+            assert json.loads(body)["error"] == "cors_origin_not_allowed", body
+            status, headers, _ = gw.request("OPTIONS", path, headers={
+                "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+            assert status == 204, path
+            assert headers["access-control-allow-origin"] == "https://app.example.com", headers
+        # A cross-origin request from the app gets its CORS headers on the 403 too.
+        status, headers, _ = gw.request("POST", "/api/orders", body=b"{}", headers=dict(
+            bearer(alice), Origin="https://app.example.com"))
+        assert status == 403
+        assert headers["access-control-allow-origin"] == "https://app.example.com", headers
