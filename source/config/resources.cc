@@ -1,5 +1,5 @@
-// The config's named resources compiled once per config (auth providers, rate-limit policies),
-// and secret redaction for everything that shows a config.
+// The config's named resources compiled once per config (auth providers, rate-limit policies,
+// redis servers, API keys and usage plans), and secret redaction for everything that shows a config.
 #include <cstdlib>
 #include <map>
 
@@ -7,6 +7,7 @@
 #include "source/config/config.h"
 #include "source/config/address.h"
 #include "source/config/field_path.h"
+#include "source/policy/api_keys.h"
 #include "source/policy/jwt.h"
 #include "source/policy/rate_limiter.h"
 
@@ -109,6 +110,13 @@ std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& confi
     if (named && errors.size() == before) {
       ctx->redis_server_names.insert(r.name());
     }
+  }
+  // API keys and usage plans (after redis_servers: plans name them).
+  std::vector<policy::FieldError> key_errors;
+  ctx->api_keys = policy::ApiKeyStore::create(config, serving, ctx->redis_server_names,
+                                              &key_errors);
+  for (auto& e : key_errors) {
+    errors.push_back({std::move(e.field), std::move(e.message)});
   }
   if (table_bytes > kMaxRateLimitTableBytes) {
     errors.push_back({"rate_limit_policies",

@@ -4,6 +4,7 @@ test/filters/<name>/. //api compiles the protos of this list, //source/filters:b
 filters."""
 
 BUILTIN_FILTERS = [
+    "api_key_auth",
     "authz",
     "buffer",
     "cors",

@@ -29,6 +29,7 @@ class RouteEntry;
 }
 
 namespace gw::policy {
+class ApiKeyStore;
 class JwtProvider;
 class RateLimiter;
 } // namespace gw::policy
@@ -265,6 +266,8 @@ struct ValidationContext {
   absl::flat_hash_set<std::string> redis_server_names;
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::JwtProvider>> auth_providers;
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::RateLimiter>> rate_limit_policies;
+  // The config's api_keys and usage_plans (nullptr when they are invalid).
+  std::shared_ptr<const policy::ApiKeyStore> api_keys;
 };
 
 // A named resource a filter config refers to (`field` of its config), from one of the maps of
