@@ -16,10 +16,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "gateway/v1/admin.grpc.pb.h"
 #include "source/config/config.h"
 #include "source/ctl/args.h"
+#include "source/ctl/commands.h"
+#include "source/ctl/keys.h"
 #include "source/ctl/output.h"
 #include "source/ctl/render.h"
 #include "source/ctl/rpc_error.h"
@@ -35,132 +39,6 @@ constexpr char kDefaultServer[] = "127.0.0.1:18000";
 constexpr char kDefaultProxy[] = "127.0.0.1:9902";
 constexpr milliseconds kDefaultRpcTimeout{5000};
 constexpr milliseconds kDefaultWaitTimeout{30000};
-
-const std::vector<FlagSpec>& globalFlags() {
-  static const std::vector<FlagSpec> flags = {
-      {"server", 0, FlagKind::Value, "ADDR",
-       "gateway-control's admin address (default 127.0.0.1:18000)"},
-      {"proxy", 0, FlagKind::Value, "ADDR",
-       "gatewayd's gRPC admin, for proxy commands (default 127.0.0.1:9902)"},
-      {"token-file", 0, FlagKind::Value, "FILE",
-       "file holding the admin token (default: $GATEWAY_ADMIN_TOKEN)"},
-      {"timeout", 0, FlagKind::Value, "DURATION",
-       "deadline of each call (default 5s); with --wait: of the wait (default 30s)"},
-      {"output", 'o', FlagKind::Value, "FORMAT", "table (default), json or yaml"},
-  };
-  return flags;
-}
-
-FlagSpec targetNodeFlag() {
-  return {"target-node", 0, FlagKind::Repeated, "ID", "only nodes with this id (repeatable)"};
-}
-FlagSpec targetLabelFlag() {
-  return {"target-label", 0, FlagKind::Repeated, "K=V",
-          "only nodes with this label (repeatable; all must match)"};
-}
-FlagSpec waitFlag() {
-  return {"wait", 0, FlagKind::Bool, "",
-          "wait until every targeted node ACKs or NACKs (--timeout, default 30s)"};
-}
-
-const std::vector<CommandSpec>& commands() {
-  static const std::vector<CommandSpec> cmds = {
-      {"apply",
-       "",
-       "validate and apply a config file to the fleet",
-       "The file (YAML or JSON; '-' reads stdin) is parsed locally first: a parse error is\n"
-       "reported with its line and nothing is sent. gateway-control validates it, prints the\n"
-       "semantic diff and the version it stored, or every problem if it refuses.\n",
-       {{"file", 'f', FlagKind::Value, "FILE", "config file (required)"},
-        {"message", 'm', FlagKind::Value, "TEXT", "why (kept in history)"},
-        {"author", 0, FlagKind::Value, "NAME", "who (default $USER)"},
-        {"dry-run", 0, FlagKind::Bool, "", "validate and diff only; store nothing"},
-        targetNodeFlag(),
-        targetLabelFlag(),
-        waitFlag()},
-       0,
-       0},
-      {"diff",
-       "",
-       "show what applying a config file would change",
-       "",
-       {{"file", 'f', FlagKind::Value, "FILE", "config file (required)"},
-        targetNodeFlag(),
-        targetLabelFlag()},
-       0,
-       0},
-      {"get",
-       "KIND",
-       "show the applied config (KIND: snapshot, routes, clusters, ...)",
-       "KIND is snapshot, routes, clusters, listeners or policies.\n"
-       "`get snapshot -o yaml|json` prints the config alone, so it can be edited and applied\n"
-       "again; `history` has the metadata of every version.\n",
-       {{"version", 0, FlagKind::Value, "N", "a stored version (default: the latest)"}},
-       1,
-       1},
-      {"history",
-       "",
-       "list applied versions, newest first",
-       "",
-       {{"limit", 0, FlagKind::Value, "N", "at most N versions (default: all)"}},
-       0,
-       0},
-      {"rollback",
-       "",
-       "apply an earlier version again, as a new version",
-       "",
-       {{"to", 0, FlagKind::Value, "VERSION", "the version to restore (default: the previous)"},
-        {"message", 'm', FlagKind::Value, "TEXT", "why (kept in history)"},
-        {"author", 0, FlagKind::Value, "NAME", "who (default $USER)"},
-        waitFlag()},
-       0,
-       0},
-      {"status", "", "every node: connected, running and desired version, last NACK", "", {}, 0, 0},
-      {"proxy config", "", "the config a gatewayd runs and its bound listeners", "", {}, 0, 0},
-      {"proxy clusters", "", "a gatewayd's clusters and endpoint health", "", {}, 0, 0},
-      {"proxy stats", "", "a gatewayd's metrics (Prometheus text)", "", {}, 0, 0},
-      {"proxy drain", "", "make a gatewayd stop accepting and finish its requests", "", {}, 0, 0},
-      {"proxy explain",
-       "METHOD URL",
-       "how a gatewayd would route a request (nothing is sent upstream)",
-       "URL is 'http://host/path?query' or '/path?query' (then give Host with -H).\n"
-       "Shows the listener, the normalized path (or why the request is refused), the virtual\n"
-       "host, why each earlier route did not match, the matched route, every filter in order\n"
-       "with what it would do, the cluster, the endpoint the balancer would pick and the\n"
-       "upstream path. Exit code 1 when the request would not be routed.\n",
-       {{"header", 'H', FlagKind::Repeated, "'NAME: VALUE'", "a request header (repeatable)"},
-        {"listener", 0, FlagKind::Value, "NAME", "the listener (default: the first)"},
-        {"client-address", 0, FlagKind::Value, "IP", "the client's address (default 127.0.0.1)"}},
-       2,
-       2},
-      {"help", "[COMMAND]", "show help for a command", "", {}, 0, 2},
-  };
-  return cmds;
-}
-
-// "5s", "500ms", "1m", "1.5s", "2" (seconds).
-std::optional<milliseconds> parseDuration(const std::string& text) {
-  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  absl::string_view s = lower;
-  double scale = 1000;
-  if (absl::ConsumeSuffix(&s, "ms")) {
-    scale = 1;
-  } else if (absl::ConsumeSuffix(&s, "s")) {
-    scale = 1000;
-  } else if (absl::ConsumeSuffix(&s, "m")) {
-    scale = 60000;
-  }
-  double v;
-  if (s.empty() || !absl::SimpleAtod(s, &v) || !(v >= 0) || v * scale > 86400.0 * 1000) {
-    return std::nullopt;
-  }
-  return milliseconds(static_cast<int64_t>(v * scale + 0.5));
-}
-
-std::string formatMs(milliseconds d) {
-  return d.count() % 1000 == 0 ? absl::StrCat(d.count() / 1000, "s")
-                               : absl::StrCat(d.count(), "ms");
-}
 
 // A usage problem: the message is printed with a hint, exit 2.
 struct UsageError {
@@ -193,6 +71,10 @@ public:
       }
       if (name == "status") {
         return status();
+      }
+      if (name == "keys create" || name == "keys list" || name == "keys revoke" ||
+          name == "keys usage") {
+        return keys(name);
       }
       if (name == "proxy config") {
         return proxyConfig();
@@ -656,6 +538,90 @@ private:
       print(renderPoliciesTable(c), policiesDoc(c));
     }
     return kExitOk;
+  }
+
+  // --- API keys (keys.h does the config edits and the Redis reads) -------------------------
+
+  int keys(const std::string& name) {
+    gateway::v1::GetSnapshotRequest req;
+    gateway::v1::StoredSnapshot snap;
+    auto st =
+        call(control(), &gateway::v1::ControlAdmin::Stub::GetSnapshot, req, &snap, rpcTimeout());
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+        err_ << "error: no snapshot has been applied yet\n";
+        return kExitRefused;
+      }
+      return rpcFailed(st, controlEndpoint(), rpcTimeout());
+    }
+    gateway::v1::Config& cfg = *snap.mutable_config();
+    const absl::Time now = absl::Now();
+    if (name == "keys list") {
+      out_ << renderKeys(cfg, now);
+      return kExitOk;
+    }
+    if (name == "keys usage") {
+      auto u = readUsage(cfg, args_.args[0], now);
+      if (!u.ok()) {
+        err_ << "error: " << u.status().message() << "\n";
+        return kExitRefused;
+      }
+      out_ << renderUsage(*u, now);
+      return kExitOk;
+    }
+    std::string what;
+    std::string shown;
+    if (name == "keys revoke") {
+      if (auto r = revokeKey(cfg, args_.args[0]); !r.ok()) {
+        err_ << "error: " << r.message() << "\n";
+        return kExitRefused;
+      }
+      what = absl::StrCat("revoke API key ", args_.args[0]);
+    } else {
+      KeySpec spec;
+      spec.consumer = args_.value("consumer");
+      spec.plan = args_.value("plan");
+      spec.id = args_.value("id");
+      if (args_.has("roles")) {
+        spec.roles = absl::StrSplit(args_.value("roles"), ',', absl::SkipEmpty());
+      }
+      if (args_.has("expires")) {
+        spec.expires_in = parseExpiry(args_.value("expires"));
+        if (!spec.expires_in) {
+          throw UsageError{absl::StrCat("bad --expires '", args_.value("expires"),
+                                        "': use e.g. 30d, 12h, 90m")};
+        }
+      }
+      if (spec.consumer.empty()) {
+        throw UsageError{"'keys create' needs --consumer ID"};
+      }
+      auto made = addKey(cfg, spec, now);
+      if (!made.ok()) {
+        err_ << "error: " << made.status().message() << "\n";
+        return kExitRefused;
+      }
+      what = absl::StrCat("create API key ", made->id);
+      shown = absl::StrCat("id:  ", made->id, "\nkey: ", made->key,
+                           "\n(shown once: only its SHA-256 is stored)\n");
+    }
+    gateway::v1::ApplyRequest apply;
+    *apply.mutable_config() = std::move(cfg);
+    apply.set_author(author());
+    apply.set_message(args_.has("message") ? args_.value("message") : what);
+    gateway::v1::ApplyResponse resp;
+    st = call(control(), &gateway::v1::ControlAdmin::Stub::Apply, apply, &resp, rpcTimeout());
+    if (!st.ok()) {
+      return rpcFailed(st, controlEndpoint(), rpcTimeout());
+    }
+    if (resp.accepted() && !shown.empty()) {
+      out_ << shown;
+    }
+    return finishApply(resp,
+                       resp.accepted() ? absl::StrCat(what, ": applied as version ",
+                                                      resp.version(), " to ",
+                                                      resp.targeted_nodes_size(), " node(s)")
+                                       : std::string(),
+                       false, what);
   }
 
   int history() {

@@ -73,6 +73,16 @@ void compileLimits(const std::string& plan, const std::string& base, size_t inde
 
 } // namespace
 
+std::string quotaCounterKey(absl::string_view plan, absl::string_view key_id, size_t index,
+                            int64_t period_start) {
+  return absl::StrCat("gw:quota:", plan, ":", key_id, ":", index, ":", period_start);
+}
+
+std::string dailyCounterKey(absl::string_view plan, absl::string_view key_id, size_t index,
+                            int64_t day_start) {
+  return absl::StrCat("gw:usage:", plan, ":", key_id, ":", index, ":", day_start);
+}
+
 QuotaCell::Result QuotaCell::take(const QuotaPeriod& period, uint64_t limit) {
   const uint64_t id = periodId(period);
   uint64_t w = word_.load(std::memory_order_relaxed);

@@ -18,6 +18,15 @@
 
 namespace gw::policy {
 
+// The Redis keys of a key's counts (api_key_auth writes them, `gatewayctl keys usage` reads
+// them): the quota counter of a period ("gw:quota:<plan>:<key id>:<limits index>:<period start,
+// unix seconds>") and, for quotas longer than a day, the count of one day ("gw:usage:...:<day
+// start>").
+std::string quotaCounterKey(absl::string_view plan, absl::string_view key_id, size_t index,
+                            int64_t period_start);
+std::string dailyCounterKey(absl::string_view plan, absl::string_view key_id, size_t index,
+                            int64_t day_start);
+
 // A quota counter of one key (and plan override) kept in this process: shared by every worker,
 // lock-free. One 64-bit word holds the period (its start in minutes since the epoch) and the
 // count, so that a new period resets the count in the same compare-and-swap that counts the

@@ -213,9 +213,20 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
   }
   // One counter per key, limits and period, shared by every node: INCR is atomic, so the
   // requests admitted never exceed the limit. It expires a day after its period.
-  std::string counter = absl::StrCat("gw:quota:", key_->plan->name, ":", key_->id, ":",
-                                     limits_->index, ":", period_.startUnix());
+  std::string counter = policy::quotaCounterKey(key_->plan->name, key_->id, limits_->index,
+                                                period_.startUnix());
   const int64_t expire_at = absl::ToUnixSeconds(period_.end) + 86400;
+  if (limits_->period != gateway::v1::UsagePlan::Quota::DAY) {
+    // Today's count too, for `gatewayctl keys usage` (not waited for: it decides nothing).
+    const policy::QuotaPeriod day = policy::quotaPeriodAt(
+        now_, gateway::v1::UsagePlan::Quota::DAY, limits_->time_zone);
+    const std::string daily =
+        policy::dailyCounterKey(key_->plan->name, key_->id, limits_->index, day.startUnix());
+    auto ignore = [](absl::StatusOr<redis::RedisReply>) {};
+    redis_->command({"INCR", daily}, ignore);
+    redis_->command({"EXPIREAT", daily, absl::StrCat(absl::ToUnixSeconds(day.end) + 86400)},
+                    ignore);
+  }
   RequestHandle h = ctx.handle();
   redis_id_ = redis_->command(
       {"INCR", counter}, [this, h, counter, expire_at](absl::StatusOr<redis::RedisReply> r) {
