@@ -10,6 +10,17 @@ auth_providers:
   - name: demo-users
     issuer: https://idp.demo.local
     secret: demo-jwt-secret-not-for-production
+# Demo only: the key tools/demo prints (demo-partner-key-4f7c2a9e1b); a real key is made with
+# `gatewayctl keys create`, which stores only its SHA-256 like this one.
+usage_plans:
+  - name: demo-basic
+    rate: {requests_per_second: 5}
+    quota: {limit: 1000, period: DAY}
+api_keys:
+  - id: demo-partner
+    key_sha256: fbde2ce4629cf64b4eff007a59e1bc57b81529c0cd06cabe5da93e111c53f159
+    consumer: {id: partner-acme, roles: [partner]}
+    plan: demo-basic
 listeners:
   - name: public
     address: 127.0.0.1:8080
@@ -58,6 +69,14 @@ listeners:
             match: {prefix: /api/payments/, methods: [GET, POST]}
             timeout: 5s
             route_filter: {name: router, config: {cluster: payment-service}}
+          - name: partner
+            # An API key on the plan demo-basic: 5 requests/s, 1,000 a day (counted in this
+            # gateway's memory; a plan with `redis` shares it across gateways).
+            match: {path_template: "/api/partner/**"}
+            pre_filters:
+              - *cors
+              - {name: api_key_auth, config: {query_param: api_key}}
+            route_filter: {name: router, config: {cluster: product-service}}
           - name: products
             match: {prefix: /api/products/}
             route_filter: {name: router, config: {cluster: product-service}}

@@ -28,7 +28,7 @@ def demo_credentials():
     out = subprocess.run([sys.executable, "tools/demo_lib/credentials.py"], capture_output=True,
                          text=True, check=True, timeout=20).stdout
     creds = dict(re.findall(r"^export (DEMO_[A-Z_]+)=(\S+)$", out, re.M))
-    assert {"DEMO_TOKEN_ALICE", "DEMO_TOKEN_ADMIN"} <= set(creds), out
+    assert {"DEMO_TOKEN_ALICE", "DEMO_TOKEN_ADMIN", "DEMO_API_KEY"} <= set(creds), out
     return creds
 
 
@@ -75,3 +75,23 @@ def test_demo_contract_identity_and_cors():
             bearer(alice), Origin="https://app.example.com"))
         assert status == 403
         assert headers["access-control-allow-origin"] == "https://app.example.com", headers
+
+
+def test_demo_contract_api_key_plan():
+    api_key = demo_credentials()["DEMO_API_KEY"]
+    with Upstream(service="demo") as up, Gateway(example_template(), [up], workers=1) as gw:
+        status, headers, body = gw.request("GET", "/api/partner/catalog",
+                                           headers={"X-API-Key": api_key})
+        assert status == 200, body
+        assert headers["ratelimit-limit"] == "1000", headers
+        seen = json.loads(body)
+        assert seen["headers"].get("x-api-key") is None, seen
+        status, _, body = gw.request("GET", "/api/partner/catalog")
+        assert status == 401 and json.loads(body)["error"] == "api_key_missing", body
+        # 5 requests/s: a quick burst gets 429 rate_limited with Retry-After.
+        got = [gw.request("GET", "/api/partner/catalog?api_key=" + api_key) for _ in range(8)]
+        codes = [s for s, _, _ in got]
+        assert 429 in codes and codes[0] == 200, codes
+        limited = [(h, b) for s, h, b in got if s == 429][0]
+        assert json.loads(limited[1])["error"] == "rate_limited"
+        assert int(limited[0]["retry-after"]) >= 1

@@ -2,6 +2,7 @@
 """Prints the demo's credentials as ready-to-paste shell lines (tools/demo runs it):
   export DEMO_TOKEN_ALICE=...   a customer whose token grants orders:read
   export DEMO_TOKEN_ADMIN=...   role admin (the demo's role map grants it "*")
+  export DEMO_API_KEY=...       the partner key on plan demo-basic (5 req/s, 1,000 a day)
 HS256 tokens signed with the demo auth provider's secret (source/exe/example_config.cc), issued
 by https://idp.demo.local and valid for 24 hours."""
 import base64
@@ -11,6 +12,8 @@ import json
 import time
 
 DEMO_SECRET = b"demo-jwt-secret-not-for-production"
+# Public on purpose: the example config holds its SHA-256 (api_keys[0]).
+DEMO_API_KEY = "demo-partner-key-4f7c2a9e1b"
 ISSUER = "https://idp.demo.local"
 
 
@@ -36,6 +39,7 @@ def main():
     print("export DEMO_TOKEN_ALICE=" + token("alice", roles=["customer"],
                                              permissions=["orders:read"]))
     print("export DEMO_TOKEN_ADMIN=" + token("admin", roles=["admin"]))
+    print("export DEMO_API_KEY=" + DEMO_API_KEY)
 
 
 if __name__ == "__main__":
