@@ -31,6 +31,9 @@ import urllib.request
 JWT_SECRET = "secret"
 SMALL_BODY = "hello from upstream\n"
 POLICY_HEADER = "x-bench-policy"
+# The identity scenario's API key (its plan counts in Redis); API_KEY + "-memory" is the key of
+# the plan counted in memory (tools/instructions).
+API_KEY = "bench-api-key-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # glibc malloc gives freed memory at the top of the heap back to the kernel (brk) once more than
 # 128 KiB is free there, and grows it again on the next request. Whether a server falls into that
@@ -375,7 +378,7 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
-def gatewayd_conf(port, upstream_port, es256_pem):
+def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379):
     return """
 version: bench
 listeners:
@@ -406,6 +409,39 @@ listeners:
               - {{name: jwt_auth, config: {{provider: es256-uncached}}}}
               - {{name: jwt_auth, config: {{provider: es256-uncached-2}}}}
             route_filter: {{name: direct_response, config: {{status: 200, body: ok}}}}
+          - name: identity
+            match: {{prefix: /identity}}
+            # The identity scenario: a JWT, the permission check, and an API key whose quota is
+            # counted in Redis (one INCR round trip per request), gatewayd only.
+            pre_filters:
+              - {{name: jwt_auth, config: {{provider: bench}}}}
+              - {{name: authz, config: {{rules: [{{any_of: ["bench:read"]}}]}}}}
+              - {{name: api_key_auth, config: {{}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: authz
+            match: {{prefix: /authz}}
+            # tools/instructions: the policy route plus authz (authz's cost alone).
+            pre_filters:
+              - {{name: jwt_auth, config: {{provider: bench}}}}
+              - {{name: local_ratelimit, config: {{policy: bench}}}}
+              - name: headers
+                config:
+                  request_set:
+                    - {{name: {ph}, value: "1"}}
+              - {{name: authz, config: {{rules: [{{any_of: ["bench:read"]}}]}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: quota-memory
+            match: {{prefix: /quota-memory}}
+            # tools/instructions: an API key with a quota counted in memory ...
+            pre_filters:
+              - {{name: api_key_auth, config: {{header: x-api-key-memory}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: quota-redis
+            match: {{prefix: /quota-redis}}
+            # ... and one on a plan counted in Redis (the difference: the Redis call).
+            pre_filters:
+              - {{name: api_key_auth, config: {{}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
           - name: buffered
             match: {{prefix: /buffered}}
             # The whole request body read before it goes upstream (the buffer filter: a body
@@ -438,6 +474,17 @@ auth_providers:
     token_cache_size: 0
     public_key_pem: |
 {pem}
+redis_servers:
+  - {{name: bench, address: "127.0.0.1:{redis}"}}
+usage_plans:
+  - name: bench-memory
+    quota: {{limit: 4294967294, period: MONTH}}
+  - name: bench-redis
+    quota: {{limit: 4294967294, period: DAY}}
+    redis: bench
+api_keys:
+  - {{id: bench-memory, key_sha256: {key_mem}, plan: bench-memory}}
+  - {{id: bench-redis, key_sha256: {key_redis}, plan: bench-redis}}
 rate_limit_policies:
   - name: bench
     requests_per_unit: 100000000
@@ -445,7 +492,9 @@ rate_limit_policies:
     burst: 100000000
     key_by: {{client_ip: true}}
     max_keys: 100000
-""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET,
+""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
+           key_mem=hashlib.sha256((API_KEY + "-memory").encode()).hexdigest(),
+           key_redis=hashlib.sha256(API_KEY.encode()).hexdigest(),
            pem="\n".join("      " + line for line in es256_pem.strip().splitlines()))
 
 
@@ -559,6 +608,9 @@ class Bench:
         self.warmup = 1
         self.servers = []
         self.token = make_jwt(JWT_SECRET, {"sub": "bench", "iat": 1700000000})
+        # The identity scenario's token: it carries the permission the authz rule requires.
+        self.identity_token = make_jwt(JWT_SECRET, {"sub": "bench", "iat": 1700000000,
+                                                    "permissions": ["bench:read"]})
         self.es256_pem, self.es256_token = None, None
 
     # --- setup --------------------------------------------------------------------------------
@@ -601,13 +653,18 @@ class Bench:
                                         stop_signal=signal.SIGQUIT))
         self.upstream.wait_ready()
 
+        redis_port = free_port()
+        self.redis = self.add(Server("redis", ["redis-server", "--port", str(redis_port),
+                                               "--bind", "127.0.0.1", "--save", "",
+                                               "--appendonly", "no"], redis_port, tmp))
+        self.redis.wait_ready()
         self.es256_pem, self.es256_token = make_es256_jwt(tmp, {"sub": "bench"})
         self.targets = {}  # name -> Server
         for workers in (1, 2):
             # gatewayd
             port = free_port()
             cfg = self.write("gatewayd%d.yaml" % workers,
-                             gatewayd_conf(port, up_port, self.es256_pem))
+                             gatewayd_conf(port, up_port, self.es256_pem, self.redis.port))
             gw = Server("gatewayd-w%d" % workers,
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
@@ -672,6 +729,15 @@ class Bench:
                              {"Authorization": "Bearer " + self.es256_token[:-4] + "AAAA"})
             if st != 401:
                 problems.append("%s /cpu with a bad ES256 signature -> %s, want 401" % (t, st))
+        # The identity route: JWT + permission + API key counted in Redis.
+        ident = {"Authorization": "Bearer " + self.identity_token, "X-API-Key": API_KEY}
+        for what, headers, want in (
+                ("token, permission and key", ident, 200),
+                ("no API key", {"Authorization": ident["Authorization"]}, 401),
+                ("no permission", dict(ident, Authorization="Bearer " + self.token), 403)):
+            st, _ = http_get(self.url("gatewayd-w1", "/identity/x"), headers)
+            if st != want:
+                problems.append("gatewayd-w1 /identity with %s -> %s, want %s" % (what, st, want))
         # POST 64 KiB through every proxy.
         payload = b"a" * 65536
         for t in self.targets:
@@ -713,6 +779,12 @@ class Bench:
             dict(name="policy", targets=w1, path="/policy/x", tool="wrk", threads=1, conns=50,
                  headers=["Authorization: Bearer " + self.token],
                  what="JWT HS256 check + local rate limit (huge rate) + 1 added request header"),
+            dict(name="identity", targets=["gatewayd-w1"], path="/identity/x", tool="wrk",
+                 threads=1, conns=50,
+                 headers=["Authorization: Bearer " + self.identity_token, "X-API-Key: " + API_KEY],
+                 what="gatewayd only (the peers have no equivalent): JWT HS256 + authz "
+                      "permission check + API key whose daily quota is counted in Redis (one "
+                      "INCR round trip per request); compare with policy's gatewayd row"),
             dict(name="fixed", targets=w1 + ["upstream"], path="/", tool="h2load", conns=50,
                  rate=5000,
                  what="h2load --h1 at a fixed 5000 req/s (50 conns x --rps 100): latency without "

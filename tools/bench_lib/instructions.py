@@ -8,7 +8,11 @@ upstream; h2load --h1 warms it up, the counters are zeroed (callgrind_control --
 sends the measured requests, the counters are dumped, and the total is divided by the requests
 that succeeded.
 
-  instructions.py --gatewayd PATH [--requests N] [--routes plain,policy,buffered] [--keep DIR]
+  instructions.py --gatewayd PATH [--requests N] [--routes plain,policy,authz,...] [--keep DIR]
+
+Routes: plain, policy, post64k, buffered, authz (policy + authz), quota_memory and quota_redis
+(an API key whose quota counts in memory / in Redis: the difference is the Redis call), identity
+(JWT + authz + API key counted in Redis).
 """
 import argparse
 import glob
@@ -25,12 +29,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the bench's upstream and gatewayd configs, token helpers)
 
 ROUTES = {
-    # name: (path, needs the JWT, POST body bytes)
-    "plain": ("/", False, 0),
-    "policy": ("/policy/x", True, 0),
-    "post64k": ("/", False, 65536),        # the same body streamed (untouched)
-    "buffered": ("/buffered", False, 65536),
+    # name: (path, credentials sent, POST body bytes)
+    "plain": ("/", "", 0),
+    "policy": ("/policy/x", "jwt", 0),
+    "post64k": ("/", "", 65536),        # the same body streamed (untouched)
+    "buffered": ("/buffered", "", 65536),
+    "authz": ("/authz/x", "jwt+permission", 0),     # policy + authz
+    "quota_memory": ("/quota-memory/x", "key-memory", 0),  # API key, quota in memory
+    "quota_redis": ("/quota-redis/x", "key", 0),     # API key, quota in Redis
+    "identity": ("/identity/x", "jwt+permission,key", 0),  # the bench's identity scenario
 }
+
+
+def credential_headers(kind):
+    """The request headers of a ROUTES credentials entry."""
+    headers = []
+    for part in kind.split(","):
+        if part == "jwt":
+            headers.append("authorization: Bearer " + bench.make_jwt(bench.JWT_SECRET,
+                                                                     {"sub": "bench"}))
+        elif part == "jwt+permission":
+            headers.append("authorization: Bearer " + bench.make_jwt(
+                bench.JWT_SECRET, {"sub": "bench", "permissions": ["bench:read"]}))
+        elif part == "key":
+            headers.append("x-api-key: " + bench.API_KEY)
+        elif part == "key-memory":
+            headers.append("x-api-key-memory: " + bench.API_KEY + "-memory")
+    return headers
 
 
 def wait_port(port, timeout=30):
@@ -44,10 +69,10 @@ def wait_port(port, timeout=30):
     raise RuntimeError("port %d did not answer" % port)
 
 
-def h2load(port, path, n, token, body_file):
+def h2load(port, path, n, headers, body_file):
     argv = ["h2load", "--h1", "-n", str(n), "-c", "50", "-t", "1"]
-    if token:
-        argv += ["-H", "authorization: Bearer " + token]
+    for h in headers:
+        argv += ["-H", h]
     if body_file:
         argv += ["-d", body_file, "-H", "content-type: application/octet-stream"]
     argv.append("http://127.0.0.1:%d%s" % (port, path))
@@ -58,11 +83,11 @@ def h2load(port, path, n, token, body_file):
     return int(m.group(1))
 
 
-def measure(args, route, tmp, up_port):
-    path, needs_token, body_bytes = ROUTES[route]
+def measure(args, route, tmp, up_port, redis_port):
+    path, credentials, body_bytes = ROUTES[route]
     port = bench.free_port()
     conf = os.path.join(tmp, "gatewayd-%s.yaml" % route)
-    text = bench.gatewayd_conf(port, up_port, bench_es256_pem(tmp))
+    text = bench.gatewayd_conf(port, up_port, bench_es256_pem(tmp), redis_port)
     with open(conf, "w") as f:
         f.write(text)
     if route != "buffered" or subprocess.run([args.gatewayd, "--validate", "--config", conf],
@@ -88,16 +113,16 @@ def measure(args, route, tmp, up_port):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, timeout=60)
-        token = bench.make_jwt(bench.JWT_SECRET, {"sub": "bench"}) if needs_token else None
+        headers = credential_headers(credentials)
         body_file = None
         if body_bytes:
             body_file = os.path.join(tmp, "body.bin")
             with open(body_file, "wb") as f:
                 f.write(b"a" * body_bytes)
-        h2load(port, path, args.warmup, token, body_file)
+        h2load(port, path, args.warmup, headers, body_file)
         subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True,
                        capture_output=True, timeout=60)
-        done = h2load(port, path, args.requests, token, body_file)
+        done = h2load(port, path, args.requests, headers, body_file)
         subprocess.run(["callgrind_control", "--dump=measured", str(proc.pid)], check=True,
                        capture_output=True, timeout=120)
     finally:
@@ -160,13 +185,19 @@ def main():
         f.write(bench.upstream_nginx_conf(tmp, up_port))
     nginx = subprocess.Popen(["nginx", "-p", up_dir, "-e", os.path.join(up_dir, "error.log"),
                               "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The API-key routes count in Redis (quota_redis, identity).
+    redis_port = bench.free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(up_port)
         for route in [r for r in args.routes.split(",") if r]:
-            total, done = measure(args, route, tmp, up_port)
-            print("%-9s %8.0f instructions/request  (%d Ir over %d requests)" %
+            total, done = measure(args, route, tmp, up_port, redis_port)
+            print("%-12s %8.0f instructions/request  (%d Ir over %d requests)" %
                   (route, total / max(done, 1), total, done), flush=True)
     finally:
+        redis.kill()
         nginx.send_signal(signal.SIGQUIT)
         try:
             nginx.wait(timeout=10)
