@@ -1,4 +1,4 @@
-// Fuzzes the authz permission grammar and matcher (source/filters/authz/permission.h). The
+// Fuzzes the authz permission grammar and matcher (source/filters/authz/permission_matcher.h). The
 // input is "granted\nrequired". Checks: validatePermission never crashes; matching is
 // symmetric, reflexive and `*` matches everything; and for two valid permissions the result
 // equals an independent model (segment vectors, matched recursively: a trailing `*` takes one or
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "source/filters/authz/permission.h"
+#include "source/filters/authz/permission_matcher.h"
 
 namespace gw::fuzz {
 namespace {
