@@ -257,6 +257,9 @@ def permissions():
     # "granted\nrequired" pairs: the examples of test/filters/authz/permission_matcher_test.cc.
     src = read("test/filters/authz/permission_matcher_test.cc")
     pairs = re.findall(r'\{"([^"\n]*)", "([^"\n]*)", (?:true|false)\}', src)
+    # Text outside the grammar (compared literally) and the longest valid shapes.
+    pairs += [("orders-admin:read", "orders:*"), ("a:-:*", "*:-"), ("ord*:read", "ord*:read"),
+              ("a:b:c:d:e:f:g:*", "a:b:c:d:e:f:g:h:i"), (":", "*:"), ("*", "")]
     write("permission_matcher_fuzz", pick([("%s\n%s" % p).encode() for p in pairs]))
 
 
