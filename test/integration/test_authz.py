@@ -145,6 +145,9 @@ def test_report_mode_passes_and_records_the_would_be_rejection():
         wait_for(lambda: len(gw.access_log()) >= 3, timeout=5, what="access log lines")
         states = [l.get("filter_state", {}) for l in gw.access_log()]
         assert states[0].get("report_only") == "authz:permission_denied", states
-        assert states[0].get("authz") == "denied: missing orders:write", states
+        assert states[0].get("authz") == ("denied: missing orders:write "
+                                          "(permissions: orders:read)"), states
         assert states[1].get("report_only") == "authz:unauthenticated", states
-        assert states[2].get("authz") == "allowed" and "report_only" not in states[2], states
+        assert states[1].get("authz") == "denied: no identity", states
+        assert states[2].get("authz") == "allowed (permissions: orders:read)", states
+        assert "report_only" not in states[2], states
