@@ -8,6 +8,7 @@
 // by default); client-sent copies of those headers are removed on every request. The decision
 // goes into the filter state (kAuthz) for the access log and later filters. Stateless: one
 // shared instance serves every request.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -332,11 +333,24 @@ absl::Status parseRules(const gateway::filters::authz::v1::Authz& proto, AuthzCo
     }
     c.rules.push_back(std::move(rule));
   }
-  for (const auto& [role, list] : proto.roles()) {
+  // In name order, so that the first problem reported does not depend on the map's order.
+  std::vector<const std::string*> names;
+  for (const auto& entry : proto.roles()) {
+    names.push_back(&entry.first);
+  }
+  std::sort(names.begin(), names.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (const std::string* name : names) {
+    const std::string& role = *name;
+    const google::protobuf::ListValue& list = proto.roles().at(role);
+    if (role.empty()) {
+      return absl::InvalidArgumentError("roles: a role name must not be empty");
+    }
     std::vector<CompiledPermission>& perms = c.roles[role];
     for (int i = 0; i < list.values_size(); i++) {
       const auto& v = list.values(i);
-      const std::string at = absl::StrCat("roles[", role, "][", i, "]");
+      // The YAML path of the item: roles.support[1].
+      const std::string at = absl::StrCat("roles.", role, "[", i, "]");
       if (v.kind_case() != google::protobuf::Value::kStringValue) {
         return absl::InvalidArgumentError(absl::StrCat(at, ": a permission must be a string"));
       }

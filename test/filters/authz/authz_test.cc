@@ -264,11 +264,16 @@ TEST_CASE("authz: config errors name the field") {
   CHECK(createError("authz", R"({"rules": [{"methods": ["GET", "GET"]}]})") ==
         "rules[0].methods[1]: GET is listed twice");
   CHECK(createError("authz", R"({"rules": [{}], "roles": {"support": ["orders:read", "users:"]}})") ==
-        "roles[support][1]: permission 'users:': segment 2 is empty");
+        "roles.support[1]: permission 'users:': segment 2 is empty");
   CHECK(createError("authz", R"({"rules": [{}], "roles": {"admin": ["*", 3]}})") ==
-        "roles[admin][1]: a permission must be a string");
+        "roles.admin[1]: a permission must be a string");
   CHECK(createError("authz", R"({"rules": [{}], "roles": {"x": ["a::b"]}})") ==
-        "roles[x][0]: permission 'a::b': segment 2 is empty");
+        "roles.x[0]: permission 'a::b': segment 2 is empty");
+  // Two bad roles: the first by name is reported, whatever the map's order.
+  CHECK(createError("authz", R"({"rules": [{}], "roles": {"zed": ["z::"], "abe": ["a::"]}})") ==
+        "roles.abe[0]: permission 'a::': segment 2 is empty");
+  CHECK(createError("authz", R"({"rules": [{}], "roles": {"": ["a"]}})") ==
+        "roles: a role name must not be empty");
   CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"roles": "x y"}})") ==
         "user_headers.roles: 'x y' is not a header name");
   CHECK(createError("authz", R"({"rules": [{}], "mode": "audit"})") ==
