@@ -388,7 +388,35 @@ absl::Status parseHeaders(const gateway::filters::authz::v1::Authz::UserHeaders&
       return absl::InvalidArgumentError(
           absl::StrCat("user_headers.", f.name, ": '", f.value, "' is not a header name"));
     }
+    // The filter removes these names from every request: never framing, routing or
+    // hop-by-hop headers, nor the credentials the authentication filters read.
+    for (absl::string_view reserved :
+         {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+          "proxy-connection", "te", "trailer", "upgrade", "expect", "authorization",
+          "proxy-authorization", "cookie", "x-request-id"}) {
+      if (lower == reserved) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "user_headers.", f.name, ": '", f.value,
+            "' is reserved (the filter removes its user headers from every request)"));
+      }
+    }
     f.out = std::move(lower);
+  }
+  struct Named {
+    const char* name;
+    const std::string& header;
+  };
+  const Named all[] = {{"user_id", c.user_id_header},
+                       {"roles", c.roles_header},
+                       {"permissions", c.permissions_header}};
+  for (size_t i = 0; i < 3; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (!all[i].header.empty() && all[i].header == all[j].header) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("user_headers.", all[i].name, ": '", all[i].header,
+                         "' is already user_headers.", all[j].name));
+      }
+    }
   }
   return absl::OkStatus();
 }

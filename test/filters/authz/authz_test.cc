@@ -276,6 +276,17 @@ TEST_CASE("authz: config errors name the field") {
         "roles: a role name must not be empty");
   CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"roles": "x y"}})") ==
         "user_headers.roles: 'x y' is not a header name");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"user_id": "Content-Length"}})") ==
+        "user_headers.user_id: 'Content-Length' is reserved (the filter removes its user headers "
+        "from every request)");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"permissions": "authorization"}})") ==
+        "user_headers.permissions: 'authorization' is reserved (the filter removes its user "
+        "headers from every request)");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"permissions": "X-User-Roles"}})") ==
+        "user_headers.permissions: 'x-user-roles' is already user_headers.roles");
+  // Turned off twice is not a clash.
+  CHECK(createOk("authz", R"({"rules": [{}], "user_headers": {"roles": "", "permissions": ""}})") !=
+        nullptr);
   CHECK(createError("authz", R"({"rules": [{}], "mode": "audit"})") ==
         "mode: must be 'enforce' or 'report', not 'audit'");
   CHECK(createError("authz", R"({"rules": [{}], "realm": "a\"b"})") ==
