@@ -5,9 +5,10 @@
 //   a required permission lacks -> 403 permission_denied naming it (details.missing_permissions);
 //   no rule for the method     -> 403 method_not_permitted.
 // Passing requests carry the user context upstream (x-user-id, x-user-roles, x-user-permissions
-// by default); client-sent copies of those headers are removed on every request. The decision
-// goes into the filter state (kAuthz) for the access log and later filters. Stateless: one
-// shared instance serves every request.
+// by default); client-sent copies of those headers are removed on every request. The decision,
+// with the caller's effective permissions, goes into the filter state (kAuthz) for the access log
+// and later filters. The config's permissions are compiled once (permission_matcher.h).
+// Stateless: one shared instance serves every request.
 #include <algorithm>
 #include <string>
 #include <vector>
