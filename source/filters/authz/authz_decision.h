@@ -11,8 +11,9 @@
 namespace gw::filters::authz {
 
 // What the `authz` filter decided for a request, in the filter state under kAuthz for later
-// filters, the access log ("filter_state": {"authz": "denied: missing orders:write"}) and
-// explain. In mode: report a request passes with a decision other than Allowed.
+// filters, the access log ("filter_state": {"authz": "denied: missing orders:write
+// (permissions: orders:read)"}) and explain. In mode: report a request passes with a decision
+// other than Allowed.
 struct AuthzDecision : FilterStateObject {
   enum class Outcome { Allowed, Unauthenticated, PermissionDenied, NoRule };
   Outcome outcome = Outcome::Allowed;
