@@ -3,7 +3,7 @@
 the request and response heads of test/http/http1_codec_test.cc and
 test/integration/test_smuggling.py, the targets of test/http/path_test.cc, JWTs and claim sets
 like test/policy/jwt_test.cc's (HS256 with the fuzzer's secret), the JSON of
-test/policy/json_base64_test.cc, the permission pairs of test/filters/authz/permission_test.cc,
+test/policy/json_base64_test.cc, the permission pairs of test/filters/authz/permission_matcher_test.cc,
 and the configs of the integration tests,
 docs/config-reference.md and source/exe/example_config.cc. Deterministic: running it again
 rewrites the same files. Usage: test/fuzz/make_corpus.py (from anywhere)."""
@@ -254,9 +254,12 @@ def configs():
 
 
 def permissions():
-    # "granted\nrequired" pairs: the examples of test/filters/authz/permission_test.cc.
-    src = read("test/filters/authz/permission_test.cc")
+    # "granted\nrequired" pairs: the examples of test/filters/authz/permission_matcher_test.cc.
+    src = read("test/filters/authz/permission_matcher_test.cc")
     pairs = re.findall(r'\{"([^"\n]*)", "([^"\n]*)", (?:true|false)\}', src)
+    # Text outside the grammar (compared literally) and the longest valid shapes.
+    pairs += [("orders-admin:read", "orders:*"), ("a:-:*", "*:-"), ("ord*:read", "ord*:read"),
+              ("a:b:c:d:e:f:g:*", "a:b:c:d:e:f:g:h:i"), (":", "*:"), ("*", "")]
     write("permission_matcher_fuzz", pick([("%s\n%s" % p).encode() for p in pairs]))
 
 

@@ -1,8 +1,10 @@
-// Fuzzes the authz permission grammar and matcher (source/filters/authz/permission.h). The
+// Fuzzes the authz permission grammar and matcher (source/filters/authz/permission_matcher.h). The
 // input is "granted\nrequired". Checks: validatePermission never crashes; matching is
-// symmetric, reflexive and `*` matches everything; and for two valid permissions the result
-// equals an independent model (segment vectors, matched recursively: a trailing `*` takes one or
-// more segments of the other side, a middle `*` exactly one). Any violation abort()s.
+// symmetric, reflexive and `*` matches everything; a permission compiles exactly when it is
+// valid, and the compiled forms (compiled vs raw text, compiled vs compiled, either way round)
+// answer as permissionMatches does; and for two valid permissions the result equals an
+// independent model (segment vectors, matched recursively: a trailing `*` takes one or more
+// segments of the other side, a middle `*` exactly one). Any violation abort()s.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,11 +13,12 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "source/filters/authz/permission.h"
+#include "source/filters/authz/permission_matcher.h"
 
 namespace gw::fuzz {
 namespace {
 
+using filters::authz::CompiledPermission;
 using filters::authz::permissionMatches;
 using filters::authz::validatePermission;
 
@@ -61,6 +64,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!permissionMatches("*", r) || !permissionMatches(g, "*")) {
     fail("'*' did not match", g, r);
+  }
+  const auto cg = CompiledPermission::compile(g);
+  const auto cr = CompiledPermission::compile(r);
+  if (cg.ok() != g_ok || cr.ok() != r_ok) {
+    fail("compiles differently from validatePermission", g, r);
+  }
+  if (cg.ok() && (cg->text() != g || cg->matches(r) != m || !cg->matches(g))) {
+    fail("compiled granted differs from permissionMatches", g, r);
+  }
+  if (cr.ok() && (cr->matches(g) != m || !cr->matches(r))) {
+    fail("compiled required differs from permissionMatches", g, r);
+  }
+  if (cg.ok() && cr.ok() && (cg->matches(*cr) != m || cr->matches(*cg) != m)) {
+    fail("compiled pair differs from permissionMatches", g, r);
   }
   if (g_ok && r_ok) {
     const std::vector<absl::string_view> a = absl::StrSplit(g, ':');

@@ -3,8 +3,11 @@ from the token's `permissions` / `scope` / `roles` claims and the role map, 401 
 403 naming the missing permission, the user context upstream (client forgeries removed), report
 mode in /metrics and the access log."""
 import json
+import os
+import subprocess
+import tempfile
 
-from harness import Gateway, Upstream, one_listener_config, wait_for
+from harness import GATEWAYD, Gateway, Upstream, one_listener_config, wait_for
 from test_policy import SECRET, auth, claims, hs256, upstream_headers
 
 AUTHZ_RULES = """rules:
@@ -145,6 +148,44 @@ def test_report_mode_passes_and_records_the_would_be_rejection():
         wait_for(lambda: len(gw.access_log()) >= 3, timeout=5, what="access log lines")
         states = [l.get("filter_state", {}) for l in gw.access_log()]
         assert states[0].get("report_only") == "authz:permission_denied", states
-        assert states[0].get("authz") == "denied: missing orders:write", states
+        assert states[0].get("authz") == ("denied: missing orders:write "
+                                          "(permissions: orders:read)"), states
         assert states[1].get("report_only") == "authz:unauthenticated", states
-        assert states[2].get("authz") == "allowed" and "report_only" not in states[2], states
+        assert states[1].get("authz") == "denied: no identity", states
+        assert states[2].get("authz") == "allowed (permissions: orders:read)", states
+        assert "report_only" not in states[2], states
+
+
+def test_validate_names_authz_field_paths():
+    d = tempfile.mkdtemp(prefix="gw-authz-validate-")
+    path = os.path.join(d, "bad.yaml")
+    with open(path, "w") as f:
+        f.write("""
+listeners:
+  - name: main
+    address: "127.0.0.1:0"
+    virtual_hosts:
+      - domains: ["*"]
+        routes:
+          - match: {prefix: /a}
+            pre_filters: [{name: authz, config: {rules: [{any_of: ["orders:read", "ord*:x"]}]}}]
+            route_filter: {name: direct_response, config: {status: 200}}
+          - match: {prefix: /b}
+            pre_filters:
+              - {name: authz, config: {rules: [{}], roles: {support: ["users::read"]}}}
+            route_filter: {name: direct_response, config: {status: 200}}
+          - match: {prefix: /c}
+            pre_filters: [{name: authz, config: {rules: [{}, {methods: [POST]}]}}]
+            route_filter: {name: direct_response, config: {status: 200}}
+""")
+    p = subprocess.run([GATEWAYD, "--validate", "--config", path], capture_output=True, text=True,
+                       timeout=30)
+    out = p.stdout + p.stderr
+    assert p.returncode == 2, out
+    at = "listeners[0].virtual_hosts[0].routes[%d].pre_filters[0].config."
+    for line in [
+        at % 0 + "rules[0].any_of[1]: permission 'ord*:x': segment 1 ('ord*') may be '*' alone",
+        at % 1 + "roles.support[0]: permission 'users::read': segment 2 is empty",
+        at % 2 + "rules[1]: unreachable, rules[0] lists no methods",
+    ]:
+        assert line in out, (line, out)

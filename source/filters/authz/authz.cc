@@ -5,9 +5,11 @@
 //   a required permission lacks -> 403 permission_denied naming it (details.missing_permissions);
 //   no rule for the method     -> 403 method_not_permitted.
 // Passing requests carry the user context upstream (x-user-id, x-user-roles, x-user-permissions
-// by default); client-sent copies of those headers are removed on every request. The decision
-// goes into the filter state (kAuthz) for the access log and later filters. Stateless: one
-// shared instance serves every request.
+// by default); client-sent copies of those headers are removed on every request. The decision,
+// with the caller's effective permissions, goes into the filter state (kAuthz) for the access log
+// and later filters. The config's permissions are compiled once (permission_matcher.h).
+// Stateless: one shared instance serves every request.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "gateway/filters/authz/v1/authz.pb.h"
 #include "source/filters/authz/authz_decision.h"
-#include "source/filters/authz/permission.h"
+#include "source/filters/authz/permission_matcher.h"
 #include "source/filters/filter.h"
 #include "source/filters/identity.h"
 #include "source/filters/report_only.h"
@@ -34,8 +36,15 @@ const FilterCounter kUnauthenticated{"authz", "unauthenticated",
 
 struct Rule {
   std::vector<std::string> methods;  // empty: every method
-  std::vector<std::string> any_of;
-  std::vector<std::string> all_of;
+  std::vector<CompiledPermission> any_of;
+  std::vector<CompiledPermission> all_of;
+};
+
+// One permission the caller holds: its own (raw text from the credential) or one its roles
+// grant (compiled with the config).
+struct Granted {
+  absl::string_view text;
+  const CompiledPermission* compiled;  // null for the identity's own permissions
 };
 
 class AuthzConfig;
@@ -58,12 +67,12 @@ public:
   const Rule* ruleFor(absl::string_view method) const;
   // Decides for `id` (which may be null) under `rule`; fills `d`.
   void decide(const Identity* id, absl::string_view method, AuthzDecision& d) const;
-  // The caller's permissions: its own, then those its roles grant (in role-map order of the
+  // The caller's permissions: its own, then those its roles grant (in the order of the
   // identity's roles), without repeats.
-  void effectivePermissions(const Identity& id, std::vector<absl::string_view>& out) const;
+  void effectivePermissions(const Identity& id, std::vector<Granted>& out) const;
 
   std::vector<Rule> rules;
-  absl::flat_hash_map<std::string, std::vector<std::string>> roles;
+  absl::flat_hash_map<std::string, std::vector<CompiledPermission>> roles;
   std::string user_id_header = "x-user-id";
   std::string roles_header = "x-user-roles";
   std::string permissions_header = "x-user-permissions";
@@ -88,24 +97,23 @@ const Rule* AuthzConfig::ruleFor(absl::string_view method) const {
   return nullptr;
 }
 
-void AuthzConfig::effectivePermissions(const Identity& id,
-                                       std::vector<absl::string_view>& out) const {
+void AuthzConfig::effectivePermissions(const Identity& id, std::vector<Granted>& out) const {
   out.clear();
-  auto add = [&out](absl::string_view p) {
-    for (absl::string_view have : out) {
-      if (have == p) {
+  auto add = [&out](absl::string_view p, const CompiledPermission* compiled) {
+    for (const Granted& have : out) {
+      if (have.text == p) {
         return;
       }
     }
-    out.push_back(p);
+    out.push_back(Granted{p, compiled});
   };
   for (const std::string& p : id.permissions) {
-    add(p);
+    add(p, nullptr);
   }
   for (const std::string& role : id.roles) {
     if (auto it = roles.find(role); it != roles.end()) {
-      for (const std::string& p : it->second) {
-        add(p);
+      for (const CompiledPermission& p : it->second) {
+        add(p.text(), &p);
       }
     }
   }
@@ -114,38 +122,45 @@ void AuthzConfig::effectivePermissions(const Identity& id,
 void AuthzConfig::decide(const Identity* id, absl::string_view method, AuthzDecision& d) const {
   d.missing.clear();
   d.any_of_missing = false;
+  d.permissions.clear();
   if (id == nullptr) {
     d.outcome = AuthzDecision::Outcome::Unauthenticated;
     return;
+  }
+  thread_local std::vector<Granted> granted;
+  effectivePermissions(*id, granted);
+  d.permissions.reserve(granted.size());
+  for (const Granted& g : granted) {
+    d.permissions.emplace_back(g.text);
   }
   const Rule* rule = ruleFor(method);
   if (rule == nullptr) {
     d.outcome = AuthzDecision::Outcome::NoRule;
     return;
   }
-  thread_local std::vector<absl::string_view> granted;
-  effectivePermissions(*id, granted);
-  auto holds = [&](absl::string_view required) {
-    for (absl::string_view g : granted) {
-      if (permissionMatches(g, required)) {
+  auto holds = [&](const CompiledPermission& required) {
+    for (const Granted& g : granted) {
+      if (g.compiled != nullptr ? required.matches(*g.compiled) : required.matches(g.text)) {
         return true;
       }
     }
     return false;
   };
-  for (const std::string& p : rule->all_of) {
+  for (const CompiledPermission& p : rule->all_of) {
     if (!holds(p)) {
-      d.missing.push_back(p);
+      d.missing.push_back(p.text());
     }
   }
   if (!rule->any_of.empty()) {
     bool any = false;
-    for (const std::string& p : rule->any_of) {
+    for (const CompiledPermission& p : rule->any_of) {
       any = any || holds(p);
     }
     if (!any) {
       d.any_of_missing = true;
-      d.missing.insert(d.missing.end(), rule->any_of.begin(), rule->any_of.end());
+      for (const CompiledPermission& p : rule->any_of) {
+        d.missing.push_back(p.text());
+      }
     }
   }
   d.outcome = d.missing.empty() ? AuthzDecision::Outcome::Allowed
@@ -229,10 +244,8 @@ FilterStatus AuthzFilter::onRequestHeaders(RequestContext& ctx) {
     }
   }
   if (!config_.permissions_header.empty()) {
-    thread_local std::vector<absl::string_view> granted;
-    config_.effectivePermissions(*id, granted);
     text.clear();
-    for (absl::string_view p : granted) {
+    for (const std::string& p : d.permissions) {
       joinInto(text, p);
     }
     if (!text.empty()) {
@@ -260,15 +273,22 @@ std::string AuthzConfig::explain(ExplainContext& ctx) const {
 
 absl::Status parseRules(const gateway::filters::authz::v1::Authz& proto, AuthzConfig& c) {
   auto checkList = [](const google::protobuf::RepeatedPtrField<std::string>& list,
-                      absl::string_view field, std::vector<std::string>& out) -> absl::Status {
+                      absl::string_view field,
+                      std::vector<CompiledPermission>& out) -> absl::Status {
     for (int i = 0; i < list.size(); i++) {
-      if (auto st = validatePermission(list[i]); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", st.message()));
+      auto p = CompiledPermission::compile(list[i]);
+      if (!p.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, "[", i, "]: ", p.status().message()));
       }
-      out.push_back(list[i]);
+      out.push_back(*std::move(p));
     }
     return absl::OkStatus();
   };
+  // A rule that can never decide is a config mistake: one after a rule without methods (which
+  // takes every method), or a method an earlier rule already lists.
+  int catch_all = -1;
+  absl::flat_hash_map<std::string, int> method_rule;
   if (proto.rules().empty()) {
     return absl::InvalidArgumentError("rules: at least one rule is required");
   }
@@ -286,6 +306,16 @@ absl::Status parseRules(const gateway::filters::authz::v1::Authz& proto, AuthzCo
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".methods[", m, "]: '", method, "' is not an upper-case method name"));
       }
+      if (catch_all >= 0) {
+        break;  // reported below
+      }
+      if (auto [it, fresh] = method_rule.try_emplace(method, i); !fresh) {
+        return absl::InvalidArgumentError(
+            it->second == i
+                ? absl::StrCat(at, ".methods[", m, "]: ", method, " is listed twice")
+                : absl::StrCat(at, ".methods[", m, "]: ", method, " is already decided by rules[",
+                               it->second, "]; the first rule listing a method decides it"));
+      }
       rule.methods.push_back(method);
     }
     if (auto st = checkList(r.any_of(), absl::StrCat(at, ".any_of"), rule.any_of); !st.ok()) {
@@ -294,20 +324,42 @@ absl::Status parseRules(const gateway::filters::authz::v1::Authz& proto, AuthzCo
     if (auto st = checkList(r.all_of(), absl::StrCat(at, ".all_of"), rule.all_of); !st.ok()) {
       return st;
     }
+    if (catch_all >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ": unreachable, rules[", catch_all,
+                       "] lists no methods and decides every method; put the default rule last"));
+    }
+    if (rule.methods.empty()) {
+      catch_all = i;
+    }
     c.rules.push_back(std::move(rule));
   }
-  for (const auto& [role, list] : proto.roles()) {
-    std::vector<std::string>& perms = c.roles[role];
+  // In name order, so that the first problem reported does not depend on the map's order.
+  std::vector<const std::string*> names;
+  for (const auto& entry : proto.roles()) {
+    names.push_back(&entry.first);
+  }
+  std::sort(names.begin(), names.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (const std::string* name : names) {
+    const std::string& role = *name;
+    const google::protobuf::ListValue& list = proto.roles().at(role);
+    if (role.empty()) {
+      return absl::InvalidArgumentError("roles: a role name must not be empty");
+    }
+    std::vector<CompiledPermission>& perms = c.roles[role];
     for (int i = 0; i < list.values_size(); i++) {
       const auto& v = list.values(i);
-      const std::string at = absl::StrCat("roles[", role, "][", i, "]");
+      // The YAML path of the item: roles.support[1].
+      const std::string at = absl::StrCat("roles.", role, "[", i, "]");
       if (v.kind_case() != google::protobuf::Value::kStringValue) {
         return absl::InvalidArgumentError(absl::StrCat(at, ": a permission must be a string"));
       }
-      if (auto st = validatePermission(v.string_value()); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(at, ": ", st.message()));
+      auto p = CompiledPermission::compile(v.string_value());
+      if (!p.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ": ", p.status().message()));
       }
-      perms.push_back(v.string_value());
+      perms.push_back(*std::move(p));
     }
   }
   return absl::OkStatus();
@@ -337,7 +389,35 @@ absl::Status parseHeaders(const gateway::filters::authz::v1::Authz::UserHeaders&
       return absl::InvalidArgumentError(
           absl::StrCat("user_headers.", f.name, ": '", f.value, "' is not a header name"));
     }
+    // The filter removes these names from every request: never framing, routing or
+    // hop-by-hop headers, nor the credentials the authentication filters read.
+    for (absl::string_view reserved :
+         {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+          "proxy-connection", "te", "trailer", "upgrade", "expect", "authorization",
+          "proxy-authorization", "cookie", "x-request-id"}) {
+      if (lower == reserved) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "user_headers.", f.name, ": '", f.value,
+            "' is reserved (the filter removes its user headers from every request)"));
+      }
+    }
     f.out = std::move(lower);
+  }
+  struct Named {
+    const char* name;
+    const std::string& header;
+  };
+  const Named all[] = {{"user_id", c.user_id_header},
+                       {"roles", c.roles_header},
+                       {"permissions", c.permissions_header}};
+  for (size_t i = 0; i < 3; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (!all[i].header.empty() && all[i].header == all[j].header) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("user_headers.", all[i].name, ": '", all[i].header,
+                         "' is already user_headers.", all[j].name));
+      }
+    }
   }
   return absl::OkStatus();
 }

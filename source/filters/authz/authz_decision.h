@@ -11,8 +11,9 @@
 namespace gw::filters::authz {
 
 // What the `authz` filter decided for a request, in the filter state under kAuthz for later
-// filters, the access log ("filter_state": {"authz": "denied: missing orders:write"}) and
-// explain. In mode: report a request passes with a decision other than Allowed.
+// filters, the access log ("filter_state": {"authz": "denied: missing orders:write
+// (permissions: orders:read)"}) and explain. In mode: report a request passes with a decision
+// other than Allowed.
 struct AuthzDecision : FilterStateObject {
   enum class Outcome { Allowed, Unauthenticated, PermissionDenied, NoRule };
   Outcome outcome = Outcome::Allowed;
@@ -20,16 +21,26 @@ struct AuthzDecision : FilterStateObject {
   // request's pinned config keeps alive.
   std::vector<absl::string_view> missing;
   bool any_of_missing = false;  // `missing` holds an any_of list: one of them would do
+  // The caller's effective permissions: the identity's own, then those its roles grant through
+  // the role map, without repeats (what X-User-Permissions carries, before header-unsafe entries
+  // are left out). Empty without an identity. Copies, so they outlive a later filter replacing
+  // the Identity.
+  std::vector<std::string> permissions;
 
   std::string describe() const override {
+    std::string out;
     switch (outcome) {
-    case Outcome::Allowed: return "allowed";
+    case Outcome::Allowed: out = "allowed"; break;
     case Outcome::Unauthenticated: return "denied: no identity";
-    case Outcome::NoRule: return "denied: no rule for the method";
-    case Outcome::PermissionDenied: break;
+    case Outcome::NoRule: out = "denied: no rule for the method"; break;
+    case Outcome::PermissionDenied:
+      out = absl::StrCat("denied: missing ", any_of_missing ? "one of " : "",
+                         absl::StrJoin(missing, ","));
+      break;
     }
-    return absl::StrCat("denied: missing ", any_of_missing ? "one of " : "",
-                        absl::StrJoin(missing, ","));
+    absl::StrAppend(&out, " (permissions: ",
+                    permissions.empty() ? "none" : absl::StrJoin(permissions, ","), ")");
+    return out;
   }
 };
 inline constexpr FilterStateKey<AuthzDecision> kAuthz{"authz"};

@@ -77,7 +77,7 @@ TEST_CASE("authz: any_of by method, from the identity's own permissions") {
   CHECK(get.header("x-user-roles") == std::vector<std::string>{"customer"});
   CHECK(get.header("x-user-permissions") == std::vector<std::string>{"orders:read"});
   REQUIRE(get.ctx.filterState().get(kAuthz) != nullptr);
-  CHECK(get.ctx.filterState().get(kAuthz)->describe() == "allowed");
+  CHECK(get.ctx.filterState().get(kAuthz)->describe() == "allowed (permissions: orders:read)");
   CHECK(counter(get.ctx, "authz", "allowed") == 1);
 
   Run post(*c, "POST", &alice);
@@ -94,7 +94,7 @@ TEST_CASE("authz: any_of by method, from the identity's own permissions") {
   CHECK(post.header("x-user-id").empty());
   CHECK(post.header("x-user-permissions").empty());
   CHECK(post.ctx.filterState().get(kAuthz)->describe() ==
-        "denied: missing orders:write,billing:charge");
+        "denied: missing orders:write,billing:charge (permissions: orders:read)");
   CHECK(counter(post.ctx, "authz", "denied") == 1);
 }
 
@@ -106,6 +106,13 @@ TEST_CASE("authz: all_of needs every permission; one missing is named alone") {
   // Own permissions first, then what the roles grant.
   CHECK(ok.header("x-user-permissions") ==
         std::vector<std::string>{"billing:charge,orders:write"});
+  // The effective permissions stay in the filter state for later filters and the access log,
+  // as copies: replacing the Identity afterwards does not touch them.
+  const AuthzDecision* d = ok.ctx.filterState().get(kAuthz);
+  REQUIRE(d != nullptr);
+  ok.ctx.filterState().emplace(kIdentity);
+  CHECK(d->permissions == std::vector<std::string>{"billing:charge", "orders:write"});
+  CHECK(d->describe() == "allowed (permissions: billing:charge,orders:write)");
 
   const Identity half = identity("carol", {}, {"orders:write"});
   Run no(*c, "POST", &half);
@@ -122,9 +129,14 @@ TEST_CASE("authz: roles expand through the role map, wildcards on either side") 
     CHECK(r.status == FilterStatus::Continue);
     CHECK(r.header("x-user-roles") == std::vector<std::string>{"admin"});
   }
-  const Identity support = identity("sue", {"support", "unknown-role"}, {});
+  const Identity support = identity("sue", {"support", "unknown-role"}, {"orders:read"});
   CHECK(Run(*c, "GET", &support).status == FilterStatus::Continue);
-  CHECK(Run(*c, "POST", &support).status == FilterStatus::StopAndRespond);
+  Run support_post(*c, "POST", &support);
+  CHECK(support_post.status == FilterStatus::StopAndRespond);
+  // Expanded without repeats (orders:read is the identity's own and the role's); an unknown
+  // role grants nothing.
+  CHECK(support_post.ctx.filterState().get(kAuthz)->permissions ==
+        std::vector<std::string>{"orders:read", "users:*"});
   // `orders:*` granted covers orders:read; segment-exact: orders-admin:* does not.
   CHECK(Run(*c, "GET", &(const Identity&)identity("x", {}, {"orders:*"})).status ==
         FilterStatus::Continue);
@@ -149,12 +161,42 @@ TEST_CASE("authz: no identity is 401 with a challenge; a method without a rule i
   CHECK(anon.header("x-user-roles").empty());
   CHECK(counter(anon.ctx, "authz", "unauthenticated") == 1);
 
+  CHECK(anon.ctx.filterState().get(kAuthz)->describe() == "denied: no identity");
+
   const Identity anyone = identity("a", {}, {});
   CHECK(Run(*c, "GET", &anyone).status == FilterStatus::Continue);  // a rule without lists
   Run put(*c, "PUT", &anyone);
   REQUIRE(put.ctx.failures.size() == 1);
   CHECK(put.ctx.failures[0].status == 403);
   CHECK(put.ctx.failures[0].code == "method_not_permitted");
+}
+
+TEST_CASE("authz: a rule without methods is the default for every method not listed before") {
+  auto c = createOk("authz", R"({"rules": [
+      {"methods": ["GET"], "any_of": ["orders:read"]},
+      {"all_of": ["orders:admin"]}]})");
+  const Identity reader = identity("r", {}, {"orders:read"});
+  const Identity admin = identity("a", {}, {"orders:admin"});
+  CHECK(Run(*c, "GET", &reader).status == FilterStatus::Continue);
+  CHECK(Run(*c, "GET", &admin).status == FilterStatus::StopAndRespond);  // GET's rule decides
+  CHECK(Run(*c, "PATCH", &admin).status == FilterStatus::Continue);
+  Run patch(*c, "PATCH", &reader);
+  REQUIRE(patch.ctx.failures.size() == 1);
+  CHECK(patch.ctx.failures[0].message == "missing permission orders:admin");
+}
+
+TEST_CASE("authz: the user context comes from the claims jwt_auth mapped into the identity") {
+  // jwt_auth fills roles and permissions from the token (roles_claim, permissions_claim,
+  // scope); here the fake context holds such an identity with its claims.
+  auto c = createOk("authz", kOrders);
+  Identity id = identity("u-42", {"support"}, {"openid", "billing:charge"});
+  id.claims = {{"sub", "u-42"}, {"scope", "openid billing:charge"}};
+  Run r(*c, "GET", &id);
+  CHECK(r.status == FilterStatus::Continue);
+  CHECK(r.header("x-user-id") == std::vector<std::string>{"u-42"});
+  CHECK(r.header("x-user-roles") == std::vector<std::string>{"support"});
+  CHECK(r.header("x-user-permissions") ==
+        std::vector<std::string>{"openid,billing:charge,orders:read,users:*"});
 }
 
 TEST_CASE("authz: configurable and disabled header names") {
@@ -180,7 +222,8 @@ TEST_CASE("authz: report mode lets the request pass and records the decision") {
   const auto* reported = r.ctx.filterState().get(kReportOnly);
   REQUIRE(reported != nullptr);
   CHECK(reported->describe() == "authz:permission_denied");
-  CHECK(r.ctx.filterState().get(kAuthz)->describe() == "denied: missing orders:write");
+  CHECK(r.ctx.filterState().get(kAuthz)->describe() ==
+        "denied: missing orders:write (permissions: orders:read)");
   const std::string metrics = renderFilterStats({&r.ctx.worker().filterStats()});
   CHECK_THAT(metrics, Catch::Contains("gateway_filter_policy_report_only_total{filter=\"authz\","
                                       "route=\"users\",reason=\"permission_denied\"} 1"));
@@ -212,12 +255,38 @@ TEST_CASE("authz: config errors name the field") {
         "rules[1].all_of[1]: permission 'b*': segment 1 ('b*') may be '*' alone, not contain it");
   CHECK(createError("authz", R"({"rules": [{"methods": ["get"]}]})") ==
         "rules[0].methods[0]: 'get' is not an upper-case method name");
+  CHECK(createError("authz", R"({"rules": [{"methods": ["GET"]}, {}, {"methods": ["POST"]}]})") ==
+        "rules[2]: unreachable, rules[1] lists no methods and decides every method; put the "
+        "default rule last");
+  CHECK(createError("authz", R"({"rules": [{"methods": ["GET"]}, {"methods": ["POST", "GET"]}]})") ==
+        "rules[1].methods[1]: GET is already decided by rules[0]; the first rule listing a "
+        "method decides it");
+  CHECK(createError("authz", R"({"rules": [{"methods": ["GET", "GET"]}]})") ==
+        "rules[0].methods[1]: GET is listed twice");
+  CHECK(createError("authz", R"({"rules": [{}], "roles": {"support": ["orders:read", "users:"]}})") ==
+        "roles.support[1]: permission 'users:': segment 2 is empty");
   CHECK(createError("authz", R"({"rules": [{}], "roles": {"admin": ["*", 3]}})") ==
-        "roles[admin][1]: a permission must be a string");
+        "roles.admin[1]: a permission must be a string");
   CHECK(createError("authz", R"({"rules": [{}], "roles": {"x": ["a::b"]}})") ==
-        "roles[x][0]: permission 'a::b': segment 2 is empty");
+        "roles.x[0]: permission 'a::b': segment 2 is empty");
+  // Two bad roles: the first by name is reported, whatever the map's order.
+  CHECK(createError("authz", R"({"rules": [{}], "roles": {"zed": ["z::"], "abe": ["a::"]}})") ==
+        "roles.abe[0]: permission 'a::': segment 2 is empty");
+  CHECK(createError("authz", R"({"rules": [{}], "roles": {"": ["a"]}})") ==
+        "roles: a role name must not be empty");
   CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"roles": "x y"}})") ==
         "user_headers.roles: 'x y' is not a header name");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"user_id": "Content-Length"}})") ==
+        "user_headers.user_id: 'Content-Length' is reserved (the filter removes its user headers "
+        "from every request)");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"permissions": "authorization"}})") ==
+        "user_headers.permissions: 'authorization' is reserved (the filter removes its user "
+        "headers from every request)");
+  CHECK(createError("authz", R"({"rules": [{}], "user_headers": {"permissions": "X-User-Roles"}})") ==
+        "user_headers.permissions: 'x-user-roles' is already user_headers.roles");
+  // Turned off twice is not a clash.
+  CHECK(createOk("authz", R"({"rules": [{}], "user_headers": {"roles": "", "permissions": ""}})") !=
+        nullptr);
   CHECK(createError("authz", R"({"rules": [{}], "mode": "audit"})") ==
         "mode: must be 'enforce' or 'report', not 'audit'");
   CHECK(createError("authz", R"({"rules": [{}], "realm": "a\"b"})") ==

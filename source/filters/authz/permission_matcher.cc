@@ -1,4 +1,4 @@
-#include "source/filters/authz/permission.h"
+#include "source/filters/authz/permission_matcher.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -6,7 +6,7 @@
 namespace gw::filters::authz {
 namespace {
 
-constexpr size_t kMaxSegments = 8;
+constexpr size_t kMaxSegments = CompiledPermission::kMaxSegments;
 constexpr size_t kMaxBytes = 256;
 
 bool segmentChar(char c) {
@@ -83,6 +83,60 @@ bool permissionMatches(absl::string_view granted, absl::string_view required) {
     }
   }
   return g_more == r_more;  // both ran out together
+}
+
+absl::StatusOr<CompiledPermission> CompiledPermission::compile(absl::string_view text) {
+  if (auto st = validatePermission(text); !st.ok()) {
+    return st;
+  }
+  CompiledPermission p;
+  p.text_ = std::string(text);
+  absl::string_view rest = text, seg;
+  bool more = true;
+  size_t end = 0;
+  while (more) {
+    nextSegment(rest, seg, more);
+    end += seg.size();
+    if (seg == "*") {
+      p.stars_ |= static_cast<uint8_t>(1u << p.count_);
+    }
+    p.ends_[p.count_++] = static_cast<uint16_t>(end);
+    end++;  // the ':'
+  }
+  return p;
+}
+
+bool CompiledPermission::matches(const CompiledPermission& other) const {
+  const size_t n = count_, m = other.count_;
+  for (size_t i = 0; i < n && i < m; i++) {
+    const bool a_star = star(i), b_star = other.star(i);
+    // A trailing `*` takes this segment and everything after it on the other side.
+    if ((a_star && i + 1 == n) || (b_star && i + 1 == m)) {
+      return true;
+    }
+    if (!a_star && !b_star && segment(i) != other.segment(i)) {
+      return false;
+    }
+  }
+  return n == m;
+}
+
+bool CompiledPermission::matches(absl::string_view other) const {
+  const size_t n = count_;
+  absl::string_view rest = other, seg;
+  bool more = true;
+  size_t i = 0;
+  for (; i < n && more; i++) {
+    nextSegment(rest, seg, more);
+    const bool a_star = star(i), b_star = seg == "*";
+    if ((a_star && i + 1 == n) || (b_star && !more)) {
+      return true;
+    }
+    if (!a_star && !b_star && segment(i) != seg) {
+      return false;
+    }
+  }
+  return i == n && !more;  // both ran out together
 }
 
 } // namespace gw::filters::authz
