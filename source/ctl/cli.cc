@@ -605,6 +605,7 @@ private:
                            "\n(shown once: only its SHA-256 is stored)\n");
     }
     gateway::v1::ApplyRequest apply;
+    *apply.mutable_target() = snap.target();  // the edited snapshot's nodes, not every node
     *apply.mutable_config() = std::move(cfg);
     apply.set_author(author());
     apply.set_message(args_.has("message") ? args_.value("message") : what);
@@ -615,6 +616,12 @@ private:
     }
     if (resp.accepted() && !shown.empty()) {
       out_ << shown;
+    }
+    if (resp.accepted() && resp.diff().from_version() != snap.version()) {
+      // Apply has no compare-and-set: a version applied between our read and our apply was
+      // the base of this one, and its change is now replaced by our edit of the older version.
+      err_ << "warning: version " << resp.diff().from_version() << " was applied after version "
+           << snap.version() << " was read; check `gatewayctl history` and `diff`\n";
     }
     return finishApply(resp,
                        resp.accepted() ? absl::StrCat(what, ": applied as version ",

@@ -211,7 +211,12 @@ absl::StatusOr<KeyUsage> readUsage(const gateway::v1::Config& cfg, const std::st
   std::string password = server->password();
   if (!server->password_env().empty()) {
     const char* v = getenv(server->password_env().c_str());
-    password = v == nullptr ? "" : v;
+    if (v == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("redis ", u.redis, " takes its password from $", server->password_env(),
+                       ", which is not set here"));
+    }
+    password = v;
   }
   auto get = [&](const std::string& counter) -> absl::StatusOr<int64_t> {
     auto* r = static_cast<redisReply*>(redisCommand(c.get(), "GET %b", counter.data(),
@@ -243,6 +248,17 @@ absl::StatusOr<KeyUsage> readUsage(const gateway::v1::Config& cfg, const std::st
       return absl::PermissionDeniedError(absl::StrCat("redis ", u.redis, ": AUTH refused"));
     }
     freeReplyObject(r);
+  }
+  if (server->database() != 0) {
+    auto* r = static_cast<redisReply*>(redisCommand(c.get(), "SELECT %u", server->database()));
+    const bool ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
+    if (r != nullptr) {
+      freeReplyObject(r);
+    }
+    if (!ok) {
+      return absl::UnavailableError(
+          absl::StrCat("redis ", u.redis, ": SELECT ", server->database(), " failed"));
+    }
   }
   auto in_period = get(policy::quotaCounterKey(u.plan, id, 0, period.startUnix()));
   if (!in_period.ok()) {

@@ -49,9 +49,10 @@ struct KeyUsage {
   std::string redis;        // the redis_servers entry and address read
 };
 
-// Reads a key's counts from the Redis of its plan (the snapshot's redis_servers address; the
-// password from `password`, or the env var of `password_env`). Errors name the problem: no
-// such key, no plan, no quota, quota in memory (per proxy, not in Redis), Redis unreachable.
+// Reads a key's counts from the Redis of its plan (the snapshot's redis_servers address, its
+// `database`, the password from `password` or the env var of `password_env`). Errors name the
+// problem: no such key, no plan, no quota, quota in memory (per proxy, not in Redis), the
+// password variable not set, Redis unreachable.
 absl::StatusOr<KeyUsage> readUsage(const gateway::v1::Config& cfg, const std::string& id,
                                    absl::Time now);
 

@@ -30,4 +30,23 @@ QuotaPeriod quotaPeriodAt(absl::Time now, gateway::v1::UsagePlan::Quota::Period 
   return QuotaPeriod{absl::FromCivil(first, tz), absl::FromCivil(next, tz)};
 }
 
+QuotaPeriod cachedQuotaPeriodAt(absl::Time now, gateway::v1::UsagePlan::Quota::Period period,
+                                const absl::TimeZone& tz) {
+  struct Entry {
+    gateway::v1::UsagePlan::Quota::Period period;
+    absl::TimeZone tz;
+    QuotaPeriod p;
+  };
+  thread_local Entry cache[4];
+  thread_local unsigned next = 0;
+  for (const Entry& e : cache) {
+    if (e.period == period && e.tz == tz && e.p.start <= now && now < e.p.end) {
+      return e.p;
+    }
+  }
+  const QuotaPeriod p = quotaPeriodAt(now, period, tz);
+  cache[next++ % 4] = Entry{period, tz, p};
+  return p;
+}
+
 } // namespace gw::policy

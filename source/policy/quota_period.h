@@ -22,4 +22,9 @@ struct QuotaPeriod {
 QuotaPeriod quotaPeriodAt(absl::Time now, gateway::v1::UsagePlan::Quota::Period period,
                           const absl::TimeZone& tz);
 
+// quotaPeriodAt through a small per-thread cache: a period that contains `now` is answered
+// without the civil-time conversions (the request path asks for the same few periods all day).
+QuotaPeriod cachedQuotaPeriodAt(absl::Time now, gateway::v1::UsagePlan::Quota::Period period,
+                                const absl::TimeZone& tz);
+
 } // namespace gw::policy

@@ -67,6 +67,24 @@ TEST_CASE("quota periods: local midnight in a zone, across DST") {
   CHECK(ny.start == utc(2026, 12, 31, 23));
 }
 
+TEST_CASE("quota periods: the per-thread cache answers like the computation, across a boundary") {
+  absl::TimeZone berlin;
+  REQUIRE(absl::LoadTimeZone("Europe/Berlin", &berlin));
+  for (const absl::TimeZone& z : {absl::UTCTimeZone(), berlin}) {
+    for (auto period : {Quota::DAY, Quota::WEEK, Quota::MONTH}) {
+      // Every 7 hours over two months, twice: the second pass is answered from the cache.
+      for (int pass = 0; pass < 2; pass++) {
+        for (absl::Time t = utc(2026, 10, 20); t < utc(2026, 12, 20); t += absl::Hours(7)) {
+          const QuotaPeriod want = quotaPeriodAt(t, period, z);
+          const QuotaPeriod got = cachedQuotaPeriodAt(t, period, z);
+          REQUIRE(got.start == want.start);
+          REQUIRE(got.end == want.end);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("quota cell: counts to the limit, resets at a new period") {
   QuotaCell cell;
   const absl::TimeZone z = absl::UTCTimeZone();

@@ -202,7 +202,7 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
     kAllowed.inc(ctx.worker());
     return FilterStatus::Continue;
   }
-  period_ = policy::quotaPeriodAt(now_, limits_->period, limits_->time_zone);
+  period_ = policy::cachedQuotaPeriodAt(now_, limits_->period, limits_->time_zone);
   if (key_->plan->redis.empty()) {
     const auto r = key_->cells[limits_->index]->take(period_, limits_->quota_limit);
     return quotaDecided(ctx, r.admitted, r.count);
@@ -218,7 +218,7 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
   const int64_t expire_at = absl::ToUnixSeconds(period_.end) + 86400;
   if (limits_->period != gateway::v1::UsagePlan::Quota::DAY) {
     // Today's count too, for `gatewayctl keys usage` (not waited for: it decides nothing).
-    const policy::QuotaPeriod day = policy::quotaPeriodAt(
+    const policy::QuotaPeriod day = policy::cachedQuotaPeriodAt(
         now_, gateway::v1::UsagePlan::Quota::DAY, limits_->time_zone);
     const std::string daily =
         policy::dailyCounterKey(key_->plan->name, key_->id, limits_->index, day.startUnix());
