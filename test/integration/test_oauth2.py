@@ -36,8 +36,17 @@ def route(name, prefix, secret="GW_IT_OAUTH2_SECRET", extra=""):
 """ % (name, prefix, f.replace("{", "{{").replace("}", "}}"))
 
 
+AUTHZ_ROUTE = """          - name: authz
+            match: {{prefix: /authz}}
+            pre_filters:
+              - %s
+              - {{name: authz, config: {{rules: [{{any_of: ["payments"]}}]}}}}
+            route_filter: {{name: router, config: {{cluster: backend}}}}
+""" % FILTER.replace("required_scopes: [payments]", "required_scopes: []").format(
+    secret="GW_IT_OAUTH2_SECRET", extra="failure_mode: deny").replace("{", "{{").replace("}", "}}")
+
 CONFIG = one_listener_config(
-    routes=route("pay", "/pay") + route("open", "/open", extra="failure_mode: allow") +
+    routes=route("pay", "/pay") + AUTHZ_ROUTE + route("open", "/open", extra="failure_mode: allow") +
     route("badsecret", "/badsecret", secret="GW_IT_OAUTH2_BAD_SECRET"),
     tail="""clusters:
   - name: backend
@@ -161,3 +170,13 @@ def test_wrong_client_secret_is_503_not_a_user_error():
         assert b"wrong" not in body
         _, dump = gw.admin("GET", "/config_dump")
         assert b"demo-secret" not in dump and b"GW_IT_OAUTH2_SECRET" in dump
+
+
+def test_authz_uses_the_introspected_identity():
+    with Upstream() as backend, Upstream(service="idp") as idp, \
+            Gateway(CONFIG, [backend, idp], env=env()) as gw:
+        status, _, body = gw.request("GET", "/authz/1", headers=bearer("demo-active-payments"))
+        assert status == 200, body
+        status, headers, body = gw.request("GET", "/authz/1", headers=bearer("demo-active-orders"))
+        assert status == 403, body  # authz: the scope words are the permissions; no "payments"
+        assert json.loads(body)["error"] == "permission_denied", body
