@@ -2,13 +2,15 @@
 (POST /oauth2/introspect, basic auth demo-gateway:demo-secret, fixed demo tokens) and another as
 the protected backend: active + scope -> 200 with the identity headers upstream, inactive -> 401,
 other scopes -> 403 insufficient_scope, a hanging endpoint -> 503 within the timeout, fail-open,
-the worker cache saving the second call, and a wrong client secret -> 503."""
+the worker cache saving the second call, a wrong client secret -> 503, a client gone mid-call
+cancelling it, and authz using the introspected scope words as permissions."""
 import http.client
 import json
 import os
+import socket
 import time
 
-from harness import Gateway, Upstream, one_listener_config
+from harness import Gateway, Upstream, one_listener_config, wait_for
 
 SECRET_ENV = {"GW_IT_OAUTH2_SECRET": "demo-secret", "GW_IT_OAUTH2_BAD_SECRET": "wrong"}
 
@@ -180,3 +182,15 @@ def test_authz_uses_the_introspected_identity():
         status, headers, body = gw.request("GET", "/authz/1", headers=bearer("demo-active-orders"))
         assert status == 403, body  # authz: the scope words are the permissions; no "payments"
         assert json.loads(body)["error"] == "permission_denied", body
+
+
+def test_client_gone_cancels_the_call_in_flight():
+    with Upstream() as backend, Upstream(service="idp") as idp, \
+            Gateway(CONFIG, [backend, idp], env=env()) as gw:
+        s = socket.create_connection(("127.0.0.1", gw.port), 3)
+        s.sendall(b"GET /pay/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-hang\r\n\r\n")
+        wait_for(lambda: calls(idp) == 1, what="introspection call made")
+        s.close()
+        wait_for(lambda: metric(gw, "gateway_filter_oauth2_introspection_cancelled_total") == 1,
+                 what="call cancelled")
+        assert metric(gw, "gateway_filter_oauth2_introspection_errors_total") == 0
