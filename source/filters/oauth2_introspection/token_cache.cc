@@ -1,14 +1,12 @@
 #include "source/filters/oauth2_introspection/token_cache.h"
 
-#include <openssl/evp.h>
+#include "source/policy/api_keys.h"
 
 namespace gw::filters::oauth2 {
 
 std::string TokenCache::keyOf(absl::string_view token) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), n);
+  // The API keys' SHA-256: a fetched algorithm and a per-thread context (no per-call lookup).
+  return policy::ApiKeyStore::sha256(token);
 }
 
 const IntrospectionResult* TokenCache::find(const std::string& key, int64_t now_ms) {
