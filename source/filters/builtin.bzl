@@ -13,5 +13,6 @@ BUILTIN_FILTERS = [
     "headers",
     "jwt_auth",
     "local_ratelimit",
+    "oauth2_introspection",
     "router",
 ]

@@ -41,6 +41,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -328,6 +329,9 @@ struct Request {
   bool keepAlive = true;
   bool isHead = false;
   bool isStats = false;
+  // POST /oauth2/introspect (demo OAuth2 introspection endpoint): its form body, kept.
+  bool isIntrospect = false;
+  std::string introspectBody;
   // Controls from x-demo-* headers.
   std::optional<uint64_t> delayMs;
   int status = 0;
@@ -409,6 +413,7 @@ private:
   void startResponse();
   void sendFinal();
   void sendStats();
+  void sendIntrospection();
   void sendErrorAndClose(int status);
   std::string buildJson() const;
   void pump();
@@ -756,6 +761,7 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   r.keepAlive = llhttp_should_keep_alive(p) != 0 && p->upgrade == 0;
   r.isHead = p->method == HTTP_HEAD;
   r.isStats = r.path() == "/__stats";
+  r.isIntrospect = r.path() == "/oauth2/introspect";
   if (!r.isStats) {
     ++gServer.stats.requests;
   }
@@ -770,6 +776,9 @@ int Connection::onHeadersComplete(llhttp_t* p) {
 int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
   Connection& c = from(p);
   EVP_DigestUpdate(c.sha_, at, len);
+  if (c.req_.isIntrospect && c.req_.introspectBody.size() < 8192) {
+    c.req_.introspectBody.append(at, std::min<size_t>(len, 8192));
+  }
   c.req_.bodyBytes += len;
   return 0;
 }
@@ -793,6 +802,10 @@ void Connection::startResponse() {
   keepAlive_ = req_.keepAlive;
   if (req_.isStats) {
     sendStats();
+    return;
+  }
+  if (req_.isIntrospect) {
+    sendIntrospection();
     return;
   }
   if (req_.earlyHints && !req_.reset && !req_.isHttp10()) {
@@ -858,6 +871,108 @@ std::string Connection::buildJson() const {
   out += "}";
   return out;
 }
+
+// ---- OAuth2 token introspection (RFC 7662) for the oauth2_introspection filter's tests ----
+// POST /oauth2/introspect, form body token=...; client auth: HTTP basic demo-gateway:demo-secret
+// (else 401 invalid_client). Fixed demo tokens:
+//   demo-active-payments  active, scope "payments read", sub alice, exp in one hour
+//   demo-active-orders    active, scope "orders:read", sub bob, exp in one hour
+//   demo-inactive         {"active": false} (as is any unknown token)
+//   demo-hang             never answered (the connection stays open)
+//   demo-error            500
+//   demo-notjson          200 with a text body
+// GET /oauth2/introspect answers {"calls": N}: the POSTs received so far.
+uint64_t gIntrospectCalls = 0;
+
+std::string formParam(std::string_view body, std::string_view name) {
+  for (size_t pos = 0; pos <= body.size();) {
+    size_t amp = body.find('&', pos);
+    if (amp == std::string_view::npos) {
+      amp = body.size();
+    }
+    std::string_view kv = body.substr(pos, amp - pos);
+    const size_t eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.substr(0, eq) == name) {
+      std::string out;
+      std::string_view v = kv.substr(eq + 1);
+      for (size_t i = 0; i < v.size(); i++) {
+        if (v[i] == '%' && i + 2 < v.size() && isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+            isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+          out.push_back(static_cast<char>(strtol(std::string(v.substr(i + 1, 2)).c_str(), nullptr, 16)));
+          i += 2;
+        } else {
+          out.push_back(v[i] == '+' ? ' ' : v[i]);
+        }
+      }
+      return out;
+    }
+    pos = amp + 1;
+  }
+  return "";
+}
+
+void Connection::sendIntrospection() {
+  int status = 200;
+  std::string body;
+  const char* contentType = "application/json";
+  if (req_.method == "GET") {
+    body = "{\"calls\":" + std::to_string(gIntrospectCalls) + "}";
+  } else {
+    ++gIntrospectCalls;
+    static const std::string kExpectedAuth = [] {
+      const std::string userpass = "demo-gateway:demo-secret";
+      unsigned char out[64];
+      const int n = EVP_EncodeBlock(out, reinterpret_cast<const unsigned char*>(userpass.data()),
+                                    static_cast<int>(userpass.size()));
+      return "Basic " + std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+    }();
+    std::string auth;
+    for (const auto& [name, value] : req_.headers) {
+      if (equalsIgnoreCase(name, "authorization")) {
+        auth = value;
+      }
+    }
+    const std::string token = formParam(req_.introspectBody, "token");
+    const long long exp = static_cast<long long>(time(nullptr)) + 3600;
+    if (auth != kExpectedAuth) {
+      status = 401;
+      body = "{\"error\":\"invalid_client\"}";
+    } else if (token == "demo-hang") {
+      return;  // never answered
+    } else if (token == "demo-error") {
+      status = 500;
+      body = "{\"error\":\"server_error\"}";
+    } else if (token == "demo-notjson") {
+      contentType = "text/plain";
+      body = "this is not json";
+    } else if (token == "demo-active-payments") {
+      body = "{\"active\":true,\"scope\":\"payments read\",\"sub\":\"alice\","
+             "\"client_id\":\"demo-app\",\"username\":\"alice\",\"exp\":" +
+             std::to_string(exp) + "}";
+    } else if (token == "demo-active-orders") {
+      body = "{\"active\":true,\"scope\":\"orders:read\",\"sub\":\"bob\","
+             "\"client_id\":\"demo-app\",\"username\":\"bob\",\"exp\":" +
+             std::to_string(exp) + "}";
+    } else {
+      body = "{\"active\":false}";
+    }
+  }
+  std::string out = statusLine(status);
+  out += "content-type: ";
+  out += contentType;
+  out += "\r\ncontent-length: ";
+  out += std::to_string(body.size());
+  out += keepAlive_ ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n";
+  out += body;
+  if (!gServer.options.quiet) {
+    fprintf(stderr, "demo_upstream %s: %s %s -> %d\n", gServer.options.instance.c_str(),
+            req_.method.c_str(), req_.url.c_str(), status);
+  }
+  if (write(std::move(out))) {
+    finishResponse();
+  }
+}
+// ---- end of OAuth2 token introspection ----
 
 void Connection::sendStats() {
   const Stats& s = gServer.stats;
