@@ -2,7 +2,9 @@
 
 namespace gw {
 
-const char* const kExampleConfig = R"yaml(# The demo: four services, two instances each (tools/demo starts them).
+const char* const kExampleConfig = R"yaml(# The demo: four services, two instances each, and an identity provider (tools/demo starts
+# them). The IdP's client secret comes from $DEMO_IDP_CLIENT_SECRET (demo-secret; tools/demo and
+# gatewayd running this embedded example set it).
 version: example-1
 auth_providers:
   # Demo only: tools/demo signs its tokens with this secret. Real deployments use
@@ -68,6 +70,19 @@ listeners:
           - name: payments
             match: {prefix: /api/payments/, methods: [GET, POST]}
             timeout: 5s
+            # OAuth2 access tokens, checked by the demo IdP's introspection endpoint (RFC 7662):
+            # active and with scope `payments`. Results are cached per worker until exp.
+            pre_filters:
+              - *cors
+              - name: oauth2_introspection
+                config:
+                  cluster: idp
+                  path: /oauth2/introspect
+                  client_id: demo-gateway
+                  client_secret_env: DEMO_IDP_CLIENT_SECRET
+                  required_scopes: [payments]
+                  timeout_ms: 1000
+                  claim_headers: [{claim: sub, header: x-user-id}]
             route_filter: {name: router, config: {cluster: payment-service}}
           - name: partner
             # An API key on the plan demo-basic: 5 requests/s, 1,000 a day (counted in this
@@ -94,6 +109,9 @@ clusters:
     lb_policy: RING_HASH
     hash_policy: {header: x-user-id}
     endpoints: [{address: "127.0.0.1:9301"}, {address: "127.0.0.1:9302"}]
+  - name: idp
+    # The demo's identity provider (a demo_upstream): OAuth2 token introspection.
+    endpoints: [{address: "127.0.0.1:9501"}]
   - name: product-service
     lb_policy: RANDOM
     endpoints: [{address: "127.0.0.1:9401", weight: 3}, {address: "127.0.0.1:9402", weight: 1}]

@@ -241,6 +241,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   } else {
+    if (config_path.empty()) {
+      // The embedded example's IdP secret is the demo's public one (overwrite = 0: a value the
+      // operator set wins).
+      setenv(gw::kExampleIdpSecretEnv, gw::kExampleIdpSecret, 0);
+    }
     auto parsed = config_path.empty() ? gw::config::parseConfig(gw::kExampleConfig)
                                       : gw::config::loadConfigFile(config_path);
     if (!parsed.ok()) {

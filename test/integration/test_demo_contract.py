@@ -5,6 +5,7 @@ acceptance lines as written: POST /api/orders with Alice's token is 403 naming o
 admin's token passes, OPTIONS from https://evil.example is 403; and the public routes, 401 and
 the allowed preflight."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,16 +20,23 @@ def example_template():
                           check=True, timeout=20).stdout
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
-    t, n = re.subn(r"127\.0\.0\.1:9[1-4]0[12]", "{up0}", t)
-    assert n == 8, n  # four services, two instances each
+    t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
+    assert n == 9, n  # four services, two instances each, and the IdP
     return t
+
+
+def demo_gateway(up, workers=1):
+    """gatewayd on the example, with the IdP client secret tools/demo exports."""
+    return Gateway(example_template(), [up], workers=workers,
+                   env=dict(os.environ, DEMO_IDP_CLIENT_SECRET="demo-secret"))
 
 
 def demo_credentials():
     out = subprocess.run([sys.executable, "tools/demo_lib/credentials.py"], capture_output=True,
                          text=True, check=True, timeout=20).stdout
     creds = dict(re.findall(r"^export (DEMO_[A-Z_]+)=(\S+)$", out, re.M))
-    assert {"DEMO_TOKEN_ALICE", "DEMO_TOKEN_ADMIN", "DEMO_API_KEY"} <= set(creds), out
+    assert {"DEMO_TOKEN_ALICE", "DEMO_TOKEN_ADMIN", "DEMO_API_KEY",
+            "DEMO_OAUTH_TOKEN"} <= set(creds), out
     return creds
 
 
@@ -39,7 +47,7 @@ def bearer(token):
 def test_demo_contract_identity_and_cors():
     creds = demo_credentials()
     alice, admin = creds["DEMO_TOKEN_ALICE"], creds["DEMO_TOKEN_ADMIN"]
-    with Upstream(service="demo") as up, Gateway(example_template(), [up], workers=2) as gw:
+    with Upstream(service="demo") as up, demo_gateway(up, workers=2) as gw:
         # POST /api/orders with Alice's token is 403, naming orders:write.
         status, headers, body = gw.request("POST", "/api/orders", headers=bearer(alice),
                                            body=b'{"item": 1}')
@@ -79,7 +87,7 @@ def test_demo_contract_identity_and_cors():
 
 def test_demo_contract_api_key_plan():
     api_key = demo_credentials()["DEMO_API_KEY"]
-    with Upstream(service="demo") as up, Gateway(example_template(), [up], workers=1) as gw:
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
         status, headers, body = gw.request("GET", "/api/partner/catalog",
                                            headers={"X-API-Key": api_key})
         assert status == 200, body
@@ -95,3 +103,19 @@ def test_demo_contract_api_key_plan():
         limited = [(h, b) for s, h, b in got if s == 429][0]
         assert json.loads(limited[1])["error"] == "rate_limited"
         assert int(limited[0]["retry-after"]) >= 1
+
+
+def test_demo_contract_oauth2_payments():
+    token = demo_credentials()["DEMO_OAUTH_TOKEN"]
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        status, _, body = gw.request("GET", "/api/payments/1",
+                                     headers={"Authorization": "Bearer " + token})
+        assert status == 200, body
+        assert json.loads(body)["headers"].get("x-user-id") == "alice", body
+        for bearer, want, code in (("demo-inactive", 401, "oauth2_token_inactive"),
+                                   ("demo-active-orders", 403, "oauth2_insufficient_scope")):
+            status, headers, body = gw.request("GET", "/api/payments/1",
+                                               headers={"Authorization": "Bearer " + bearer})
+            assert (status, json.loads(body)["error"]) == (want, code), body
+        status, headers, body = gw.request("GET", "/api/payments/1")
+        assert status == 401, body

@@ -16,10 +16,10 @@ from harness import (GATEWAYD, SIMPLE_CONFIG, Gateway, Upstream, free_port, one_
                      wait_for)
 
 
-def run_gatewayd(args, timeout=20):
+def run_gatewayd(args, timeout=20, env=None):
     """Runs gatewayd to completion: (exit code, stdout, stderr)."""
     p = subprocess.run([GATEWAYD] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout)
+                       timeout=timeout, env=env)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -69,12 +69,17 @@ def test_validate_good_config_exits_0():
         # The embedded example validates too.
         rc, out, err = run_gatewayd(["--validate"])
         assert rc == 0, (rc, out, err)
-        assert "config OK: 1 listener(s), 4 cluster(s)" in out, out
-        # --print-example-config prints a config that validates.
+        assert "config OK: 1 listener(s), 5 cluster(s)" in out, out
+        # --print-example-config prints a config that validates, given the IdP client secret
+        # it names (gatewayd sets it itself only for the embedded example).
         rc, example, _ = run_gatewayd(["--print-example-config"])
         assert rc == 0 and "version: example-1" in example
         ex = write_config(example)
-        assert run_gatewayd(["--config", ex, "--validate"])[0] == 0
+        env = {k: v for k, v in os.environ.items() if k != "DEMO_IDP_CLIENT_SECRET"}
+        rc, _, err = run_gatewayd(["--config", ex, "--validate"], env=env)
+        assert rc == 2 and "DEMO_IDP_CLIENT_SECRET" in err, err
+        env["DEMO_IDP_CLIENT_SECRET"] = "demo-secret"
+        assert run_gatewayd(["--config", ex, "--validate"], env=env)[0] == 0
     finally:
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
@@ -270,7 +275,7 @@ def test_no_config_runs_embedded_example():
         assert dump["version"] == "example-1"
         assert dump["bound_listeners"] == {"public": "127.0.0.1:8080"}
         assert [cl["name"] for cl in dump["config"]["clusters"]] == [
-            "user-service", "order-service", "payment-service", "product-service"]
+            "user-service", "order-service", "payment-service", "idp", "product-service"]
         # The example's direct response works without any upstream.
         c = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
         c.request("GET", "/healthz")

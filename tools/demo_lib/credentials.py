@@ -3,6 +3,7 @@
   export DEMO_TOKEN_ALICE=...   a customer whose token grants orders:read
   export DEMO_TOKEN_ADMIN=...   role admin (the demo's role map grants it "*")
   export DEMO_API_KEY=...       the partner key on plan demo-basic (5 req/s, 1,000 a day)
+  export DEMO_OAUTH_TOKEN=...   an access token the demo IdP introspects as active, scope payments
 HS256 tokens signed with the demo auth provider's secret (source/exe/example_config.cc), issued
 by https://idp.demo.local and valid for 24 hours."""
 import base64
@@ -40,6 +41,8 @@ def main():
                                              permissions=["orders:read"]))
     print("export DEMO_TOKEN_ADMIN=" + token("admin", roles=["admin"]))
     print("export DEMO_API_KEY=" + DEMO_API_KEY)
+    # An opaque token the demo IdP (demo_upstream's /oauth2/introspect) knows.
+    print("export DEMO_OAUTH_TOKEN=demo-active-payments")
 
 
 if __name__ == "__main__":
