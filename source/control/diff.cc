@@ -31,7 +31,13 @@ std::vector<std::string> changedFields(const Message& a, const Message& b,
       continue;
     }
     MessageDifferencer d;  // map fields (google.protobuf.Struct) compare as maps
-    if (!d.CompareWithFields(a, b, {f}, {f})) {
+    // An `optional` scalar set to its default is not the same as unset (token_cache_size: 0
+    // turns the cache off, unset means 256; enabled: false revokes a key); the differencer
+    // compares values only.
+    const bool presence_differs =
+        f->has_presence() && f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE &&
+        a.GetReflection()->HasField(a, f) != b.GetReflection()->HasField(b, f);
+    if (presence_differs || !d.CompareWithFields(a, b, {f}, {f})) {
       out.push_back(f->name());
     }
   }
@@ -67,6 +73,16 @@ std::vector<Named<T>> namedOf(const google::protobuf::RepeatedPtrField<T>& list)
   absl::flat_hash_set<std::string> seen;
   for (int i = 0; i < list.size(); i++) {
     addUnique(out, seen, nameOr(list[i].name(), i), "", &list[i], i);
+  }
+  return out;
+}
+
+// API keys are named by their id.
+std::vector<Named<gateway::v1::ApiKey>> apiKeysOf(const Config& c) {
+  std::vector<Named<gateway::v1::ApiKey>> out;
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < c.api_keys_size(); i++) {
+    addUnique(out, seen, nameOr(c.api_keys(i).id(), i), "", &c.api_keys(i), i);
   }
   return out;
 }
@@ -213,6 +229,18 @@ gateway::v1::Diff diffConfigs(const Config& from, const Config& to) {
             namedOf(to.rate_limit_policies()),
             [](const Named<gateway::v1::RateLimitPolicy>& a,
                const Named<gateway::v1::RateLimitPolicy>& b) {
+              return changedFields(*a.item, *b.item);
+            });
+  diffNamed(diff, "redis_server", namedOf(from.redis_servers()), namedOf(to.redis_servers()),
+            [](const Named<gateway::v1::RedisServer>& a, const Named<gateway::v1::RedisServer>& b) {
+              return changedFields(*a.item, *b.item);
+            });
+  diffNamed(diff, "usage_plan", namedOf(from.usage_plans()), namedOf(to.usage_plans()),
+            [](const Named<gateway::v1::UsagePlan>& a, const Named<gateway::v1::UsagePlan>& b) {
+              return changedFields(*a.item, *b.item);
+            });
+  diffNamed(diff, "api_key", apiKeysOf(from), apiKeysOf(to),
+            [](const Named<gateway::v1::ApiKey>& a, const Named<gateway::v1::ApiKey>& b) {
               return changedFields(*a.item, *b.item);
             });
   return diff;

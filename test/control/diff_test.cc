@@ -227,5 +227,29 @@ TEST_CASE("auth providers and rate-limit policies: added, changed (field names o
   CHECK_FALSE(sameConfig(from, to));
 }
 
+TEST_CASE("API keys (by id), usage plans and Redis servers: added, changed, removed", "[diff]") {
+  auto from = testing::validConfig({"users"});
+  auto* r = from.add_redis_servers();
+  r->set_name("quotas");
+  r->set_address("127.0.0.1:6379");
+  auto* plan = from.add_usage_plans();
+  plan->set_name("gold");
+  plan->mutable_quota()->set_limit(100);
+  auto* k = from.add_api_keys();
+  k->set_id("acme-1");
+  k->set_key_sha256(std::string(64, 'a'));
+  k->set_plan("gold");
+  auto to = from;
+  to.mutable_api_keys(0)->set_enabled(false);
+  auto* added = to.add_api_keys();
+  added->set_id("acme-2");
+  added->set_key_sha256(std::string(64, 'b'));
+  to.mutable_usage_plans(0)->mutable_quota()->set_limit(200);
+  to.mutable_redis_servers()->Clear();
+  CHECK(summary(diffConfigs(from, to)) ==
+        std::vector<std::string>{"-redis_server:quotas", "~usage_plan:gold(quota)",
+                                 "~api_key:acme-1(enabled)", "+api_key:acme-2"});
+}
+
 } // namespace
 } // namespace gw::control
