@@ -14,6 +14,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <array>
@@ -41,22 +42,31 @@ std::atomic<uint64_t> next_provider_id{1};
 constexpr std::pair<const char*, JwtAlg> kAlgs[] = {
     {"HS256", JwtAlg::HS256}, {"HS384", JwtAlg::HS384}, {"HS512", JwtAlg::HS512},
     {"RS256", JwtAlg::RS256}, {"RS384", JwtAlg::RS384}, {"RS512", JwtAlg::RS512},
-    {"ES256", JwtAlg::ES256}};
+    {"ES256", JwtAlg::ES256}, {"PS256", JwtAlg::PS256}, {"PS384", JwtAlg::PS384},
+    {"PS512", JwtAlg::PS512}, {"ES384", JwtAlg::ES384}, {"EdDSA", JwtAlg::EdDSA}};
 
 bool isHmac(JwtAlg a) { return a == JwtAlg::HS256 || a == JwtAlg::HS384 || a == JwtAlg::HS512; }
-bool isRsa(JwtAlg a) { return a == JwtAlg::RS256 || a == JwtAlg::RS384 || a == JwtAlg::RS512; }
+bool isPss(JwtAlg a) { return a == JwtAlg::PS256 || a == JwtAlg::PS384 || a == JwtAlg::PS512; }
+bool isRsa(JwtAlg a) {
+  return a == JwtAlg::RS256 || a == JwtAlg::RS384 || a == JwtAlg::RS512 || isPss(a);
+}
 
 const EVP_MD* digestOf(JwtAlg a) {
   switch (a) {
   case JwtAlg::HS256:
   case JwtAlg::RS256:
   case JwtAlg::ES256:
+  case JwtAlg::PS256:
+  case JwtAlg::EdDSA:  // unused: Ed25519 hashes internally
     return EVP_sha256();
   case JwtAlg::HS384:
   case JwtAlg::RS384:
+  case JwtAlg::PS384:
+  case JwtAlg::ES384:
     return EVP_sha384();
   case JwtAlg::HS512:
   case JwtAlg::RS512:
+  case JwtAlg::PS512:
     return EVP_sha512();
   }
   return EVP_sha256();
@@ -181,6 +191,30 @@ struct JwtProvider::HmacKeys {
   }
 };
 
+bool jwtAlgFitsKey(JwtAlg a, JwkType t) {
+  switch (t) {
+  case JwkType::Oct: return isHmac(a);
+  case JwkType::Rsa: return isRsa(a);
+  case JwkType::EcP256: return a == JwtAlg::ES256;
+  case JwkType::EcP384: return a == JwtAlg::ES384;
+  case JwkType::Ed25519: return a == JwtAlg::EdDSA;
+  }
+  return false;
+}
+
+namespace {
+JwtAlg defaultAlg(JwkType t) {
+  switch (t) {
+  case JwkType::Oct: return JwtAlg::HS256;
+  case JwkType::Rsa: return JwtAlg::RS256;
+  case JwkType::EcP256: return JwtAlg::ES256;
+  case JwkType::EcP384: return JwtAlg::ES384;
+  case JwkType::Ed25519: return JwtAlg::EdDSA;
+  }
+  return JwtAlg::HS256;
+}
+} // namespace
+
 bool jwtAlgFromName(absl::string_view name, JwtAlg* out) {
   for (const auto& [n, a] : kAlgs) {
     if (name == n) {
@@ -212,6 +246,7 @@ const char* jwtStatusCode(JwtStatus s) {
   case JwtStatus::NotYetValid: return "jwt_not_yet_valid";
   case JwtStatus::BadIssuer: return "jwt_bad_issuer";
   case JwtStatus::BadAudience: return "jwt_bad_audience";
+  case JwtStatus::UnknownKey: return "jwt_unknown_kid";
   }
   return "jwt_invalid";
 }
@@ -228,11 +263,13 @@ const char* jwtStatusMessage(JwtStatus s) {
   case JwtStatus::NotYetValid: return "the token is not valid yet (nbf or iat in the future)";
   case JwtStatus::BadIssuer: return "the token's issuer is not accepted";
   case JwtStatus::BadAudience: return "the token's audience is not accepted";
+  case JwtStatus::UnknownKey: return "no verification key matches the token's kid";
   }
   return "invalid token";
 }
 
-JwtProvider::~JwtProvider() { EVP_PKEY_free(pkey_); }
+JwtProvider::~JwtProvider() = default;
+JwtProvider::Key::~Key() = default;
 
 std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthProvider& proto,
                                                        std::vector<FieldError>* errors) {
@@ -253,62 +290,83 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
 
   // Key material: exactly one.
   const int keys = !proto.secret().empty() + !proto.secret_env().empty() +
-                   !proto.public_key_pem().empty();
-  enum class KeyKind { None, Hmac, Rsa, Ec } kind = KeyKind::None;
+                   !proto.public_key_pem().empty() + !proto.jwks().empty();
+  auto addKey = [&p](JwkType type) -> Key& {
+    p->keys_.push_back(std::make_unique<Key>());
+    p->keys_.back()->type = type;
+    return *p->keys_.back();
+  };
+  std::string secret;
+  bool from_jwks = false;
   if (keys == 0) {
-    err("secret", "key material required: one of secret, secret_env or public_key_pem");
+    err("secret", "key material required: one of secret, secret_env, public_key_pem or jwks");
   } else if (keys > 1) {
-    err(!proto.secret_env().empty() && !proto.secret().empty() ? "secret_env" : "public_key_pem",
-        "only one of secret, secret_env or public_key_pem may be set");
+    err(!proto.jwks().empty() ? "jwks"
+        : !proto.secret_env().empty() && !proto.secret().empty() ? "secret_env"
+                                                                 : "public_key_pem",
+        "only one of secret, secret_env, public_key_pem or jwks may be set");
   } else if (proto.secret() == kRedactedSecret) {
     err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
                   "(or use secret_env)");
   } else if (!proto.secret().empty()) {
-    p->secret_ = proto.secret();
-    kind = KeyKind::Hmac;
+    addKey(JwkType::Oct);
+    secret = proto.secret();
   } else if (!proto.secret_env().empty()) {
     const char* v = std::getenv(proto.secret_env().c_str());
     if (v == nullptr || *v == '\0') {
       err("secret_env", absl::StrCat("environment variable '", proto.secret_env(),
                                      "' is not set or empty"));
     } else {
-      p->secret_ = v;
-      kind = KeyKind::Hmac;
+      addKey(JwkType::Oct);
+      secret = v;
     }
-  } else {
+  } else if (!proto.public_key_pem().empty()) {
     BIO* bio = BIO_new_mem_buf(proto.public_key_pem().data(),
                                static_cast<int>(proto.public_key_pem().size()));
-    p->pkey_ = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+    PkeyPtr pkey(bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr);
     BIO_free(bio);
-    if (p->pkey_ == nullptr) {
+    JwkType type;
+    std::string why;
+    if (!pkey) {
       err("public_key_pem", "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
-    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_RSA) {
-      const int bits = EVP_PKEY_get_bits(p->pkey_);
-      if (bits < 2048) {
-        err("public_key_pem", absl::StrCat("RSA key of ", bits, " bits is too small (at least 2048)"));
-      }
-      kind = KeyKind::Rsa;
-    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_EC) {
-      char group[64] = {};
-      size_t len = 0;
-      if (EVP_PKEY_get_utf8_string_param(p->pkey_, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                         sizeof(group), &len) != 1 ||
-          absl::string_view(group) != "prime256v1") {
-        err("public_key_pem", absl::StrCat("EC key on curve '", group,
-                                           "': only P-256 (ES256) is supported"));
-      }
-      kind = KeyKind::Ec;
+    } else if (!jwkTypeOfPkey(pkey.get(), type, why)) {
+      err("public_key_pem", why);
     } else {
-      err("public_key_pem", "unsupported key type (RSA or EC P-256)");
+      addKey(type).pkey = std::move(pkey);
+    }
+  } else {
+    from_jwks = true;
+    std::vector<Jwk> jwks;
+    std::vector<std::string> skipped;
+    std::string why;
+    if (!parseJwks(proto.jwks(), jwks, skipped, why)) {
+      err("jwks", absl::StrCat("not a JSON Web Key Set: ", why));
+    } else if (!skipped.empty()) {
+      err("jwks", absl::StrCat("unusable key ", skipped.front()));
+    } else if (jwks.empty()) {
+      err("jwks", "the key set has no keys");
+    }
+    for (size_t i = 0; i < jwks.size(); i++) {
+      Jwk& j = jwks[i];
+      Key& k = addKey(j.type);
+      k.kid = j.kid;
+      if (!j.alg.empty()) {
+        if (!jwtAlgFromName(j.alg, &k.alg) || !jwtAlgFitsKey(k.alg, j.type)) {
+          err("jwks", absl::StrCat("keys[", i, "]: alg '", j.alg, "' does not fit a ",
+                                   jwkTypeName(j.type), " key"));
+        }
+        k.has_alg = true;
+      }
+      if (j.type == JwkType::Oct) {
+        k.hmac = std::make_unique<HmacKeys>(j.secret);
+      }
+      k.pkey = std::move(j.pkey);
     }
   }
 
   if (proto.algorithms_size() == 0) {
-    switch (kind) {
-    case KeyKind::Hmac: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::HS256); break;
-    case KeyKind::Rsa: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::RS256); break;
-    case KeyKind::Ec: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::ES256); break;
-    case KeyKind::None: break;
+    for (const auto& k : p->keys_) {
+      p->allowed_mask_ |= 1u << static_cast<int>(k->has_alg ? k->alg : defaultAlg(k->type));
     }
   }
   for (int i = 0; i < proto.algorithms_size(); i++) {
@@ -316,17 +374,28 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     JwtAlg a;
     if (!jwtAlgFromName(proto.algorithms(i), &a)) {
       err(field, absl::StrCat("unknown algorithm '", proto.algorithms(i),
-                              "' (HS256, HS384, HS512, RS256, RS384, RS512, ES256)"));
+                              "' (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, "
+                              "ES256, ES384, EdDSA)"));
       continue;
     }
-    // One key, one family: an HMAC secret never verifies an RS/ES token and a public key never
-    // serves as an HMAC secret (the classic alg confusion).
-    if (kind == KeyKind::Hmac && !isHmac(a)) {
-      err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
-    } else if (kind == KeyKind::Rsa && !isRsa(a)) {
-      err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
-    } else if (kind == KeyKind::Ec && a != JwtAlg::ES256) {
-      err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
+    // A key verifies only the algorithms of its family: an HMAC secret never verifies an RS/ES
+    // token and a public key never serves as an HMAC secret (the classic alg confusion).
+    bool fits = false;
+    for (const auto& k : p->keys_) {
+      fits = fits || jwtAlgFitsKey(a, k->type);
+    }
+    if (!fits && !p->keys_.empty()) {
+      if (from_jwks) {
+        err(field, absl::StrCat(proto.algorithms(i), " fits no key of the jwks"));
+      } else if (p->keys_[0]->type == JwkType::Oct) {
+        err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
+      } else if (p->keys_[0]->type == JwkType::Rsa) {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
+      } else if (p->keys_[0]->type == JwkType::Ed25519) {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an Ed25519 public key"));
+      } else {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
+      }
     }
     p->allowed_mask_ |= 1u << static_cast<int>(a);
   }
@@ -421,8 +490,8 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
   if (errors->size() != errors_before) {
     return nullptr;
   }
-  if (kind == KeyKind::Hmac) {
-    p->hmac_ = std::make_unique<HmacKeys>(p->secret_);
+  if (!secret.empty()) {
+    p->keys_[0]->hmac = std::make_unique<HmacKeys>(secret);
   }
   return p;
 }
@@ -488,57 +557,69 @@ JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::str
   return JwtStatus::Ok;
 }
 
-bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
+bool JwtProvider::checkSignature(JwtAlg alg, size_t key_index, absl::string_view input,
                                  absl::string_view sig) const {
+  const Key& key = *keys_[key_index];
   const EVP_MD* md = digestOf(alg);
   if (isHmac(alg)) {
-    if (hmac_ == nullptr) {
+    if (key.hmac == nullptr) {
       return false;
     }
     unsigned char mac[64];
-    const size_t mac_len = hmac_->mac(alg, input, mac);
+    const size_t mac_len = key.hmac->mac(alg, input, mac);
     return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;
   }
-  if (pkey_ == nullptr) {
+  if (!key.pkey) {
     return false;
   }
   const unsigned char* sig_data = reinterpret_cast<const unsigned char*>(sig.data());
   size_t sig_len = sig.size();
-  unsigned char der[72];
-  if (alg == JwtAlg::ES256) {
-    // JWS carries R || S (32 bytes each, RFC 7518 section 3.4); OpenSSL wants
+  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+  if (alg == JwtAlg::EdDSA) {
+    // Ed25519 signs the message itself (no separate digest): a one-shot EVP_DigestVerify on a
+    // fresh context (one allocation per uncached token).
+    EVP_MD_CTX* mctx = EVP_MD_CTX_new();
+    const bool ok = mctx != nullptr &&
+                    EVP_DigestVerifyInit(mctx, nullptr, nullptr, nullptr, key.pkey.get()) == 1 &&
+                    EVP_DigestVerify(mctx, sig_data, sig_len, in, input.size()) == 1;
+    EVP_MD_CTX_free(mctx);
+    return ok;
+  }
+  unsigned char der[110];
+  if (alg == JwtAlg::ES256 || alg == JwtAlg::ES384) {
+    // JWS carries R || S (32 or 48 bytes each, RFC 7518 section 3.4); OpenSSL wants
     // DER SEQUENCE { INTEGER r, INTEGER s }, built here without allocating.
-    if (sig.size() != 64) {
+    const size_t n = alg == JwtAlg::ES256 ? 32 : 48;
+    if (sig.size() != 2 * n) {
       return false;
     }
-    auto integer = [](const unsigned char* v, unsigned char* out) {
+    auto integer = [n](const unsigned char* v, unsigned char* out) {
       size_t skip = 0;
-      while (skip < 31 && v[skip] == 0) {
+      while (skip < n - 1 && v[skip] == 0) {
         skip++;
       }
       const bool pad = (v[skip] & 0x80) != 0;  // keep it positive
-      const size_t len = 32 - skip + (pad ? 1 : 0);
+      const size_t len = n - skip + (pad ? 1 : 0);
       out[0] = 0x02;
       out[1] = static_cast<unsigned char>(len);
       size_t o = 2;
       if (pad) {
         out[o++] = 0;
       }
-      memcpy(out + o, v + skip, 32 - skip);
+      memcpy(out + o, v + skip, n - skip);
       return len + 2;
     };
     const size_t r_len = integer(sig_data, der + 2);
-    const size_t s_len = integer(sig_data + 32, der + 2 + r_len);
+    const size_t s_len = integer(sig_data + n, der + 2 + r_len);
     der[0] = 0x30;
     der[1] = static_cast<unsigned char>(r_len + s_len);
     sig_data = der;
     sig_len = 2 + r_len + s_len;
   }
   // The digest with the plain SHA-2 functions, then EVP_PKEY_verify on a verify context kept per
-  // thread and per (provider, alg): nothing is allocated or fetched per token once warm.
+  // thread and per (provider, key, alg): nothing is allocated or fetched per token once warm.
   unsigned char digest[64];
   size_t digest_len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
   if (md == EVP_sha256()) {
     SHA256(in, input.size(), digest);
     digest_len = 32;
@@ -549,7 +630,7 @@ bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
     SHA512(in, input.size(), digest);
     digest_len = 64;
   }
-  EVP_PKEY_CTX* ctx = verifyContext(alg, md);
+  EVP_PKEY_CTX* ctx = verifyContext(alg, key_index, md);
   return ctx != nullptr &&
          EVP_PKEY_verify(ctx, sig_data, sig_len, digest, digest_len) == 1;
 }
@@ -573,15 +654,26 @@ struct VerifyContextCache {
 
 } // namespace
 
-EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
+EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, size_t key_index, const EVP_MD* md) const {
   thread_local VerifyContextCache cache;
-  const uint64_t key = (id_ << 4) | static_cast<uint64_t>(alg);
+  // kMaxJwks keys at most, 12 algorithms: 6 + 4 bits.
+  const uint64_t key = (id_ << 10) | (static_cast<uint64_t>(key_index) << 4) |
+                       static_cast<uint64_t>(alg);
   if (auto it = cache.entries.find(key); it != cache.entries.end()) {
     return it->second;
   }
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
-  if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
-      EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, keys_[key_index]->pkey.get(), nullptr);
+  bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx) == 1;
+  if (ok && isPss(alg)) {
+    // RFC 7518 section 3.5: MGF1 with the same hash, salt as long as the hash.
+    ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+         EVP_PKEY_CTX_set_signature_md(ctx, md) == 1 &&
+         EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1;
+  } else if (ok) {
+    ok = EVP_PKEY_CTX_set_signature_md(ctx, md) == 1;
+  }
+  if (!ok) {
     EVP_PKEY_CTX_free(ctx);
     return nullptr;
   }
@@ -621,12 +713,14 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   }
 
   // Header: alg (required, a string), no crit (we understand no extensions).
-  JsonValue alg_v;
+  JsonValue alg_v, kid_v;
   bool has_alg = false, crit = false;
   if (!scanJsonObject(header, [&](absl::string_view k, const JsonValue& v) {
         if (k == "alg") {
           alg_v = v;
           has_alg = true;
+        } else if (k == "kid") {
+          kid_v = v;
         } else if (k == "crit") {
           crit = true;
         }
@@ -643,7 +737,30 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   if (alg_v.escaped || !jwtAlgFromName(alg_v.raw, &alg) || !allowed(alg)) {
     return JwtStatus::AlgNotAllowed;
   }
-  if (signature.empty() || !checkSignature(alg, token.substr(0, d2), signature)) {
+  if (kid_v.type != JsonType::Null && kid_v.type != JsonType::String) {
+    return JwtStatus::Malformed;
+  }
+  // The keys to try: those the alg fits (and, for a JWK with its own "alg", that alg), whose kid
+  // is the token's; a key without a kid and a token without a kid match any.
+  thread_local std::string kid;
+  const bool has_kid = kid_v.type == JsonType::String;
+  if (has_kid && !jsonUnescape(kid_v.raw, kid)) {
+    return JwtStatus::Malformed;
+  }
+  bool candidate = false, verified = false;
+  for (size_t i = 0; i < keys_.size() && !verified; i++) {
+    const Key& k = *keys_[i];
+    if (!jwtAlgFitsKey(alg, k.type) || (k.has_alg && k.alg != alg) ||
+        (has_kid && !k.kid.empty() && k.kid != kid)) {
+      continue;
+    }
+    candidate = true;
+    verified = !signature.empty() && checkSignature(alg, i, token.substr(0, d2), signature);
+  }
+  if (!candidate) {
+    return has_kid ? JwtStatus::UnknownKey : JwtStatus::AlgNotAllowed;
+  }
+  if (!verified) {
     return JwtStatus::BadSignature;
   }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
 #include "source/policy/json_scan.h"
+#include "source/policy/jwks.h"
 #include "source/policy/jwt_claims.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -28,7 +29,10 @@ struct FieldError {
   std::string message;
 };
 
-enum class JwtAlg { HS256, HS384, HS512, RS256, RS384, RS512, ES256 };
+enum class JwtAlg { HS256, HS384, HS512, RS256, RS384, RS512, ES256, PS256, PS384, PS512, ES384, EdDSA };
+// Whether `alg` may be verified with a key of type `t` (HS* oct, RS*/PS* RSA, ES256 P-256,
+// ES384 P-384, EdDSA Ed25519): the check that stops alg/key-type confusion.
+bool jwtAlgFitsKey(JwtAlg alg, JwkType t);
 bool jwtAlgFromName(absl::string_view name, JwtAlg* out);
 const char* jwtAlgName(JwtAlg alg);
 
@@ -43,6 +47,7 @@ enum class JwtStatus {
   NotYetValid,    // jwt_not_yet_valid
   BadIssuer,      // jwt_bad_issuer
   BadAudience,    // jwt_bad_audience
+  UnknownKey,     // jwt_unknown_kid: no key with the token's kid (and none without a kid)
 };
 // The error code ("jwt_expired") and a fixed human-readable message.
 const char* jwtStatusCode(JwtStatus s);
@@ -104,6 +109,8 @@ public:
   size_t permissionsSlot() const { return claim_headers_.size() + 1; }
   size_t scopeSlot() const { return claim_headers_.size() + 2; }
   int64_t clockSkewSeconds() const { return skew_; }
+  // Verification keys (1 for secret / secret_env / public_key_pem, the usable keys of `jwks`).
+  size_t keyCount() const { return keys_.size(); }
   std::string describeAlgorithms() const;
 
   // Finds the token in a request: the header value after the prefix, or the query parameter.
@@ -114,11 +121,20 @@ public:
 private:
   JwtProvider() = default;
   bool allowed(JwtAlg a) const { return (allowed_mask_ & (1u << static_cast<int>(a))) != 0; }
-  bool checkSignature(JwtAlg alg, absl::string_view signing_input,
-                      absl::string_view signature) const;
-  EVP_PKEY_CTX* verifyContext(JwtAlg alg, const EVP_MD* md) const;
-
   struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
+  // One verification key: the static key (secret or PEM, no kid) or a key of the `jwks`.
+  struct Key {
+    std::string kid;  // empty: tried for every token whatever its kid
+    JwkType type = JwkType::Oct;
+    bool has_alg = false;  // the JWK named its "alg": only that one
+    JwtAlg alg = JwtAlg::HS256;
+    std::unique_ptr<HmacKeys> hmac;
+    PkeyPtr pkey;
+    ~Key();
+  };
+  bool checkSignature(JwtAlg alg, size_t key_index, absl::string_view signing_input,
+                      absl::string_view signature) const;
+  EVP_PKEY_CTX* verifyContext(JwtAlg alg, size_t key_index, const EVP_MD* md) const;
   // The claims that make a verified token's validity depend on the time (exp is in VerifiedJwt).
   struct TimeClaims {
     bool has_nbf = false, has_iat = false;
@@ -131,12 +147,10 @@ private:
 
   uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches
   std::string name_;
-  std::unique_ptr<HmacKeys> hmac_;
+  std::vector<std::unique_ptr<Key>> keys_;
   std::string issuer_;
   std::vector<std::string> audiences_;
   uint32_t allowed_mask_ = 0;
-  std::string secret_;
-  EVP_PKEY* pkey_ = nullptr;
   int64_t skew_ = 60;
   bool require_exp_ = true;
   bool forward_ = false;
