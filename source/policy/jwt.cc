@@ -101,7 +101,7 @@ bool stringEquals(const JsonValue& v, absl::string_view want) {
 } // namespace
 
 // HMAC (RFC 2104) with the key's two padded blocks already absorbed.
-struct JwtProvider::HmacKeys {
+struct JwtKeySet::HmacKeys {
   SHA256_CTX in256, out256;
   SHA512_CTX in384, out384, in512, out512;
 
@@ -269,7 +269,45 @@ const char* jwtStatusMessage(JwtStatus s) {
 }
 
 JwtProvider::~JwtProvider() = default;
-JwtProvider::Key::~Key() = default;
+JwtKeySet::Key::~Key() = default;
+JwtKeySet::~JwtKeySet() = default;
+JwtKeySet::JwtKeySet() : id_(next_provider_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+bool JwtKeySet::add(Jwk& j, std::string& why) {
+  auto k = std::make_unique<Key>();
+  k->type = j.type;
+  k->kid = j.kid;
+  if (!j.alg.empty()) {
+    if (!jwtAlgFromName(j.alg, &k->alg) || !jwtAlgFitsKey(k->alg, j.type)) {
+      why = absl::StrCat("alg '", j.alg, "' does not fit a ", jwkTypeName(j.type), " key");
+      return false;
+    }
+    k->has_alg = true;
+  }
+  if (j.type == JwkType::Oct) {
+    k->hmac = std::make_unique<HmacKeys>(j.secret);
+  }
+  k->pkey = std::move(j.pkey);
+  keys_.push_back(std::move(k));
+  return true;
+}
+
+std::shared_ptr<const JwtKeySet> JwtKeySet::fromJwks(absl::string_view json,
+                                                     std::vector<std::string>& skipped,
+                                                     std::string& error) {
+  std::vector<Jwk> jwks;
+  if (!parseJwks(json, jwks, skipped, error)) {
+    return nullptr;
+  }
+  std::shared_ptr<JwtKeySet> ks(new JwtKeySet());
+  for (size_t i = 0; i < jwks.size(); i++) {
+    std::string why;
+    if (!ks->add(jwks[i], why)) {
+      skipped.push_back(absl::StrCat("key ", i, " of the usable ones: ", why));
+    }
+  }
+  return ks;
+}
 
 std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthProvider& proto,
                                                        std::vector<FieldError>* errors) {
@@ -290,21 +328,25 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
 
   // Key material: exactly one.
   const int keys = !proto.secret().empty() + !proto.secret_env().empty() +
-                   !proto.public_key_pem().empty() + !proto.jwks().empty();
-  auto addKey = [&p](JwkType type) -> Key& {
-    p->keys_.push_back(std::make_unique<Key>());
-    p->keys_.back()->type = type;
-    return *p->keys_.back();
+                   !proto.public_key_pem().empty() + !proto.jwks().empty() +
+                   proto.has_remote_jwks();
+  p->keys_.reset(new JwtKeySet());
+  auto addKey = [&p](JwkType type) -> JwtKeySet::Key& {
+    p->keys_->keys_.push_back(std::make_unique<JwtKeySet::Key>());
+    p->keys_->keys_.back()->type = type;
+    return *p->keys_->keys_.back();
   };
   std::string secret;
   bool from_jwks = false;
   if (keys == 0) {
-    err("secret", "key material required: one of secret, secret_env, public_key_pem or jwks");
+    err("secret", "key material required: one of secret, secret_env, public_key_pem, jwks or "
+                  "remote_jwks");
   } else if (keys > 1) {
-    err(!proto.jwks().empty() ? "jwks"
+    err(proto.has_remote_jwks() ? "remote_jwks"
+        : !proto.jwks().empty() ? "jwks"
         : !proto.secret_env().empty() && !proto.secret().empty() ? "secret_env"
                                                                  : "public_key_pem",
-        "only one of secret, secret_env, public_key_pem or jwks may be set");
+        "only one of secret, secret_env, public_key_pem, jwks or remote_jwks may be set");
   } else if (proto.secret() == kRedactedSecret) {
     err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
                   "(or use secret_env)");
@@ -334,6 +376,37 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     } else {
       addKey(type).pkey = std::move(pkey);
     }
+  } else if (proto.has_remote_jwks()) {
+    const auto& r = proto.remote_jwks();
+    auto ms = [&](const google::protobuf::Duration& d, const char* field, int64_t dflt,
+                  int64_t min_ms, int64_t max_ms) {
+      const int64_t v = d.seconds() * 1000 + d.nanos() / 1000000;
+      if (v == 0 && d.seconds() == 0 && d.nanos() == 0) {
+        return dflt;
+      }
+      if (v < min_ms || v > max_ms) {
+        err(absl::StrCat("remote_jwks.", field),
+            absl::StrCat("must be between ", min_ms, "ms and ", max_ms / 1000, "s"));
+      }
+      return v;
+    };
+    p->remote_ = std::make_unique<RemoteJwksSettings>();
+    p->remote_->cluster = r.cluster();
+    p->remote_->path = r.path().empty() ? "/.well-known/jwks.json" : r.path();
+    if (r.cluster().empty()) {
+      err("remote_jwks.cluster", "required: the cluster serving the key set");
+    }
+    if (p->remote_->path[0] != '/') {
+      err("remote_jwks.path", "must start with '/'");
+    }
+    p->remote_->refresh_ms = ms(r.refresh_interval(), "refresh_interval", 300000, 1000, 86400000);
+    p->remote_->min_refresh_ms =
+        ms(r.min_refresh_interval(), "min_refresh_interval", 30000, 100, 3600000);
+    p->remote_->timeout_ms = ms(r.timeout(), "timeout", 5000, 10, 60000);
+    p->keys_.reset();
+    if (proto.algorithms_size() == 0) {
+      p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::RS256);
+    }
   } else {
     from_jwks = true;
     std::vector<Jwk> jwks;
@@ -347,25 +420,15 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
       err("jwks", "the key set has no keys");
     }
     for (size_t i = 0; i < jwks.size(); i++) {
-      Jwk& j = jwks[i];
-      Key& k = addKey(j.type);
-      k.kid = j.kid;
-      if (!j.alg.empty()) {
-        if (!jwtAlgFromName(j.alg, &k.alg) || !jwtAlgFitsKey(k.alg, j.type)) {
-          err("jwks", absl::StrCat("keys[", i, "]: alg '", j.alg, "' does not fit a ",
-                                   jwkTypeName(j.type), " key"));
-        }
-        k.has_alg = true;
+      if (std::string why; !p->keys_->add(jwks[i], why)) {
+        err("jwks", absl::StrCat("keys[", i, "]: ", why));
       }
-      if (j.type == JwkType::Oct) {
-        k.hmac = std::make_unique<HmacKeys>(j.secret);
-      }
-      k.pkey = std::move(j.pkey);
     }
   }
-
+  static const std::vector<std::unique_ptr<JwtKeySet::Key>> kNoKeys;
+  const auto& set = p->keys_ ? p->keys_->keys_ : kNoKeys;
   if (proto.algorithms_size() == 0) {
-    for (const auto& k : p->keys_) {
+    for (const auto& k : set) {
       p->allowed_mask_ |= 1u << static_cast<int>(k->has_alg ? k->alg : defaultAlg(k->type));
     }
   }
@@ -381,17 +444,17 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     // A key verifies only the algorithms of its family: an HMAC secret never verifies an RS/ES
     // token and a public key never serves as an HMAC secret (the classic alg confusion).
     bool fits = false;
-    for (const auto& k : p->keys_) {
+    for (const auto& k : set) {
       fits = fits || jwtAlgFitsKey(a, k->type);
     }
-    if (!fits && !p->keys_.empty()) {
+    if (!fits && !set.empty()) {
       if (from_jwks) {
         err(field, absl::StrCat(proto.algorithms(i), " fits no key of the jwks"));
-      } else if (p->keys_[0]->type == JwkType::Oct) {
+      } else if (set[0]->type == JwkType::Oct) {
         err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
-      } else if (p->keys_[0]->type == JwkType::Rsa) {
+      } else if (set[0]->type == JwkType::Rsa) {
         err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
-      } else if (p->keys_[0]->type == JwkType::Ed25519) {
+      } else if (set[0]->type == JwkType::Ed25519) {
         err(field, absl::StrCat(proto.algorithms(i), " does not fit an Ed25519 public key"));
       } else {
         err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
@@ -491,7 +554,7 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     return nullptr;
   }
   if (!secret.empty()) {
-    p->keys_[0]->hmac = std::make_unique<HmacKeys>(secret);
+    p->keys_->keys_[0]->hmac = std::make_unique<JwtKeySet::HmacKeys>(secret);
   }
   return p;
 }
@@ -557,9 +620,9 @@ JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::str
   return JwtStatus::Ok;
 }
 
-bool JwtProvider::checkSignature(JwtAlg alg, size_t key_index, absl::string_view input,
-                                 absl::string_view sig) const {
-  const Key& key = *keys_[key_index];
+bool JwtProvider::checkSignature(const JwtKeySet& ks, JwtAlg alg, size_t key_index,
+                                 absl::string_view input, absl::string_view sig) {
+  const JwtKeySet::Key& key = *ks.keys_[key_index];
   const EVP_MD* md = digestOf(alg);
   if (isHmac(alg)) {
     if (key.hmac == nullptr) {
@@ -630,7 +693,7 @@ bool JwtProvider::checkSignature(JwtAlg alg, size_t key_index, absl::string_view
     SHA512(in, input.size(), digest);
     digest_len = 64;
   }
-  EVP_PKEY_CTX* ctx = verifyContext(alg, key_index, md);
+  EVP_PKEY_CTX* ctx = verifyContext(ks, alg, key_index, md);
   return ctx != nullptr &&
          EVP_PKEY_verify(ctx, sig_data, sig_len, digest, digest_len) == 1;
 }
@@ -654,15 +717,16 @@ struct VerifyContextCache {
 
 } // namespace
 
-EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, size_t key_index, const EVP_MD* md) const {
+EVP_PKEY_CTX* JwtProvider::verifyContext(const JwtKeySet& ks, JwtAlg alg, size_t key_index,
+                                         const EVP_MD* md) {
   thread_local VerifyContextCache cache;
-  // kMaxJwks keys at most, 12 algorithms: 6 + 4 bits.
-  const uint64_t key = (id_ << 10) | (static_cast<uint64_t>(key_index) << 4) |
+  // By key set id (process-unique), kMaxJwks keys at most, 12 algorithms: 6 + 4 bits.
+  const uint64_t key = (ks.id() << 10) | (static_cast<uint64_t>(key_index) << 4) |
                        static_cast<uint64_t>(alg);
   if (auto it = cache.entries.find(key); it != cache.entries.end()) {
     return it->second;
   }
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, keys_[key_index]->pkey.get(), nullptr);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ks.keys_[key_index]->pkey.get(), nullptr);
   bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx) == 1;
   if (ok && isPss(alg)) {
     // RFC 7518 section 3.5: MGF1 with the same hash, salt as long as the hash.
@@ -684,8 +748,9 @@ EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, size_t key_index, const EVP
   return ctx;
 }
 
-JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
-                                      TimeClaims& times, absl::string_view& payload_out) const {
+JwtStatus JwtProvider::verifyUncached(const JwtKeySet& ks, absl::string_view token, int64_t now,
+                                      VerifiedJwt& out, TimeClaims& times,
+                                      absl::string_view& payload_out) const {
   out.has_exp = false;
   out.exp = 0;
   out.sub = JsonValue();
@@ -748,14 +813,14 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
     return JwtStatus::Malformed;
   }
   bool candidate = false, verified = false;
-  for (size_t i = 0; i < keys_.size() && !verified; i++) {
-    const Key& k = *keys_[i];
+  for (size_t i = 0; i < ks.keys_.size() && !verified; i++) {
+    const JwtKeySet::Key& k = *ks.keys_[i];
     if (!jwtAlgFitsKey(alg, k.type) || (k.has_alg && k.alg != alg) ||
         (has_kid && !k.kid.empty() && k.kid != kid)) {
       continue;
     }
     candidate = true;
-    verified = !signature.empty() && checkSignature(alg, i, token.substr(0, d2), signature);
+    verified = !signature.empty() && checkSignature(ks, alg, i, token.substr(0, d2), signature);
   }
   if (!candidate) {
     return has_kid ? JwtStatus::UnknownKey : JwtStatus::AlgNotAllowed;
@@ -864,6 +929,17 @@ public:
 
   bool expired() const { return owner_.expired(); }
 
+  // The slots hold tokens verified with key set `id`: a token verified with another set (a
+  // worker's refetched remote_jwks) is not answered from them.
+  void useKeySet(uint64_t id) {
+    if (id != keyset_id_) {
+      for (auto& s : slots_) {
+        s.token.clear();
+      }
+      keyset_id_ = id;
+    }
+  }
+
   struct Slot {
     std::string token;  // empty: unused
     std::string payload;
@@ -903,6 +979,7 @@ public:
 private:
   std::weak_ptr<const JwtProvider> owner_;
   std::vector<Slot> slots_;
+  uint64_t keyset_id_ = 0;
 };
 
 namespace {
@@ -936,11 +1013,23 @@ JwtProvider::TokenCache& JwtProvider::tokenCache() const {
   return *last;
 }
 
-JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {
+JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out,
+                              const JwtKeySet* keys) const {
+  if (keys == nullptr) {
+    keys = keys_.get();
+  }
+  if (keys == nullptr) {
+    out.claims.assign(claim_slots_.size(), JsonValue());
+    out.has_exp = false;
+    out.sub = JsonValue();
+    return JwtStatus::UnknownKey;  // a remote provider verified without its fetched keys
+  }
   const bool cacheable = cache_size_ > 0 && !token.empty() && token.size() <= kMaxCachedToken;
   TokenCache::Slot* slot = nullptr;
   if (cacheable) {
-    slot = &tokenCache().slotFor(token);
+    TokenCache& cache = tokenCache();
+    cache.useKeySet(keys->id());
+    slot = &cache.slotFor(token);
     if (slot->token == token) {
       token_cache_hits++;
       out.has_exp = slot->verified.has_exp;
@@ -952,7 +1041,7 @@ JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt&
   }
   TimeClaims times;
   absl::string_view payload;
-  const JwtStatus st = verifyUncached(token, now, out, times, payload);
+  const JwtStatus st = verifyUncached(*keys, token, now, out, times, payload);
   if (st == JwtStatus::Ok && slot != nullptr) {
     TokenCache::store(*slot, token, payload, out, times);
   }

@@ -53,6 +53,51 @@ enum class JwtStatus {
 const char* jwtStatusCode(JwtStatus s);
 const char* jwtStatusMessage(JwtStatus s);
 
+// A provider's verification keys: its static key (secret, secret_env, public_key_pem), its inline
+// `jwks`, or a key set fetched from its `remote_jwks` (by jwt_auth, per worker). Immutable once
+// built; each has a process-unique id (never reused).
+class JwtKeySet {
+public:
+  ~JwtKeySet();
+  JwtKeySet(const JwtKeySet&) = delete;
+  JwtKeySet& operator=(const JwtKeySet&) = delete;
+  // The usable keys of a fetched JWKS document; the others (a JWK "alg" that does not fit its key
+  // included) are described in `skipped`. nullptr and `error` when the document is not a JWKS.
+  static std::shared_ptr<const JwtKeySet> fromJwks(absl::string_view json,
+                                                   std::vector<std::string>& skipped,
+                                                   std::string& error);
+  size_t size() const { return keys_.size(); }
+  uint64_t id() const { return id_; }
+
+private:
+  friend class JwtProvider;
+  struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
+  struct Key {
+    std::string kid;  // empty: tried for every token whatever its kid
+    JwkType type = JwkType::Oct;
+    bool has_alg = false;  // the JWK named its "alg": only that one
+    JwtAlg alg = JwtAlg::HS256;
+    std::unique_ptr<HmacKeys> hmac;
+    PkeyPtr pkey;
+    ~Key();
+  };
+  JwtKeySet();
+  // Adds `jwk`; false (and `why`) when its "alg" is unknown or does not fit it.
+  bool add(Jwk& jwk, std::string& why);
+
+  uint64_t id_;
+  std::vector<std::unique_ptr<Key>> keys_;
+};
+
+// Where a provider's keys are fetched from (AuthProvider.remote_jwks), resolved.
+struct RemoteJwksSettings {
+  std::string cluster;
+  std::string path;
+  int64_t refresh_ms = 300000;
+  int64_t min_refresh_ms = 30000;
+  int64_t timeout_ms = 5000;
+};
+
 // What a successful verify() found. Views point into a thread_local buffer, or the token cache
 // slot, of the verifying thread: valid until that thread verifies the next token.
 struct VerifiedJwt {
@@ -79,10 +124,17 @@ public:
   static std::shared_ptr<const JwtProvider> create(const gateway::v1::AuthProvider& proto,
                                                    std::vector<FieldError>* errors);
 
-  // Verifies a compact JWS at `now` (seconds since the epoch). A token that verified before on
-  // this thread is answered from the thread's token cache (token_cache_size): the exact token
-  // bytes must match, and exp, nbf and iat are checked against `now` again on every call.
-  JwtStatus verify(absl::string_view token, int64_t now, VerifiedJwt& out) const;
+  // Verifies a compact JWS at `now` (seconds since the epoch) with `keys` (nullptr: the
+  // provider's own; a remote provider has none, so its caller passes the fetched set). A token
+  // that verified before on this thread with the same key set is answered from the thread's
+  // token cache (token_cache_size): the exact token bytes must match, and exp, nbf and iat are
+  // checked against `now` again on every call.
+  JwtStatus verify(absl::string_view token, int64_t now, VerifiedJwt& out,
+                   const JwtKeySet* keys = nullptr) const;
+  // The provider's own keys; nullptr for a remote_jwks provider.
+  const JwtKeySet* keySet() const { return keys_.get(); }
+  // Set for a remote_jwks provider.
+  const RemoteJwksSettings* remote() const { return remote_.get(); }
 
   // Tokens answered from this thread's token cache so far (all providers).
   static uint64_t cacheHitsOnThisThread();
@@ -91,6 +143,8 @@ public:
   uint32_t tokenCacheSize() const { return cache_size_; }
 
   const std::string& name() const { return name_; }
+  // Unique per process, never reused.
+  uint64_t id() const { return id_; }
   // The `iss` every token must carry (empty: not checked).
   const std::string& issuer() const { return issuer_; }
   // Token source: a header (lower-case name, with a case-insensitive `prefix`) or a query param.
@@ -109,8 +163,9 @@ public:
   size_t permissionsSlot() const { return claim_headers_.size() + 1; }
   size_t scopeSlot() const { return claim_headers_.size() + 2; }
   int64_t clockSkewSeconds() const { return skew_; }
-  // Verification keys (1 for secret / secret_env / public_key_pem, the usable keys of `jwks`).
-  size_t keyCount() const { return keys_.size(); }
+  // Verification keys (1 for secret / secret_env / public_key_pem, the keys of `jwks`; 0 for
+  // remote_jwks).
+  size_t keyCount() const { return keys_ ? keys_->size() : 0; }
   std::string describeAlgorithms() const;
 
   // Finds the token in a request: the header value after the prefix, or the query parameter.
@@ -121,33 +176,24 @@ public:
 private:
   JwtProvider() = default;
   bool allowed(JwtAlg a) const { return (allowed_mask_ & (1u << static_cast<int>(a))) != 0; }
-  struct HmacKeys;  // precomputed HMAC inner/outer digest states (jwt.cc)
-  // One verification key: the static key (secret or PEM, no kid) or a key of the `jwks`.
-  struct Key {
-    std::string kid;  // empty: tried for every token whatever its kid
-    JwkType type = JwkType::Oct;
-    bool has_alg = false;  // the JWK named its "alg": only that one
-    JwtAlg alg = JwtAlg::HS256;
-    std::unique_ptr<HmacKeys> hmac;
-    PkeyPtr pkey;
-    ~Key();
-  };
-  bool checkSignature(JwtAlg alg, size_t key_index, absl::string_view signing_input,
-                      absl::string_view signature) const;
-  EVP_PKEY_CTX* verifyContext(JwtAlg alg, size_t key_index, const EVP_MD* md) const;
+  static bool checkSignature(const JwtKeySet& ks, JwtAlg alg, size_t key_index,
+                             absl::string_view signing_input, absl::string_view signature);
+  static EVP_PKEY_CTX* verifyContext(const JwtKeySet& ks, JwtAlg alg, size_t key_index,
+                                     const EVP_MD* md);
   // The claims that make a verified token's validity depend on the time (exp is in VerifiedJwt).
   struct TimeClaims {
     bool has_nbf = false, has_iat = false;
     int64_t nbf = 0, iat = 0;
   };
-  JwtStatus verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
-                           TimeClaims& times, absl::string_view& payload) const;
+  JwtStatus verifyUncached(const JwtKeySet& ks, absl::string_view token, int64_t now,
+                           VerifiedJwt& out, TimeClaims& times, absl::string_view& payload) const;
   JwtStatus checkTimes(const VerifiedJwt& v, const TimeClaims& t, int64_t now) const;
   TokenCache& tokenCache() const;
 
+  std::shared_ptr<JwtKeySet> keys_;
+  std::unique_ptr<RemoteJwksSettings> remote_;
   uint64_t id_ = 0;  // unique per process (never reused), for per-thread caches
   std::string name_;
-  std::vector<std::unique_ptr<Key>> keys_;
   std::string issuer_;
   std::vector<std::string> audiences_;
   uint32_t allowed_mask_ = 0;

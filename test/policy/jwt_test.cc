@@ -212,15 +212,15 @@ TEST_CASE("jwt: provider validation names fields", "[policy][jwt]") {
   p.set_name("x");
   CHECK(errorsOf(p) == std::vector<std::string>{
                            "secret: key material required: one of secret, secret_env, "
-                           "public_key_pem or jwks"});
+                           "public_key_pem, jwks or remote_jwks"});
   p.set_public_key_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
   CHECK(errorsOf(p) == std::vector<std::string>{
                            "public_key_pem: not a PEM public key (expected -----BEGIN PUBLIC "
                            "KEY-----)"});
   p.set_secret("s");
   CHECK(errorsOf(p) == std::vector<std::string>{
-                           "public_key_pem: only one of secret, secret_env, public_key_pem or "
-                           "jwks may be set"});
+                           "public_key_pem: only one of secret, secret_env, public_key_pem, "
+                           "jwks or remote_jwks may be set"});
   p.clear_public_key_pem();
   p.add_algorithms("RS256");
   p.add_algorithms("none");
