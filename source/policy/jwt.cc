@@ -347,9 +347,10 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
         : !proto.secret_env().empty() && !proto.secret().empty() ? "secret_env"
                                                                  : "public_key_pem",
         "only one of secret, secret_env, public_key_pem, jwks or remote_jwks may be set");
-  } else if (proto.secret() == kRedactedSecret) {
-    err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
-                  "(or use secret_env)");
+  } else if (proto.secret() == kRedactedSecret || proto.jwks() == kRedactedSecret) {
+    err(proto.jwks().empty() ? "secret" : "jwks",
+        "'<redacted>' is the placeholder shown instead of a secret: set the real value "
+        "(or use secret_env)");
   } else if (!proto.secret().empty()) {
     addKey(JwkType::Oct);
     secret = proto.secret();

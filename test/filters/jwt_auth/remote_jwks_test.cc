@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "source/config/config.h"
 #include "source/filters/filter.h"
 #include "source/filters/identity.h"
 #include "source/filters/jwt_auth/remote_jwks.h"
@@ -267,6 +268,34 @@ auth_providers:
 )") == std::vector<std::string>{
              "remote_jwks: only one of secret, secret_env, public_key_pem, jwks or remote_jwks "
              "may be set"});
+}
+
+} // namespace
+} // namespace gw::filters
+
+namespace gw::filters {
+namespace {
+
+TEST_CASE("config: an inline jwks with an oct key is redacted, public-only sets are not",
+          "[policy][config]") {
+  auto rsa = policy::test::rsaKey();
+  const std::string pub = absl::StrCat(R"({"keys":[)", policy::test::publicJwk(rsa.get()), "]}");
+  gateway::v1::Config c;
+  auto* a = c.add_auth_providers();
+  a->set_name("pub");
+  a->set_jwks(pub);
+  auto* b = c.add_auth_providers();
+  b->set_name("hmac");
+  // "oct" written with an escape still counts.
+  b->set_jwks(R"({"keys":[{"kty":"\u006fct","k":"c2VjcmV0LXZhbHVl"}]})");
+  config::redactSecrets(&c);
+  CHECK(c.auth_providers(0).jwks() == pub);
+  CHECK(c.auth_providers(1).jwks() == "<redacted>");
+  // Pasted back, the placeholder is refused.
+  std::vector<policy::FieldError> errors;
+  CHECK(policy::JwtProvider::create(c.auth_providers(1), &errors) == nullptr);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].field == "jwks");
 }
 
 } // namespace
