@@ -53,6 +53,11 @@ enum class JwtStatus {
 const char* jwtStatusCode(JwtStatus s);
 const char* jwtStatusMessage(JwtStatus s);
 
+namespace internal {
+// Ids of providers and key sets: unique per process, never reused (per-thread caches key on them).
+uint64_t nextJwtId();
+} // namespace internal
+
 // A provider's verification keys: its static key (secret, secret_env, public_key_pem), its inline
 // `jwks`, or a key set fetched from its `remote_jwks` (by jwt_auth, per worker). Immutable once
 // built; each has a process-unique id (never reused).
@@ -79,6 +84,7 @@ private:
     JwtAlg alg = JwtAlg::HS256;
     std::unique_ptr<HmacKeys> hmac;
     PkeyPtr pkey;
+    Key();  // out of line (jwt_keys.cc), where HmacKeys is complete
     ~Key();
   };
   JwtKeySet();
