@@ -132,6 +132,18 @@ void redactSecrets(gateway::v1::Config* config) {
     if (!p.secret().empty()) {
       p.set_secret(kRedacted);
     }
+    // An inline key set with an oct (HMAC) key holds a secret: the whole set is hidden.
+    std::vector<policy::Jwk> keys;
+    std::vector<std::string> skipped;
+    std::string error;
+    if (!p.jwks().empty() && policy::parseJwks(p.jwks(), keys, skipped, error)) {
+      for (const auto& k : keys) {
+        if (k.type == policy::JwkType::Oct) {
+          p.set_jwks(kRedacted);
+          break;
+        }
+      }
+    }
   }
   for (auto& r : *config->mutable_redis_servers()) {
     if (!r.password().empty()) {

@@ -1,17 +1,8 @@
+// Auth providers: config -> JwtProvider, token extraction, JWS parsing, claims, the per-thread
+// token cache. Keys and signature checks: jwt_keys.cc.
 #include "source/policy/jwt.h"
 
-// SHA256_CTX & co. are deprecated in OpenSSL 3 but are plain structs: an HMAC key's inner and
-// outer states are precomputed once and copied by value per token (no allocation, no algorithm
-// fetch; the one-shot HMAC() costs ~10 us per call on OpenSSL 3 for the fetch alone).
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
-#include <cstring>
-
 #include <openssl/bio.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -41,26 +32,8 @@ std::atomic<uint64_t> next_provider_id{1};
 constexpr std::pair<const char*, JwtAlg> kAlgs[] = {
     {"HS256", JwtAlg::HS256}, {"HS384", JwtAlg::HS384}, {"HS512", JwtAlg::HS512},
     {"RS256", JwtAlg::RS256}, {"RS384", JwtAlg::RS384}, {"RS512", JwtAlg::RS512},
-    {"ES256", JwtAlg::ES256}};
-
-bool isHmac(JwtAlg a) { return a == JwtAlg::HS256 || a == JwtAlg::HS384 || a == JwtAlg::HS512; }
-bool isRsa(JwtAlg a) { return a == JwtAlg::RS256 || a == JwtAlg::RS384 || a == JwtAlg::RS512; }
-
-const EVP_MD* digestOf(JwtAlg a) {
-  switch (a) {
-  case JwtAlg::HS256:
-  case JwtAlg::RS256:
-  case JwtAlg::ES256:
-    return EVP_sha256();
-  case JwtAlg::HS384:
-  case JwtAlg::RS384:
-    return EVP_sha384();
-  case JwtAlg::HS512:
-  case JwtAlg::RS512:
-    return EVP_sha512();
-  }
-  return EVP_sha256();
-}
+    {"ES256", JwtAlg::ES256}, {"PS256", JwtAlg::PS256}, {"PS384", JwtAlg::PS384},
+    {"PS512", JwtAlg::PS512}, {"ES384", JwtAlg::ES384}, {"EdDSA", JwtAlg::EdDSA}};
 
 // A NumericDate (RFC 7519 section 2): a JSON number, possibly fractional; floored.
 bool numericDate(const JsonValue& v, int64_t* out) {
@@ -90,96 +63,18 @@ bool stringEquals(const JsonValue& v, absl::string_view want) {
 
 } // namespace
 
-// HMAC (RFC 2104) with the key's two padded blocks already absorbed.
-struct JwtProvider::HmacKeys {
-  SHA256_CTX in256, out256;
-  SHA512_CTX in384, out384, in512, out512;
-
-  explicit HmacKeys(absl::string_view key) {
-    prepare256(key);
-    prepare512(key, /*is384=*/true);
-    prepare512(key, /*is384=*/false);
+namespace {
+JwtAlg defaultAlg(JwkType t) {
+  switch (t) {
+  case JwkType::Oct: return JwtAlg::HS256;
+  case JwkType::Rsa: return JwtAlg::RS256;
+  case JwkType::EcP256: return JwtAlg::ES256;
+  case JwkType::EcP384: return JwtAlg::ES384;
+  case JwkType::Ed25519: return JwtAlg::EdDSA;
   }
-
-  void prepare256(absl::string_view key) {
-    unsigned char k[64] = {};
-    if (key.size() > sizeof(k)) {
-      SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
-    } else {
-      memcpy(k, key.data(), key.size());
-    }
-    unsigned char ipad[64], opad[64];
-    for (size_t i = 0; i < 64; i++) {
-      ipad[i] = k[i] ^ 0x36;
-      opad[i] = k[i] ^ 0x5c;
-    }
-    SHA256_Init(&in256);
-    SHA256_Update(&in256, ipad, 64);
-    SHA256_Init(&out256);
-    SHA256_Update(&out256, opad, 64);
-  }
-
-  void prepare512(absl::string_view key, bool is384) {
-    unsigned char k[128] = {};
-    if (key.size() > sizeof(k)) {
-      if (is384) {
-        SHA384(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
-      } else {
-        SHA512(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
-      }
-    } else {
-      memcpy(k, key.data(), key.size());
-    }
-    unsigned char ipad[128], opad[128];
-    for (size_t i = 0; i < 128; i++) {
-      ipad[i] = k[i] ^ 0x36;
-      opad[i] = k[i] ^ 0x5c;
-    }
-    SHA512_CTX& in = is384 ? in384 : in512;
-    SHA512_CTX& out = is384 ? out384 : out512;
-    if (is384) {
-      SHA384_Init(&in);
-      SHA384_Init(&out);
-    } else {
-      SHA512_Init(&in);
-      SHA512_Init(&out);
-    }
-    SHA512_Update(&in, ipad, 128);
-    SHA512_Update(&out, opad, 128);
-  }
-
-  // The MAC of `data` into `mac` (32, 48 or 64 bytes); returns its length.
-  size_t mac(JwtAlg alg, absl::string_view data, unsigned char* mac) const {
-    const auto* d = reinterpret_cast<const unsigned char*>(data.data());
-    unsigned char inner[64];
-    if (alg == JwtAlg::HS256) {
-      SHA256_CTX c = in256;
-      SHA256_Update(&c, d, data.size());
-      SHA256_Final(inner, &c);
-      SHA256_CTX o = out256;
-      SHA256_Update(&o, inner, 32);
-      SHA256_Final(mac, &o);
-      return 32;
-    }
-    const bool is384 = alg == JwtAlg::HS384;
-    const size_t n = is384 ? 48 : 64;
-    SHA512_CTX c = is384 ? in384 : in512;
-    SHA512_Update(&c, d, data.size());
-    if (is384) {
-      SHA384_Final(inner, &c);
-    } else {
-      SHA512_Final(inner, &c);
-    }
-    SHA512_CTX o = is384 ? out384 : out512;
-    SHA512_Update(&o, inner, n);
-    if (is384) {
-      SHA384_Final(mac, &o);
-    } else {
-      SHA512_Final(mac, &o);
-    }
-    return n;
-  }
-};
+  return JwtAlg::HS256;
+}
+} // namespace
 
 bool jwtAlgFromName(absl::string_view name, JwtAlg* out) {
   for (const auto& [n, a] : kAlgs) {
@@ -212,6 +107,7 @@ const char* jwtStatusCode(JwtStatus s) {
   case JwtStatus::NotYetValid: return "jwt_not_yet_valid";
   case JwtStatus::BadIssuer: return "jwt_bad_issuer";
   case JwtStatus::BadAudience: return "jwt_bad_audience";
+  case JwtStatus::UnknownKey: return "jwt_unknown_kid";
   }
   return "jwt_invalid";
 }
@@ -228,12 +124,14 @@ const char* jwtStatusMessage(JwtStatus s) {
   case JwtStatus::NotYetValid: return "the token is not valid yet (nbf or iat in the future)";
   case JwtStatus::BadIssuer: return "the token's issuer is not accepted";
   case JwtStatus::BadAudience: return "the token's audience is not accepted";
+  case JwtStatus::UnknownKey: return "no verification key matches the token's kid";
   }
   return "invalid token";
 }
 
-JwtProvider::~JwtProvider() { EVP_PKEY_free(pkey_); }
+uint64_t internal::nextJwtId() { return next_provider_id.fetch_add(1, std::memory_order_relaxed); }
 
+JwtProvider::~JwtProvider() = default;
 std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthProvider& proto,
                                                        std::vector<FieldError>* errors) {
   const size_t errors_before = errors->size();
@@ -241,7 +139,7 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     errors->push_back({std::move(field), std::move(message)});
   };
   std::shared_ptr<JwtProvider> p(new JwtProvider());
-  p->id_ = next_provider_id.fetch_add(1, std::memory_order_relaxed);
+  p->id_ = internal::nextJwtId();
   p->name_ = proto.name();
   p->issuer_ = proto.issuer();
   for (int i = 0; i < proto.audiences_size(); i++) {
@@ -253,62 +151,109 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
 
   // Key material: exactly one.
   const int keys = !proto.secret().empty() + !proto.secret_env().empty() +
-                   !proto.public_key_pem().empty();
-  enum class KeyKind { None, Hmac, Rsa, Ec } kind = KeyKind::None;
+                   !proto.public_key_pem().empty() + !proto.jwks().empty() +
+                   proto.has_remote_jwks();
+  p->keys_.reset(new JwtKeySet());
+  auto addKey = [&p](JwkType type) -> JwtKeySet::Key& {
+    p->keys_->keys_.push_back(std::make_unique<JwtKeySet::Key>());
+    p->keys_->keys_.back()->type = type;
+    return *p->keys_->keys_.back();
+  };
+  std::string secret;
+  bool from_jwks = false;
   if (keys == 0) {
-    err("secret", "key material required: one of secret, secret_env or public_key_pem");
+    err("secret", "key material required: one of secret, secret_env, public_key_pem, jwks or "
+                  "remote_jwks");
   } else if (keys > 1) {
-    err(!proto.secret_env().empty() && !proto.secret().empty() ? "secret_env" : "public_key_pem",
-        "only one of secret, secret_env or public_key_pem may be set");
-  } else if (proto.secret() == kRedactedSecret) {
-    err("secret", "'<redacted>' is the placeholder shown instead of a secret: set the real secret "
-                  "(or use secret_env)");
+    err(proto.has_remote_jwks() ? "remote_jwks"
+        : !proto.jwks().empty() ? "jwks"
+        : !proto.secret_env().empty() && !proto.secret().empty() ? "secret_env"
+                                                                 : "public_key_pem",
+        "only one of secret, secret_env, public_key_pem, jwks or remote_jwks may be set");
+  } else if (proto.secret() == kRedactedSecret || proto.jwks() == kRedactedSecret) {
+    err(proto.jwks().empty() ? "secret" : "jwks",
+        "'<redacted>' is the placeholder shown instead of a secret: set the real value "
+        "(or use secret_env)");
   } else if (!proto.secret().empty()) {
-    p->secret_ = proto.secret();
-    kind = KeyKind::Hmac;
+    addKey(JwkType::Oct);
+    secret = proto.secret();
   } else if (!proto.secret_env().empty()) {
     const char* v = std::getenv(proto.secret_env().c_str());
     if (v == nullptr || *v == '\0') {
       err("secret_env", absl::StrCat("environment variable '", proto.secret_env(),
                                      "' is not set or empty"));
     } else {
-      p->secret_ = v;
-      kind = KeyKind::Hmac;
+      addKey(JwkType::Oct);
+      secret = v;
     }
-  } else {
+  } else if (!proto.public_key_pem().empty()) {
     BIO* bio = BIO_new_mem_buf(proto.public_key_pem().data(),
                                static_cast<int>(proto.public_key_pem().size()));
-    p->pkey_ = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+    PkeyPtr pkey(bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr);
     BIO_free(bio);
-    if (p->pkey_ == nullptr) {
+    JwkType type;
+    std::string why;
+    if (!pkey) {
       err("public_key_pem", "not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
-    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_RSA) {
-      const int bits = EVP_PKEY_get_bits(p->pkey_);
-      if (bits < 2048) {
-        err("public_key_pem", absl::StrCat("RSA key of ", bits, " bits is too small (at least 2048)"));
-      }
-      kind = KeyKind::Rsa;
-    } else if (EVP_PKEY_get_base_id(p->pkey_) == EVP_PKEY_EC) {
-      char group[64] = {};
-      size_t len = 0;
-      if (EVP_PKEY_get_utf8_string_param(p->pkey_, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                         sizeof(group), &len) != 1 ||
-          absl::string_view(group) != "prime256v1") {
-        err("public_key_pem", absl::StrCat("EC key on curve '", group,
-                                           "': only P-256 (ES256) is supported"));
-      }
-      kind = KeyKind::Ec;
+    } else if (!jwkTypeOfPkey(pkey.get(), type, why)) {
+      err("public_key_pem", why);
     } else {
-      err("public_key_pem", "unsupported key type (RSA or EC P-256)");
+      addKey(type).pkey = std::move(pkey);
+    }
+  } else if (proto.has_remote_jwks()) {
+    const auto& r = proto.remote_jwks();
+    auto ms = [&](const google::protobuf::Duration& d, const char* field, int64_t dflt,
+                  int64_t min_ms, int64_t max_ms) {
+      const int64_t v = d.seconds() * 1000 + d.nanos() / 1000000;
+      if (v == 0 && d.seconds() == 0 && d.nanos() == 0) {
+        return dflt;
+      }
+      if (v < min_ms || v > max_ms) {
+        err(absl::StrCat("remote_jwks.", field),
+            absl::StrCat("must be between ", min_ms, "ms and ", max_ms / 1000, "s"));
+      }
+      return v;
+    };
+    p->remote_ = std::make_unique<RemoteJwksSettings>();
+    p->remote_->cluster = r.cluster();
+    p->remote_->path = r.path().empty() ? "/.well-known/jwks.json" : r.path();
+    if (r.cluster().empty()) {
+      err("remote_jwks.cluster", "required: the cluster serving the key set");
+    }
+    if (p->remote_->path[0] != '/') {
+      err("remote_jwks.path", "must start with '/'");
+    }
+    p->remote_->refresh_ms = ms(r.refresh_interval(), "refresh_interval", 300000, 1000, 86400000);
+    p->remote_->min_refresh_ms =
+        ms(r.min_refresh_interval(), "min_refresh_interval", 30000, 100, 3600000);
+    p->remote_->timeout_ms = ms(r.timeout(), "timeout", 5000, 10, 60000);
+    p->keys_.reset();
+    if (proto.algorithms_size() == 0) {
+      p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::RS256);
+    }
+  } else {
+    from_jwks = true;
+    std::vector<Jwk> jwks;
+    std::vector<std::string> skipped;
+    std::string why;
+    if (!parseJwks(proto.jwks(), jwks, skipped, why)) {
+      err("jwks", absl::StrCat("not a JSON Web Key Set: ", why));
+    } else if (!skipped.empty()) {
+      err("jwks", absl::StrCat("unusable key ", skipped.front()));
+    } else if (jwks.empty()) {
+      err("jwks", "the key set has no keys");
+    }
+    for (size_t i = 0; i < jwks.size(); i++) {
+      if (std::string why; !p->keys_->add(jwks[i], why)) {
+        err("jwks", absl::StrCat("keys[", i, "]: ", why));
+      }
     }
   }
-
+  static const std::vector<std::unique_ptr<JwtKeySet::Key>> kNoKeys;
+  const auto& set = p->keys_ ? p->keys_->keys_ : kNoKeys;
   if (proto.algorithms_size() == 0) {
-    switch (kind) {
-    case KeyKind::Hmac: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::HS256); break;
-    case KeyKind::Rsa: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::RS256); break;
-    case KeyKind::Ec: p->allowed_mask_ = 1u << static_cast<int>(JwtAlg::ES256); break;
-    case KeyKind::None: break;
+    for (const auto& k : set) {
+      p->allowed_mask_ |= 1u << static_cast<int>(k->has_alg ? k->alg : defaultAlg(k->type));
     }
   }
   for (int i = 0; i < proto.algorithms_size(); i++) {
@@ -316,17 +261,28 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
     JwtAlg a;
     if (!jwtAlgFromName(proto.algorithms(i), &a)) {
       err(field, absl::StrCat("unknown algorithm '", proto.algorithms(i),
-                              "' (HS256, HS384, HS512, RS256, RS384, RS512, ES256)"));
+                              "' (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, "
+                              "ES256, ES384, EdDSA)"));
       continue;
     }
-    // One key, one family: an HMAC secret never verifies an RS/ES token and a public key never
-    // serves as an HMAC secret (the classic alg confusion).
-    if (kind == KeyKind::Hmac && !isHmac(a)) {
-      err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
-    } else if (kind == KeyKind::Rsa && !isRsa(a)) {
-      err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
-    } else if (kind == KeyKind::Ec && a != JwtAlg::ES256) {
-      err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
+    // A key verifies only the algorithms of its family: an HMAC secret never verifies an RS/ES
+    // token and a public key never serves as an HMAC secret (the classic alg confusion).
+    bool fits = false;
+    for (const auto& k : set) {
+      fits = fits || jwtAlgFitsKey(a, k->type);
+    }
+    if (!fits && !set.empty()) {
+      if (from_jwks) {
+        err(field, absl::StrCat(proto.algorithms(i), " fits no key of the jwks"));
+      } else if (set[0]->type == JwkType::Oct) {
+        err(field, absl::StrCat(proto.algorithms(i), " needs public_key_pem, not a secret"));
+      } else if (set[0]->type == JwkType::Rsa) {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an RSA public key"));
+      } else if (set[0]->type == JwkType::Ed25519) {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an Ed25519 public key"));
+      } else {
+        err(field, absl::StrCat(proto.algorithms(i), " does not fit an EC public key"));
+      }
     }
     p->allowed_mask_ |= 1u << static_cast<int>(a);
   }
@@ -421,8 +377,13 @@ std::shared_ptr<const JwtProvider> JwtProvider::create(const gateway::v1::AuthPr
   if (errors->size() != errors_before) {
     return nullptr;
   }
-  if (kind == KeyKind::Hmac) {
-    p->hmac_ = std::make_unique<HmacKeys>(p->secret_);
+  if (!secret.empty()) {
+    Jwk oct;
+    oct.type = JwkType::Oct;
+    oct.secret = secret;
+    std::string why;
+    p->keys_->keys_.clear();
+    p->keys_->add(oct, why);
   }
   return p;
 }
@@ -488,112 +449,9 @@ JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::str
   return JwtStatus::Ok;
 }
 
-bool JwtProvider::checkSignature(JwtAlg alg, absl::string_view input,
-                                 absl::string_view sig) const {
-  const EVP_MD* md = digestOf(alg);
-  if (isHmac(alg)) {
-    if (hmac_ == nullptr) {
-      return false;
-    }
-    unsigned char mac[64];
-    const size_t mac_len = hmac_->mac(alg, input, mac);
-    return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;
-  }
-  if (pkey_ == nullptr) {
-    return false;
-  }
-  const unsigned char* sig_data = reinterpret_cast<const unsigned char*>(sig.data());
-  size_t sig_len = sig.size();
-  unsigned char der[72];
-  if (alg == JwtAlg::ES256) {
-    // JWS carries R || S (32 bytes each, RFC 7518 section 3.4); OpenSSL wants
-    // DER SEQUENCE { INTEGER r, INTEGER s }, built here without allocating.
-    if (sig.size() != 64) {
-      return false;
-    }
-    auto integer = [](const unsigned char* v, unsigned char* out) {
-      size_t skip = 0;
-      while (skip < 31 && v[skip] == 0) {
-        skip++;
-      }
-      const bool pad = (v[skip] & 0x80) != 0;  // keep it positive
-      const size_t len = 32 - skip + (pad ? 1 : 0);
-      out[0] = 0x02;
-      out[1] = static_cast<unsigned char>(len);
-      size_t o = 2;
-      if (pad) {
-        out[o++] = 0;
-      }
-      memcpy(out + o, v + skip, 32 - skip);
-      return len + 2;
-    };
-    const size_t r_len = integer(sig_data, der + 2);
-    const size_t s_len = integer(sig_data + 32, der + 2 + r_len);
-    der[0] = 0x30;
-    der[1] = static_cast<unsigned char>(r_len + s_len);
-    sig_data = der;
-    sig_len = 2 + r_len + s_len;
-  }
-  // The digest with the plain SHA-2 functions, then EVP_PKEY_verify on a verify context kept per
-  // thread and per (provider, alg): nothing is allocated or fetched per token once warm.
-  unsigned char digest[64];
-  size_t digest_len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
-  if (md == EVP_sha256()) {
-    SHA256(in, input.size(), digest);
-    digest_len = 32;
-  } else if (md == EVP_sha384()) {
-    SHA384(in, input.size(), digest);
-    digest_len = 48;
-  } else {
-    SHA512(in, input.size(), digest);
-    digest_len = 64;
-  }
-  EVP_PKEY_CTX* ctx = verifyContext(alg, md);
-  return ctx != nullptr &&
-         EVP_PKEY_verify(ctx, sig_data, sig_len, digest, digest_len) == 1;
-}
-
-namespace {
-
-// Per thread: initialized verify contexts, by (provider id, alg). A context holds its own
-// reference to the key, so an entry outliving its provider is harmless (ids are never reused);
-// entries of providers gone with old configs are dropped all at once when the cache is full.
-struct VerifyContextCache {
-  static constexpr size_t kMaxEntries = 1024;
-  absl::flat_hash_map<uint64_t, EVP_PKEY_CTX*> entries;
-  void clear() {
-    for (auto& [key, ctx] : entries) {
-      EVP_PKEY_CTX_free(ctx);
-    }
-    entries.clear();
-  }
-  ~VerifyContextCache() { clear(); }
-};
-
-} // namespace
-
-EVP_PKEY_CTX* JwtProvider::verifyContext(JwtAlg alg, const EVP_MD* md) const {
-  thread_local VerifyContextCache cache;
-  const uint64_t key = (id_ << 4) | static_cast<uint64_t>(alg);
-  if (auto it = cache.entries.find(key); it != cache.entries.end()) {
-    return it->second;
-  }
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
-  if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
-      EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
-    EVP_PKEY_CTX_free(ctx);
-    return nullptr;
-  }
-  if (cache.entries.size() >= VerifyContextCache::kMaxEntries) {
-    cache.clear();
-  }
-  cache.entries.emplace(key, ctx);
-  return ctx;
-}
-
-JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, VerifiedJwt& out,
-                                      TimeClaims& times, absl::string_view& payload_out) const {
+JwtStatus JwtProvider::verifyUncached(const JwtKeySet& ks, absl::string_view token, int64_t now,
+                                      VerifiedJwt& out, TimeClaims& times,
+                                      absl::string_view& payload_out) const {
   out.has_exp = false;
   out.exp = 0;
   out.sub = JsonValue();
@@ -621,12 +479,14 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   }
 
   // Header: alg (required, a string), no crit (we understand no extensions).
-  JsonValue alg_v;
+  JsonValue alg_v, kid_v;
   bool has_alg = false, crit = false;
   if (!scanJsonObject(header, [&](absl::string_view k, const JsonValue& v) {
         if (k == "alg") {
           alg_v = v;
           has_alg = true;
+        } else if (k == "kid") {
+          kid_v = v;
         } else if (k == "crit") {
           crit = true;
         }
@@ -643,7 +503,30 @@ JwtStatus JwtProvider::verifyUncached(absl::string_view token, int64_t now, Veri
   if (alg_v.escaped || !jwtAlgFromName(alg_v.raw, &alg) || !allowed(alg)) {
     return JwtStatus::AlgNotAllowed;
   }
-  if (signature.empty() || !checkSignature(alg, token.substr(0, d2), signature)) {
+  if (kid_v.type != JsonType::Null && kid_v.type != JsonType::String) {
+    return JwtStatus::Malformed;
+  }
+  // The keys to try: those the alg fits (and, for a JWK with its own "alg", that alg), whose kid
+  // is the token's; a key without a kid and a token without a kid match any.
+  thread_local std::string kid;
+  const bool has_kid = kid_v.type == JsonType::String;
+  if (has_kid && !jsonUnescape(kid_v.raw, kid)) {
+    return JwtStatus::Malformed;
+  }
+  bool candidate = false, verified = false;
+  for (size_t i = 0; i < ks.keys_.size() && !verified; i++) {
+    const JwtKeySet::Key& k = *ks.keys_[i];
+    if (!jwtAlgFitsKey(alg, k.type) || (k.has_alg && k.alg != alg) ||
+        (has_kid && !k.kid.empty() && k.kid != kid)) {
+      continue;
+    }
+    candidate = true;
+    verified = !signature.empty() && checkSignature(ks, alg, i, token.substr(0, d2), signature);
+  }
+  if (!candidate) {
+    return has_kid ? JwtStatus::UnknownKey : JwtStatus::AlgNotAllowed;
+  }
+  if (!verified) {
     return JwtStatus::BadSignature;
   }
 
@@ -747,6 +630,17 @@ public:
 
   bool expired() const { return owner_.expired(); }
 
+  // The slots hold tokens verified with key set `id`: a token verified with another set (a
+  // worker's refetched remote_jwks) is not answered from them.
+  void useKeySet(uint64_t id) {
+    if (id != keyset_id_) {
+      for (auto& s : slots_) {
+        s.token.clear();
+      }
+      keyset_id_ = id;
+    }
+  }
+
   struct Slot {
     std::string token;  // empty: unused
     std::string payload;
@@ -786,6 +680,7 @@ public:
 private:
   std::weak_ptr<const JwtProvider> owner_;
   std::vector<Slot> slots_;
+  uint64_t keyset_id_ = 0;
 };
 
 namespace {
@@ -819,11 +714,23 @@ JwtProvider::TokenCache& JwtProvider::tokenCache() const {
   return *last;
 }
 
-JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out) const {
+JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt& out,
+                              const JwtKeySet* keys) const {
+  if (keys == nullptr) {
+    keys = keys_.get();
+  }
+  if (keys == nullptr) {
+    out.claims.assign(claim_slots_.size(), JsonValue());
+    out.has_exp = false;
+    out.sub = JsonValue();
+    return JwtStatus::UnknownKey;  // a remote provider verified without its fetched keys
+  }
   const bool cacheable = cache_size_ > 0 && !token.empty() && token.size() <= kMaxCachedToken;
   TokenCache::Slot* slot = nullptr;
   if (cacheable) {
-    slot = &tokenCache().slotFor(token);
+    TokenCache& cache = tokenCache();
+    cache.useKeySet(keys->id());
+    slot = &cache.slotFor(token);
     if (slot->token == token) {
       token_cache_hits++;
       out.has_exp = slot->verified.has_exp;
@@ -835,7 +742,7 @@ JwtStatus JwtProvider::verify(absl::string_view token, int64_t now, VerifiedJwt&
   }
   TimeClaims times;
   absl::string_view payload;
-  const JwtStatus st = verifyUncached(token, now, out, times, payload);
+  const JwtStatus st = verifyUncached(*keys, token, now, out, times, payload);
   if (st == JwtStatus::Ok && slot != nullptr) {
     TokenCache::store(*slot, token, payload, out, times);
   }

@@ -211,16 +211,16 @@ TEST_CASE("jwt: provider validation names fields", "[policy][jwt]") {
   gateway::v1::AuthProvider p;
   p.set_name("x");
   CHECK(errorsOf(p) == std::vector<std::string>{
-                           "secret: key material required: one of secret, secret_env or "
-                           "public_key_pem"});
+                           "secret: key material required: one of secret, secret_env, "
+                           "public_key_pem, jwks or remote_jwks"});
   p.set_public_key_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
   CHECK(errorsOf(p) == std::vector<std::string>{
                            "public_key_pem: not a PEM public key (expected -----BEGIN PUBLIC "
                            "KEY-----)"});
   p.set_secret("s");
   CHECK(errorsOf(p) == std::vector<std::string>{
-                           "public_key_pem: only one of secret, secret_env or public_key_pem may "
-                           "be set"});
+                           "public_key_pem: only one of secret, secret_env, public_key_pem, "
+                           "jwks or remote_jwks may be set"});
   p.clear_public_key_pem();
   p.add_algorithms("RS256");
   p.add_algorithms("none");
@@ -231,7 +231,7 @@ TEST_CASE("jwt: provider validation names fields", "[policy][jwt]") {
         std::vector<std::string>{
             "algorithms[0]: RS256 needs public_key_pem, not a secret",
             "algorithms[1]: unknown algorithm 'none' (HS256, HS384, HS512, RS256, RS384, RS512, "
-            "ES256)",
+            "PS256, PS384, PS512, ES256, ES384, EdDSA)",
             "clock_skew: must not be negative",
             "token_source.header: invalid header name 'bad header'",
             "claim_headers: claim 'sub': header 'content-length' cannot be set from a claim"});

@@ -10,6 +10,7 @@
 //   --fail-status N       answer every request with status N
 //   --stream-bytes N      every default body is N bytes of filler (Content-Length) instead of JSON
 //   --quiet               no per-request log lines on stderr
+//   --jwks-dir DIR        serve GET /.well-known/jwks.json from DIR/jwks.json (jwks_endpoint.h)
 //
 // Per-request headers (override the flags):
 //   x-demo-delay-ms: N                 respond after N ms (timer, not blocking)
@@ -29,6 +30,8 @@
 // end of each request; pipelined bytes wait (bounded) until the response has been fully queued,
 // so responses go out in order. Request bodies stream through SHA-256 and are never buffered.
 // Response bodies are written with backpressure on the libuv write queue.
+
+#include "tools/demo_upstream/jwks_endpoint.h"
 
 #include <openssl/evp.h>
 #include <signal.h>
@@ -82,6 +85,7 @@ struct Options {
   int failStatus = 0;
   std::optional<uint64_t> streamBytes;
   bool quiet = false;
+  std::string jwksDir;
 };
 
 struct Stats {
@@ -1009,7 +1013,12 @@ void Connection::sendFinal() {
   }
   const Options& opt = gServer.options;
   const bool healthz = req_.path() == "/healthz";
-  const int status = req_.status != 0 ? req_.status : (opt.failStatus != 0 ? opt.failStatus : 200);
+  int jwksStatus = 0;
+  std::string jwksBody;
+  const bool jwks = demo::serveJwks(opt.jwksDir, req_.path(), jwksStatus, jwksBody);
+  const int status = jwks ? jwksStatus
+                          : req_.status != 0 ? req_.status
+                                             : (opt.failStatus != 0 ? opt.failStatus : 200);
   const bool bodyAllowed = status != 204 && status != 304;
 
   enum class Kind { Fixed, Stream };
@@ -1025,6 +1034,8 @@ void Connection::sendFinal() {
   } else if (req_.lengthStreamBytes) {
     kind = Kind::Stream;
     streamBytes = *req_.lengthStreamBytes;
+  } else if (jwks) {
+    body = std::move(jwksBody);
   } else if (healthz) {
     body = status == 200 ? "ok" : "unhealthy";
     contentType = "text/plain";
@@ -1334,7 +1345,7 @@ void onSignal(uv_signal_t*, int) {
 void usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s --port N [--address A] [--service NAME] [--instance NAME] [--delay-ms N]\n"
-          "          [--fail-status N] [--stream-bytes N] [--quiet]\n",
+          "          [--fail-status N] [--stream-bytes N] [--quiet] [--jwks-dir DIR]\n",
           argv0);
 }
 
@@ -1371,6 +1382,8 @@ bool parseArgs(int argc, char** argv, Options& opt) {
         return false;
       }
       opt.port = static_cast<int>(*v);
+    } else if (arg == "--jwks-dir") {
+      opt.jwksDir = value;
     } else if (arg == "--address") {
       opt.address = value;
     } else if (arg == "--service") {

@@ -6,12 +6,15 @@
 // provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim headers are always removed first,
 // whatever the outcome. In mode: report a missing or invalid token lets the request pass without
 // an identity (the would-be 401 counted and logged). Stateless: one shared instance serves every
-// request.
+// request. A provider with remote_jwks verifies with the key set its worker fetched
+// (remote_jwks.h): none yet -> 503 jwks_unavailable; a kid the set lacks -> 401 jwt_unknown_kid
+// and a refetch (rate-limited).
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/filters/jwt_auth/v1/jwt_auth.pb.h"
 #include "source/filters/filter.h"
 #include "source/filters/identity.h"
+#include "source/filters/jwt_auth/remote_jwks.h"
 #include "source/filters/report_only.h"
 #include "source/http/http1_codec.h"
 #include "source/policy/jwt.h"
@@ -84,15 +87,34 @@ FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
   for (const auto& ch : p.claimHeaders()) {
     headers.remove(ch.second);  // never let a client forge what the gateway asserts
   }
+  RemoteJwks* remote = nullptr;
+  if (p.remote() != nullptr) {
+    remote = &RemoteJwks::of(p, ctx.worker());
+    remote->maybeRefresh();
+  }
   absl::string_view token;
   policy::JwtStatus st = p.extract(headers.entries(), ctx.request().query, token);
   if (st == policy::JwtStatus::Missing && config_.allow_missing) {
     kAnonymous.inc(ctx.worker());
     return FilterStatus::Continue;
   }
+  if (st == policy::JwtStatus::Ok && remote != nullptr && remote->keys() == nullptr) {
+    // No key set fetched on this worker yet (the first fetch is in flight, or failed).
+    if (config_.mode == PolicyMode::Enforce) {
+      kDenied.inc(ctx.worker());
+    }
+    return rejectOrReport(
+        ctx, config_.mode, "jwt_auth",
+        ErrorInfo::make(ErrorKind::Unavailable,
+                        "the auth provider's signing keys are not available yet",
+                        "jwks_unavailable"));
+  }
   thread_local policy::VerifiedJwt verified;
   if (st == policy::JwtStatus::Ok) {
-    st = p.verify(token, policy::jwtNow(), verified);
+    st = p.verify(token, policy::jwtNow(), verified, remote ? remote->keys() : nullptr);
+    if (st == policy::JwtStatus::UnknownKey && remote != nullptr) {
+      remote->refreshForUnknownKid();
+    }
   }
   if (st != policy::JwtStatus::Ok) {
     if (config_.mode == PolicyMode::Enforce) {
@@ -134,6 +156,11 @@ std::string JwtAuthConfig::explain(ExplainContext& ctx) const {
     }
     return absl::StrCat(who, "401 jwt_missing: no token in the ", tokenWhere(p),
                         mode == PolicyMode::Report ? " (mode: report, the request passes)" : "");
+  }
+  if (p.remote() != nullptr) {
+    return absl::StrCat(who, "token present; verified on the worker with the key set fetched from "
+                             "cluster '", p.remote()->cluster, "' ", p.remote()->path,
+                        " (explain does not fetch keys)");
   }
   policy::VerifiedJwt v;
   const int64_t now = policy::jwtNow();
