@@ -350,7 +350,8 @@ FilterStatus IntrospectionFilter::decide(RequestContext& ctx, const Introspectio
   Identity& id = ctx.filterState().emplace(kIdentity);
   id.method = "oauth2";
   id.provider = s_.cluster;
-  id.subject = r.sub;
+  // Client-credentials tokens have no `sub`: the user name, else the client, is who calls.
+  id.subject = !r.sub.empty() ? r.sub : !r.username.empty() ? r.username : r.client_id;
   for (absl::string_view w : words) {
     id.permissions.emplace_back(w);
   }

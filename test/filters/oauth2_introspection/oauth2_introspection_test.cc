@@ -121,6 +121,20 @@ TEST_CASE("an active token with the scopes passes and sets the identity and head
   CHECK(counter(ctx2, "oauth2_introspection", "cache_hits") == 1);
 }
 
+TEST_CASE("without sub, the subject is the username, else the client_id") {
+  auto c = make("");
+  for (const auto& [body, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"active":true,"username":"al","client_id":"app","scope":"x"})", "al"},
+           {R"({"active":true,"client_id":"app","scope":"x"})", "app"}}) {
+    Run r(*c, "Bearer " + want);
+    r.ctx.fakeWorker().http.complete(0, ok(body));
+    REQUIRE(r.ctx.resumes == 1);
+    const Identity* id = r.ctx.filterState().get(kIdentity);
+    REQUIRE(id != nullptr);
+    CHECK(id->subject == want);
+  }
+}
+
 TEST_CASE("an inactive token gets 401 invalid_token, cached briefly") {
   auto c = make(R"("negative_cache_ttl_seconds": 60)");
   Run r(*c, "Bearer dead");
