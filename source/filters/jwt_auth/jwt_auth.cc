@@ -3,12 +3,14 @@
 // jwt_bad_signature, ...) and WWW-Authenticate. Valid -> the caller's Identity goes into the
 // filter state (kIdentity: subject, roles, permissions, provider, mapped claims) for later
 // filters (authz), the access log and explain; the token header is stripped (unless the
-// provider forwards it) and claim_headers are set from the claims. Client-sent copies of the claim headers are always removed first,
-// whatever the outcome. In mode: report a missing or invalid token lets the request pass without
-// an identity (the would-be 401 counted and logged). Stateless: one shared instance serves every
-// request. A provider with remote_jwks verifies with the key set its worker fetched
-// (remote_jwks.h): none yet -> 503 jwks_unavailable; a kid the set lacks -> 401 jwt_unknown_kid
-// and a refetch (rate-limited).
+// provider forwards it) and claim_headers are set from the claims. Client-sent copies of the
+// claim headers are always removed first, whatever the outcome. In mode: report a missing or
+// invalid token lets the request pass without an identity (the would-be 401 counted and logged).
+// Stateless: one shared instance serves every request. A provider with remote_jwks verifies with
+// the key set its worker fetched (remote_jwks.h): a request with a token waits (Pause) for a
+// fetch in flight when there are no keys yet, or when its kid is not in the set (which starts a
+// rate-limited refetch); what the fetch brings decides (503 jwks_unavailable without any key,
+// 401 jwt_unknown_kid when the kid is still unknown).
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/filters/jwt_auth/v1/jwt_auth.pb.h"
@@ -36,6 +38,12 @@ public:
   FilterStatus onRequestHeaders(RequestContext& ctx) override;
 
 private:
+  // Verifies the request's token. With `may_wait`, a request whose token needs keys that a
+  // remote_jwks fetch in flight may bring waits for it (Pause) and is decided when it ends.
+  FilterStatus check(RequestContext& ctx, bool may_wait);
+  // Parks the request on the fetch in flight; false when there is none.
+  bool waitForKeys(RequestContext& ctx, RemoteJwks& remote);
+
   const JwtAuthConfig& config_;
 };
 
@@ -82,11 +90,27 @@ void setIdentity(const policy::JwtProvider& p, const policy::VerifiedJwt& v, Fil
 }
 
 FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
+  for (const auto& ch : config_.provider->claimHeaders()) {
+    ctx.request().headers.remove(ch.second);  // never let a client forge what the gateway asserts
+  }
+  return check(ctx, /*may_wait=*/true);
+}
+
+bool JwtAuthFilter::waitForKeys(RequestContext& ctx, RemoteJwks& remote) {
+  // The filter instance is shared and outlives the request's config; the handle tells whether
+  // the request is still there when the fetch ends.
+  RequestHandle h = ctx.handle();
+  return remote.whenFetched([this, h] {
+    RequestContext* c = h.context();
+    if (c != nullptr && check(*c, /*may_wait=*/false) == FilterStatus::Continue) {
+      c->resume();
+    }
+  });
+}
+
+FilterStatus JwtAuthFilter::check(RequestContext& ctx, bool may_wait) {
   const policy::JwtProvider& p = *config_.provider;
   HeaderMap& headers = ctx.request().headers;
-  for (const auto& ch : p.claimHeaders()) {
-    headers.remove(ch.second);  // never let a client forge what the gateway asserts
-  }
   RemoteJwks* remote = nullptr;
   if (p.remote() != nullptr) {
     remote = &RemoteJwks::of(p, ctx.worker());
@@ -99,7 +123,10 @@ FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
     return FilterStatus::Continue;
   }
   if (st == policy::JwtStatus::Ok && remote != nullptr && remote->keys() == nullptr) {
-    // No key set fetched on this worker yet (the first fetch is in flight, or failed).
+    // No key set fetched on this worker yet: wait for the first fetch, or it failed.
+    if (may_wait && waitForKeys(ctx, *remote)) {
+      return FilterStatus::Pause;
+    }
     if (config_.mode == PolicyMode::Enforce) {
       kDenied.inc(ctx.worker());
     }
@@ -113,7 +140,11 @@ FilterStatus JwtAuthFilter::onRequestHeaders(RequestContext& ctx) {
   if (st == policy::JwtStatus::Ok) {
     st = p.verify(token, policy::jwtNow(), verified, remote ? remote->keys() : nullptr);
     if (st == policy::JwtStatus::UnknownKey && remote != nullptr) {
+      // A key the IdP may have just rotated in: refetch (rate-limited) and wait for it.
       remote->refreshForUnknownKid();
+      if (may_wait && waitForKeys(ctx, *remote)) {
+        return FilterStatus::Pause;
+      }
     }
   }
   if (st != policy::JwtStatus::Ok) {

@@ -78,6 +78,17 @@ void RemoteJwks::shutdown() {
     worker_->httpClient().cancel(call_);
     call_ = 0;
   }
+  // A waiting request pins its config and so this provider: a state is shut down only when no
+  // request waits on it (or the thread exits, when nothing runs any more).
+  waiters_.clear();
+}
+
+bool RemoteJwks::whenFetched(std::function<void()> fn) {
+  if (call_ == 0) {
+    return false;
+  }
+  waiters_.push_back(std::move(fn));
+  return true;
 }
 
 bool RemoteJwks::mayStart() const {
@@ -148,6 +159,12 @@ void RemoteJwks::onResult(HttpResult&& r) {
     }
     keys_ = std::move(ks);
     last_ok_ms_ = clock()();
+  }
+  // The requests that waited for this fetch decide now (with the new keys, or without).
+  std::vector<std::function<void()>> waiting;
+  waiting.swap(waiters_);
+  for (auto& fn : waiting) {
+    fn();
   }
 }
 

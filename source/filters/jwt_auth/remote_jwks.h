@@ -1,11 +1,12 @@
 #pragma once
 // The key set of an auth provider with `remote_jwks`, per worker: each worker fetches its own
 // copy with its HttpClient (N workers, N fetches per refresh; no state shared between threads).
-// The first request of a provider on a worker starts the first fetch; until it succeeds that
-// worker has no keys and jwt_auth answers 503 jwks_unavailable. Refreshes are driven by requests
-// (no timer: an idle worker fetches nothing): the first request refresh_interval after the last
-// successful fetch starts one (the request itself goes on with the current keys), and a token
-// naming a kid the set lacks starts one at once. Either way at most one fetch per
+// The first request of a provider on a worker starts the first fetch; requests with a token wait
+// for it (whenFetched), and get 503 jwks_unavailable only when it fails. Refreshes are driven by
+// requests (no timer: an idle worker fetches nothing): the first request refresh_interval after
+// the last successful fetch starts one (the request itself goes on with the current keys), and a
+// token naming a kid the set lacks starts one at once and waits for it (a key rotated in before
+// this worker's refresh costs that request a fetch's time, not a 401). Either way at most one fetch per
 // min_refresh_interval (so random kids cannot hammer the IdP). A failed fetch (connect error,
 // non-200, not a JWKS, no usable key) keeps the last good set, is counted
 // (gateway_filter_jwt_auth_jwks_fetch_failed_total) and logged; the next request after
@@ -19,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "source/filters/worker_context.h"
 #include "source/policy/jwt.h"
@@ -50,6 +52,10 @@ public:
   // refresh_interval (and min_refresh_interval passed since the last start).
   void maybeRefresh();
   bool fetching() const { return call_ != 0; }
+  // Runs `fn` once the fetch in flight ends, whether it brought keys or failed (the HTTP call's
+  // timeout bounds the wait), so that a request needing keys the fetch may bring waits for it
+  // instead of failing. False, and `fn` dropped, when no fetch is in flight.
+  bool whenFetched(std::function<void()> fn);
   bool expired() const { return owner_.expired(); }
   // Cancels an in-flight fetch (before the state is dropped).
   void shutdown();
@@ -68,6 +74,7 @@ private:
   int64_t last_ok_ms_ = 0;
   bool started_ = false;
   std::shared_ptr<const policy::JwtKeySet> keys_;
+  std::vector<std::function<void()>> waiters_;  // run when the fetch in flight ends
 };
 
 } // namespace gw::filters

@@ -1,7 +1,7 @@
 // `jwt_auth` with a remote_jwks provider, through the filter interface with fake workers whose
-// HttpClient the test answers: no keys before the first fetch (503 jwks_unavailable), kid
-// rotation (an unknown kid refetches at once; old tokens keep working while their key is
-// served), a failed fetch keeping the last keys, the refresh interval, and the rate limit on
+// HttpClient the test answers: requests wait for the first fetch (503 jwks_unavailable when it
+// fails), kid rotation (an unknown kid refetches at once and the request waits for it; old
+// tokens keep working while their key is served), a failed fetch keeping the last keys, the refresh interval, and the rate limit on
 // refetches for unknown kids.
 #include <deque>
 #include <string>
@@ -137,16 +137,23 @@ std::string jwks(std::initializer_list<std::pair<EVP_PKEY*, const char*>> keys) 
   return out + "]}";
 }
 
-TEST_CASE("remote_jwks: 503 until the first fetch, then tokens verify", "[policy][filters][jwks]") {
+TEST_CASE("remote_jwks: requests wait for the first fetch, then tokens verify",
+          "[policy][filters][jwks]") {
   auto a = policy::test::rsaKey();
   auto ed = policy::test::edKey();
   Harness h;
   const std::string ta = rsToken(a.get(), "a");
-  CHECK(h.failure(ta) == "503 jwks_unavailable");
+  // Requests with a token wait for the first fetch (one fetch, however many wait).
+  FakeRequestContext& w1 = h.run(ta, FilterStatus::Pause);
   CHECK(h.pending().size() == 1);
-  CHECK(h.failure(ta) == "503 jwks_unavailable");
-  CHECK(h.pending().size() == 1);  // one fetch in flight, not one per request
+  FakeRequestContext& w2 = h.run(ta, FilterStatus::Pause);
+  CHECK(h.pending().size() == 1);
   h.answer(200, jwks({{a.get(), "a"}, {ed.get(), "d"}}));
+  for (FakeRequestContext* w : {&w1, &w2}) {
+    CHECK(w->resumes == 1);
+    CHECK(w->failures.empty());
+    REQUIRE(w->filterState().get(kIdentity) != nullptr);
+  }
   CHECK(h.total("jwks_fetch_ok") == 1);
   CHECK(h.total("jwks_keys_loaded") == 2);
   FakeRequestContext& ok = h.run(ta, FilterStatus::Continue);
@@ -173,14 +180,17 @@ TEST_CASE("remote_jwks: rotation by kid, old tokens keep working while served",
   Harness h;
   const std::string ta = rsToken(a.get(), "a");
   const std::string tb = rsToken(b.get(), "b");
-  h.failure(ta);
+  h.run(ta, FilterStatus::Pause);
   h.answer(200, jwks({{a.get(), "a"}}));
   h.run(ta, FilterStatus::Continue);
   fake_now_ms += 10000;  // past min_refresh_interval
-  // The IdP starts signing with b: the first b token finds no key and starts a fetch at once.
-  CHECK(h.failure(tb) == "401 jwt_unknown_kid");
+  // The IdP starts signing with b: the first b token finds no key, starts a fetch at once and
+  // waits for it; the new set has b, so the request passes (rotation without a failed request).
+  FakeRequestContext& first_b = h.run(tb, FilterStatus::Pause);
   CHECK(h.total("jwks_unknown_kid_refresh") == 1);
   h.answer(200, jwks({{a.get(), "a"}, {b.get(), "b"}}));
+  CHECK(first_b.resumes == 1);
+  CHECK(first_b.failures.empty());
   h.run(tb, FilterStatus::Continue);
   h.run(ta, FilterStatus::Continue);  // the old key is still served: old tokens pass
   // The IdP drops a; the periodic refresh (refresh_interval 60s) picks that up.
@@ -197,13 +207,16 @@ TEST_CASE("remote_jwks: a failed fetch keeps the last good keys", "[policy][filt
   auto a = policy::test::rsaKey();
   Harness h;
   const std::string ta = rsToken(a.get(), "a");
-  h.failure(ta);
-  h.failFetch();  // the very first fetch fails: still no keys
+  FakeRequestContext& waiting = h.run(ta, FilterStatus::Pause);
+  h.failFetch();  // the very first fetch fails: still no keys, and the waiting request says so
+  REQUIRE(waiting.failures.size() == 1);
+  CHECK(waiting.failures[0].code == "jwks_unavailable");
+  CHECK(waiting.resumes == 0);
   CHECK(h.total("jwks_fetch_failed") == 1);
   CHECK(h.failure(ta) == "503 jwks_unavailable");
   CHECK(h.pending().empty());  // retried only after min_refresh_interval
   fake_now_ms += 5000;
-  h.failure(ta);
+  h.run(ta, FilterStatus::Pause);
   h.answer(200, jwks({{a.get(), "a"}}));
   h.run(ta, FilterStatus::Continue);
   // Refreshes that fail in every way keep the keys.
@@ -225,16 +238,24 @@ TEST_CASE("remote_jwks: a failed fetch keeps the last good keys", "[policy][filt
 TEST_CASE("remote_jwks: random kids cannot hammer the IdP", "[policy][filters][jwks]") {
   auto a = policy::test::rsaKey();
   Harness h;
-  h.failure(rsToken(a.get(), "a"));
+  h.run(rsToken(a.get(), "a"), FilterStatus::Pause);
   h.answer(200, jwks({{a.get(), "a"}}));
   size_t fetches = 0;
   for (int i = 0; i < 50; i++) {
     fake_now_ms += 1000;  // 50 s of random kids, one per second
-    CHECK(h.failure(rsToken(a.get(), absl::StrCat("random-", i))) == "401 jwt_unknown_kid");
+    FakeRequestContext& r = h.requests.emplace_back();
+    r.request().headers.add("authorization",
+                            "Bearer " + rsToken(a.get(), absl::StrCat("random-", i)));
+    const FilterStatus st = h.config->shared()->onRequestHeaders(r);
     if (!h.pending().empty()) {
+      CHECK(st == FilterStatus::Pause);  // it waits for the refetch its kid started
       fetches++;
       h.answer(200, jwks({{a.get(), "a"}}));
+    } else {
+      CHECK(st == FilterStatus::StopAndRespond);
     }
+    REQUIRE(r.failures.size() == 1);
+    CHECK(r.failures[0].code == "jwt_unknown_kid");
   }
   CHECK(fetches == 10);  // one per min_refresh_interval (5 s)
   CHECK(h.total("jwks_unknown_kid_refresh") == 10);
