@@ -557,7 +557,7 @@ private:
     gateway::v1::Config& cfg = *snap.mutable_config();
     const absl::Time now = absl::Now();
     if (name == "keys list") {
-      out_ << renderKeys(cfg, now);
+      print(renderKeys(cfg, now), keysDoc(cfg, now));
       return kExitOk;
     }
     if (name == "keys usage") {
@@ -566,7 +566,7 @@ private:
         err_ << "error: " << u.status().message() << "\n";
         return kExitRefused;
       }
-      out_ << renderUsage(*u, now);
+      print(renderUsage(*u, now), usageDoc(*u, now));
       return kExitOk;
     }
     std::string what;

@@ -98,25 +98,77 @@ std::optional<absl::Duration> parseExpiry(const std::string& text) {
   return d;
 }
 
-std::string renderKeys(const gateway::v1::Config& cfg, absl::Time now) {
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "CONSUMER", "ROLES", "PLAN", "EXPIRES", "STATE"}};
+namespace {
+
+struct KeyRow {
+  std::string id, consumer, plan, expires, state;
+  std::vector<std::string> roles;
+};
+
+std::vector<KeyRow> keyRows(const gateway::v1::Config& cfg, absl::Time now) {
+  std::vector<KeyRow> out;
   for (const auto& k : cfg.api_keys()) {
-    std::string state = "active";
-    std::string expires = "never";
+    KeyRow r{k.id(), k.consumer().id().empty() ? k.id() : k.consumer().id(), k.plan(), "never",
+             "active", {k.consumer().roles().begin(), k.consumer().roles().end()}};
     if (k.has_expires_at()) {
       const absl::Time at = absl::FromUnixSeconds(k.expires_at().seconds());
-      expires = formatTime(at);
+      r.expires = formatTime(at);
       if (at <= now) {
-        state = "expired";
+        r.state = "expired";
       }
     }
     if (k.has_enabled() && !k.enabled()) {
-      state = "revoked";
+      r.state = "revoked";
     }
-    rows.push_back({k.id(), k.consumer().id().empty() ? k.id() : k.consumer().id(),
-                    k.consumer().roles().empty() ? "-" : absl::StrJoin(k.consumer().roles(), ","),
-                    k.plan().empty() ? "-" : k.plan(), expires, state});
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+} // namespace
+
+Doc keysDoc(const gateway::v1::Config& cfg, absl::Time now) {
+  Doc list = Doc::list();
+  for (const KeyRow& r : keyRows(cfg, now)) {
+    Doc roles = Doc::list();
+    for (const auto& role : r.roles) {
+      roles.push(Doc::string(role));
+    }
+    Doc d = Doc::map();
+    d.set("id", Doc::string(r.id));
+    d.set("consumer", Doc::string(r.consumer));
+    d.set("roles", std::move(roles));
+    d.set("plan", Doc::string(r.plan));
+    d.set("expires", Doc::string(r.expires));
+    d.set("state", Doc::string(r.state));
+    list.push(std::move(d));
+  }
+  return list;
+}
+
+Doc usageDoc(const KeyUsage& u, absl::Time now) {
+  Doc d = Doc::map();
+  d.set("id", Doc::string(u.id));
+  d.set("plan", Doc::string(u.plan));
+  d.set("period", Doc::string(u.period));
+  d.set("limit", Doc::number(u.limit));
+  d.set("today", Doc::number(u.today_count));
+  d.set("this_period", Doc::number(u.period_count));
+  d.set("remaining", Doc::number(std::max<int64_t>(
+                         0, static_cast<int64_t>(u.limit) - u.period_count)));
+  d.set("period_start", Doc::string(formatTime(u.period_start)));
+  d.set("resets_at", Doc::string(formatTime(u.period_end)));
+  d.set("resets_in_seconds", Doc::number(absl::ToInt64Seconds(u.period_end - now)));
+  d.set("redis", Doc::string(u.redis));
+  return d;
+}
+
+std::string renderKeys(const gateway::v1::Config& cfg, absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "CONSUMER", "ROLES", "PLAN", "EXPIRES", "STATE"}};
+  for (const KeyRow& r : keyRows(cfg, now)) {
+    rows.push_back({r.id, r.consumer, r.roles.empty() ? "-" : absl::StrJoin(r.roles, ","),
+                    r.plan.empty() ? "-" : r.plan, r.expires, r.state});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {
@@ -166,8 +218,8 @@ absl::StatusOr<KeyUsage> readUsage(const gateway::v1::Config& cfg, const std::st
   }
   if (plan->redis().empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "plan '", plan->name(), "' counts its quota in memory on each proxy, not in Redis: see "
-        "each proxy's /metrics"));
+        "plan '", plan->name(), "' counts its quota in memory on each proxy, not in Redis, so "
+        "there is no one count to read (give the plan a `redis` to share and read it)"));
   }
   const gateway::v1::RedisServer* server = nullptr;
   for (const auto& r : cfg.redis_servers()) {

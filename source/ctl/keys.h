@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/v1/config.pb.h"
+#include "source/ctl/output.h"
 
 namespace gw::ctl {
 
@@ -34,8 +35,10 @@ absl::Status revokeKey(gateway::v1::Config& cfg, const std::string& id);
 // "30d", "12h", "90m", "3600s" -> a duration (at least a minute); nullopt when not one.
 std::optional<absl::Duration> parseExpiry(const std::string& text);
 
-// The keys of a config as a table: id, consumer, roles, plan, expiry and state (no hashes).
+// The keys of a config as a table: id, consumer, roles, plan, expiry and state (no hashes), and
+// the same as a document for -o json|yaml.
 std::string renderKeys(const gateway::v1::Config& cfg, absl::Time now);
+Doc keysDoc(const gateway::v1::Config& cfg, absl::Time now);
 
 // A key's use: its plan's quota (the plan's own limits), counted in the plan's Redis.
 struct KeyUsage {
@@ -57,5 +60,6 @@ absl::StatusOr<KeyUsage> readUsage(const gateway::v1::Config& cfg, const std::st
                                    absl::Time now);
 
 std::string renderUsage(const KeyUsage& u, absl::Time now);
+Doc usageDoc(const KeyUsage& u, absl::Time now);
 
 } // namespace gw::ctl

@@ -1,5 +1,6 @@
 // `gatewayctl keys` without servers: keys made random with only their hash stored, revocation,
 // expiry parsing, the list (no secrets) and the problems readUsage names before any Redis call.
+#include <algorithm>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -76,6 +77,13 @@ TEST_CASE("keys: revoke, expiry parsing and the list") {
   CHECK(absl::StrContains(table, "revoked"));
   CHECK(absl::StrContains(table, "expired"));  // k2 expired 5 minutes after kNow
   CHECK_FALSE(absl::StrContains(table, made->key));
+  std::string json = toJson(keysDoc(cfg, kNow + absl::Minutes(10)));
+  json.erase(std::remove_if(json.begin(), json.end(), [](char c) { return c == ' ' || c == '\n'; }),
+             json.end());
+  CHECK(absl::StrContains(json, R"("id":"k1")"));
+  CHECK(absl::StrContains(json, R"("state":"revoked")"));
+  CHECK(absl::StrContains(json, R"("state":"expired")"));
+  CHECK_FALSE(absl::StrContains(json, cfg.api_keys(0).key_sha256()));
   CHECK_FALSE(absl::StrContains(table, cfg.api_keys(0).key_sha256()));
 }
 

@@ -69,6 +69,15 @@ def test_keys_create_list_usage_revoke():
         assert re.search(r"^this month:\s+3 requests", out, re.M), out
         assert re.search(r"^remaining:\s+997$", out, re.M), out
 
+        rc, out, err = cp.ctl("keys", "usage", "acme-1", "-o", "json")
+        assert rc == 0, err
+        usage = json.loads(out)
+        assert (usage["today"], usage["this_period"], usage["remaining"], usage["limit"]) == \
+            (3, 3, 997, 1000), usage
+        rc, out, err = cp.ctl("keys", "list", "-o", "json")
+        assert rc == 0, err
+        assert [k["id"] for k in json.loads(out)] == ["acme-1"], out
+
         rc, out, err = cp.ctl("keys", "revoke", "acme-1", "--wait", "--timeout", "20s")
         assert rc == 0, (out, err)
         status, body = keyed_get(port, key)
