@@ -34,7 +34,6 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kProgram[] = "gatewayctl";
 constexpr char kDefaultServer[] = "127.0.0.1:18000";
 constexpr char kDefaultProxy[] = "127.0.0.1:9902";
 constexpr milliseconds kDefaultRpcTimeout{5000};
@@ -755,36 +754,6 @@ private:
   std::unique_ptr<gateway::v1::ProxyAdmin::Stub> proxy_;
 };
 
-const CommandSpec* findCommand(const std::string& name) {
-  for (const auto& c : commands()) {
-    if (c.name == name) {
-      return &c;
-    }
-  }
-  return nullptr;
-}
-
-// `gatewayctl help [COMMAND...]`
-int help(const std::vector<std::string>& words, std::ostream& out, std::ostream& err) {
-  if (words.empty()) {
-    out << generalUsage(kProgram, globalFlags(), commands());
-    return kExitOk;
-  }
-  const std::string name = absl::StrJoin(words, " ");
-  if (const CommandSpec* c = findCommand(name); c != nullptr) {
-    out << commandUsage(kProgram, *c, globalFlags());
-    return kExitOk;
-  }
-  for (const auto& c : commands()) {
-    if (absl::StartsWith(c.name, name + " ")) {
-      out << groupUsage(kProgram, name, commands());
-      return kExitOk;
-    }
-  }
-  err << "error: unknown command '" << name << "'\nrun '" << kProgram << " --help' for usage\n";
-  return kExitUsage;
-}
-
 } // namespace
 
 int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -816,7 +785,7 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
     return kExitOk;
   }
   if (args.command->name == "help") {
-    return help(args.args, out, err);
+    return printHelp(args.args, out, err);
   }
   Cli cli(args, out, err, context);
   return cli.run();

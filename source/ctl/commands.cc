@@ -4,6 +4,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "source/ctl/rpc_error.h"
 #include "absl/strings/strip.h"
 
 namespace gw::ctl {
@@ -171,6 +173,39 @@ std::optional<milliseconds> parseDuration(const std::string& text) {
 std::string formatMs(milliseconds d) {
   return d.count() % 1000 == 0 ? absl::StrCat(d.count() / 1000, "s")
                                : absl::StrCat(d.count(), "ms");
+}
+
+namespace {
+
+const CommandSpec* findCommand(const std::string& name) {
+  for (const auto& c : commands()) {
+    if (c.name == name) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+int printHelp(const std::vector<std::string>& words, std::ostream& out, std::ostream& err) {
+  if (words.empty()) {
+    out << generalUsage(kProgram, globalFlags(), commands());
+    return kExitOk;
+  }
+  const std::string name = absl::StrJoin(words, " ");
+  if (const CommandSpec* c = findCommand(name); c != nullptr) {
+    out << commandUsage(kProgram, *c, globalFlags());
+    return kExitOk;
+  }
+  for (const auto& c : commands()) {
+    if (absl::StartsWith(c.name, name + " ")) {
+      out << groupUsage(kProgram, name, commands());
+      return kExitOk;
+    }
+  }
+  err << "error: unknown command '" << name << "'\nrun '" << kProgram << " --help' for usage\n";
+  return kExitUsage;
 }
 
 } // namespace gw::ctl
