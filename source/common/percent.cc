@@ -38,4 +38,20 @@ bool queryKeyIs(absl::string_view raw_key, absl::string_view name) {
                                                        : percentDecode(raw_key) == name;
 }
 
+void forEachQueryPair(
+    absl::string_view query,
+    absl::FunctionRef<bool(absl::string_view pair, absl::string_view key, absl::string_view value)>
+        fn) {
+  for (absl::string_view rest = query; !rest.empty();) {
+    const size_t amp = rest.find('&');
+    const absl::string_view pair = rest.substr(0, amp);
+    rest = amp == absl::string_view::npos ? absl::string_view() : rest.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (!fn(pair, pair.substr(0, eq),
+            eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1))) {
+      return;
+    }
+  }
+}
+
 } // namespace gw

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 
 namespace gw {
@@ -16,5 +17,12 @@ std::string percentDecode(absl::string_view in);
 // names "ab". Every reader of query parameters must agree on this, or a second, encoded copy of
 // a parameter could reach the upstream unseen.
 bool queryKeyIs(absl::string_view raw_key, absl::string_view name);
+
+// Calls fn(pair, raw_key, raw_value) for each '&'-separated pair of a raw query string ("a=1&b"
+// gives ("a=1", "a", "1") and ("b", "b", "")), in order; fn returns false to stop.
+void forEachQueryPair(
+    absl::string_view query,
+    absl::FunctionRef<bool(absl::string_view pair, absl::string_view key, absl::string_view value)>
+        fn);
 
 } // namespace gw

@@ -401,22 +401,19 @@ std::string JwtProvider::describeAlgorithms() const {
 JwtStatus JwtProvider::extract(const std::vector<std::pair<std::string, std::string>>& headers,
                                absl::string_view query, absl::string_view& token) const {
   if (!query_param_.empty()) {
-    bool found = false;
-    for (absl::string_view rest = query; !rest.empty();) {
-      const size_t amp = rest.find('&');
-      absl::string_view pair = rest.substr(0, amp);
-      rest = amp == absl::string_view::npos ? absl::string_view() : rest.substr(amp + 1);
-      const size_t eq = pair.find('=');
-      if (!queryKeyIs(pair.substr(0, eq), query_param_)) {
-        continue;  // "%61ccess_token" is access_token too: a copy must not pass unseen
+    int found = 0;
+    forEachQueryPair(query, [&](absl::string_view, absl::string_view key, absl::string_view value) {
+      // "%61ccess_token" is access_token too: a copy must not pass unseen.
+      if (queryKeyIs(key, query_param_)) {
+        token = value;
+        found++;
       }
-      if (found) {
-        return JwtStatus::Malformed;  // repeated: ambiguous
-      }
-      found = true;
-      token = eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1);
+      return found < 2;
+    });
+    if (found > 1) {
+      return JwtStatus::Malformed;  // repeated: ambiguous
     }
-    if (!found || token.empty()) {
+    if (found == 0 || token.empty()) {
       return JwtStatus::Missing;
     }
     return JwtStatus::Ok;

@@ -64,22 +64,16 @@ KeyStatus takeKey(const Settings& s, http::RequestHead& req, std::string& key) {
   }
   if (!s.query_param.empty() && !req.query.empty()) {
     std::string kept;
-    absl::string_view rest = req.query;
-    while (!rest.empty()) {
-      const size_t amp = rest.find('&');
-      const absl::string_view pair = rest.substr(0, amp);
-      rest = amp == absl::string_view::npos ? absl::string_view() : rest.substr(amp + 1);
-      const size_t eq = pair.find('=');
-      if (queryKeyIs(pair.substr(0, eq), s.query_param)) {
-        found++;
-        key = eq == absl::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1));
-        continue;
-      }
-      if (!kept.empty()) {
-        kept += '&';
-      }
-      kept.append(pair.data(), pair.size());
-    }
+    forEachQueryPair(req.query,
+                     [&](absl::string_view pair, absl::string_view k, absl::string_view v) {
+                       if (queryKeyIs(k, s.query_param)) {
+                         found++;
+                         key = percentDecode(v);
+                       } else {
+                         absl::StrAppend(&kept, kept.empty() ? "" : "&", pair);
+                       }
+                       return true;
+                     });
     req.query = std::move(kept);
   }
   if (found == 0 || key.empty()) {
