@@ -523,3 +523,14 @@ class RedisServer:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+def validate_output(config_text):
+    """Runs `gatewayd --validate` on a config: (exit code, stdout + stderr)."""
+    d = tempfile.mkdtemp(prefix="gw-validate-")
+    path = os.path.join(d, "config.yaml")
+    with open(path, "w") as f:
+        f.write(config_text)
+    p = subprocess.run([GATEWAYD, "--validate", "--config", path], capture_output=True, text=True,
+                       timeout=30)
+    return p.returncode, p.stdout + p.stderr

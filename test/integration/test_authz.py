@@ -3,11 +3,8 @@ from the token's `permissions` / `scope` / `roles` claims and the role map, 401 
 403 naming the missing permission, the user context upstream (client forgeries removed), report
 mode in /metrics and the access log."""
 import json
-import os
-import subprocess
-import tempfile
 
-from harness import GATEWAYD, Gateway, Upstream, one_listener_config, wait_for
+from harness import Gateway, Upstream, one_listener_config, validate_output, wait_for
 from test_policy import SECRET, auth, claims, hs256, upstream_headers
 
 AUTHZ_RULES = """rules:
@@ -157,10 +154,7 @@ def test_report_mode_passes_and_records_the_would_be_rejection():
 
 
 def test_validate_names_authz_field_paths():
-    d = tempfile.mkdtemp(prefix="gw-authz-validate-")
-    path = os.path.join(d, "bad.yaml")
-    with open(path, "w") as f:
-        f.write("""
+    rc, out = validate_output("""
 listeners:
   - name: main
     address: "127.0.0.1:0"
@@ -178,10 +172,7 @@ listeners:
             pre_filters: [{name: authz, config: {rules: [{}, {methods: [POST]}]}}]
             route_filter: {name: direct_response, config: {status: 200}}
 """)
-    p = subprocess.run([GATEWAYD, "--validate", "--config", path], capture_output=True, text=True,
-                       timeout=30)
-    out = p.stdout + p.stderr
-    assert p.returncode == 2, out
+    assert rc == 2, out
     at = "listeners[0].virtual_hosts[0].routes[%d].pre_filters[0].config."
     for line in [
         at % 0 + "rules[0].any_of[1]: permission 'ord*:x': segment 1 ('ord*') may be '*' alone",

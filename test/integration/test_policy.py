@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import GATEWAYD, Gateway, Upstream, free_port, one_listener_config, wait_for
+from harness import (Gateway, Upstream, free_port, one_listener_config, validate_output,
+                     wait_for)
 from test_live_config import FakeControlPlane, LiveGateway, get_once
 
 SECRET = "integration-secret-0123456789"
@@ -275,10 +276,7 @@ def test_secrets_are_redacted_in_config_dump():
 
 
 def test_validate_names_field_paths():
-    d = tempfile.mkdtemp(prefix="gw-pol-validate-")
-    path = os.path.join(d, "bad.yaml")
-    with open(path, "w") as f:
-        f.write("""
+    rc, out = validate_output("""
 auth_providers:
   - name: a
     public_key_pem: "not a key"
@@ -301,10 +299,7 @@ listeners:
             pre_filters: [{name: jwt_auth, config: {provider: x}}]
             route_filter: {name: direct_response, config: {status: 200}}
 """)
-    p = subprocess.run([GATEWAYD, "--validate", "--config", path], capture_output=True, text=True,
-                       timeout=30)
-    out = p.stdout + p.stderr
-    assert p.returncode == 2, out
+    assert rc == 2, out
     for line in [
         "auth_providers[0].public_key_pem: not a PEM public key",
         "auth_providers[1].algorithms[1]: unknown algorithm 'none'",
