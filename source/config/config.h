@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
+#include "source/config/config_error.h"
 #include "source/filters/filter.h"
 #include "source/filters/filter_chain.h"
 #include "source/router/route_table.h"
@@ -15,11 +16,6 @@ namespace gw::config {
 
 // One problem in a config, with the field path in proto field-name form, e.g.
 // "listeners[0].virtual_hosts[1].routes[3].route_filter.config.cluster".
-struct ConfigError {
-  std::string path;
-  std::string message;
-  std::string toString() const { return path.empty() ? message : path + ": " + message; }
-};
 
 // Parses YAML or JSON text (the protobuf JSON mapping of gateway.v1.Config). Text starting with '{'
 // is JSON; anything else YAML 1.2, converted to JSON guided by the schema (string fields always get

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "source/config/address.h"
 #include "source/config/config.h"
+#include "source/config/resilience_validation.h"
 #include "source/config/field_path.h"
 #include "source/filters/filter.h"
 #include "source/router/route_table.h"
@@ -413,6 +414,12 @@ private:
     }
     if (pool.has_connect_timeout()) {
       checkDuration(pool.connect_timeout(), base + ".pool.connect_timeout");
+    }
+    if (c.has_circuit_breaker()) {
+      validateCircuitBreaker(c.circuit_breaker(), base + ".circuit_breaker", errors_);
+    }
+    if (c.has_retry_budget()) {
+      validateRetryBudget(c.retry_budget(), base + ".retry_budget", errors_);
     }
   }
 

@@ -108,6 +108,15 @@ bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
   return true;
 }
 
+void RuntimeConfig::adoptClusterRuntimes(const RuntimeConfig& previous) const {
+  for (const auto& [name, cc] : clusters) {
+    const ClusterConfig* old = previous.cluster(name);
+    if (old != nullptr && old->runtime != nullptr && cc->sameUpstreamsAs(*old)) {
+      cc->runtime = old->runtime;
+    }
+  }
+}
+
 namespace {
 
 std::shared_ptr<RuntimeConfig> newRuntimeConfig() {
@@ -149,6 +158,7 @@ public:
     cc->idle_timeout = durationOr(pool.has_idle_timeout(), pool.idle_timeout(), cc->idle_timeout);
     cc->connect_timeout =
         durationOr(pool.has_connect_timeout(), pool.connect_timeout(), cc->connect_timeout);
+    cc->runtime = std::make_shared<upstream::ClusterRuntime>(c);
     rc_.clusters[cc->name] = std::move(cc);
   }
 

@@ -18,6 +18,7 @@
 #include "source/http/path.h"
 #include "source/router/route_table.h"
 #include "source/server/header_policy.h"
+#include "source/upstream/cluster_runtime.h"
 
 namespace gw::server {
 
@@ -56,7 +57,12 @@ struct ClusterConfig {
   uint32_t max_idle_per_endpoint = 64;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds connect_timeout{5000};
-  // Same endpoints and pool settings: a worker may keep its pools across a config switch.
+  // The cluster's process-wide state (breaker, retry budget, endpoint health). Made with the
+  // config; replaced by the previous config's runtime when Server::publish finds the cluster
+  // unchanged (adoptClusterRuntimes), before any worker sees this config. Never null.
+  mutable std::shared_ptr<upstream::ClusterRuntime> runtime;
+  // Same endpoints and settings: a worker may keep its pools across a config switch, and the
+  // process its breaker and endpoint health.
   bool sameUpstreamsAs(const ClusterConfig& other) const;
 };
 
@@ -88,6 +94,10 @@ struct RuntimeConfig {
   std::vector<std::unique_ptr<ListenerConfig>> listeners;
   absl::flat_hash_map<std::string, std::unique_ptr<ClusterConfig>> clusters;
   std::vector<RedisServerConfig> redis_servers;
+
+  // Takes over the runtime of every cluster `previous` defines identically (sameUpstreamsAs).
+  // Called once, by Server::publish, before this config reaches a worker.
+  void adoptClusterRuntimes(const RuntimeConfig& previous) const;
 
   const ClusterConfig* cluster(absl::string_view name) const {
     auto it = clusters.find(name);

@@ -106,6 +106,7 @@ absl::Status Server::publish(RuntimeConfigConstSharedPtr config, std::function<v
   if (draining_) {
     return absl::FailedPreconditionError("gatewayd is draining; no new config is applied");
   }
+  config->adoptClusterRuntimes(*config_);
   // Listeners: keep the bound address of every listener whose name and configured address are
   // unchanged (a port-0 listener keeps its port); reserve an address for new or moved ones.
   BoundListeners next;

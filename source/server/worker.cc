@@ -24,10 +24,12 @@ namespace gw::server {
 
 ClusterState::ClusterState(Worker& worker, const ClusterConfig& config,
                            RuntimeConfigConstSharedPtr owner)
-    : worker_(worker), config_(&config), owner_(std::move(owner)) {
+    : worker_(worker), config_(&config), owner_(std::move(owner)), runtime_(config.runtime) {
   std::vector<upstream::Host*> hosts;
   for (const auto& ep : config.endpoints) {
     auto p = std::make_unique<HostPool>();
+    p->host.index = static_cast<uint32_t>(pools_.size());
+    p->host.shared = &runtime_->health(p->host.index);
     p->host.address = ep.address;
     p->host.sockaddr = ep.addr;
     p->host.sockaddr_len = ep.addr_len;
@@ -40,6 +42,18 @@ ClusterState::ClusterState(Worker& worker, const ClusterConfig& config,
 }
 
 ClusterState::~ClusterState() = default;
+
+void ClusterState::rebind(const ClusterConfig& config, RuntimeConfigConstSharedPtr owner) {
+  config_ = &config;
+  owner_ = std::move(owner);
+  if (config.runtime != runtime_) {
+    // Not adopted (a config applied without Server::publish, as in tests): follow the new one.
+    runtime_ = config.runtime;
+    for (auto& p : pools_) {
+      p->host.shared = &runtime_->health(p->host.index);
+    }
+  }
+}
 
 void ClusterState::retire() {
   retired_ = true;

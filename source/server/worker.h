@@ -54,10 +54,8 @@ public:
   ClusterState(Worker& worker, const ClusterConfig& config, RuntimeConfigConstSharedPtr owner);
   ~ClusterState();
   const ClusterConfig& config() const { return *config_; }
-  void rebind(const ClusterConfig& config, RuntimeConfigConstSharedPtr owner) {
-    config_ = &config;
-    owner_ = std::move(owner);
-  }
+  void rebind(const ClusterConfig& config, RuntimeConfigConstSharedPtr owner);
+  upstream::ClusterRuntime& runtime() { return *runtime_; }
   upstream::LoadBalancer& lb() { return *lb_; }
   std::vector<std::unique_ptr<HostPool>>& pools() { return pools_; }
   HostPool* poolOf(const upstream::Host* host);
@@ -71,6 +69,7 @@ private:
   bool retired_ = false;
   const ClusterConfig* config_;
   RuntimeConfigConstSharedPtr owner_;  // keeps config_ alive
+  std::shared_ptr<upstream::ClusterRuntime> runtime_;  // the hosts' `shared` point into it
   std::vector<std::unique_ptr<HostPool>> pools_;
   std::unique_ptr<upstream::LoadBalancer> lb_;
 };

@@ -69,9 +69,12 @@ private:
 // A configured weight of 0 is treated as 1 (the config default); weights never disable a host.
 inline uint64_t effectiveWeight(const Host& host) { return host.weight == 0 ? 1 : host.weight; }
 
-bool anyHealthy(const std::vector<Host*>& hosts) {
+// In panic mode (`all`) every host is usable, as Envoy balances when too few are healthy.
+inline bool usable(const Host& host, bool all) { return all || host.usable(); }
+
+bool anyHealthy(const std::vector<Host*>& hosts, bool all) {
   for (const Host* host : hosts) {
-    if (host->healthy) {
+    if (usable(*host, all)) {
       return true;
     }
   }
@@ -79,10 +82,10 @@ bool anyHealthy(const std::vector<Host*>& hosts) {
 }
 
 // Weighted random choice among healthy hosts. O(n), no allocation.
-Host* pickWeightedRandom(const std::vector<Host*>& hosts, Prng& prng) {
+Host* pickWeightedRandom(const std::vector<Host*>& hosts, Prng& prng, bool all) {
   uint64_t total = 0;
   for (const Host* host : hosts) {
-    if (host->healthy) {
+    if (usable(*host, all)) {
       total += effectiveWeight(*host);
     }
   }
@@ -91,7 +94,7 @@ Host* pickWeightedRandom(const std::vector<Host*>& hosts, Prng& prng) {
   }
   uint64_t r = prng.bounded(total);
   for (Host* host : hosts) {
-    if (!host->healthy) {
+    if (!usable(*host, all)) {
       continue;
     }
     const uint64_t w = effectiveWeight(*host);
@@ -113,12 +116,13 @@ public:
   explicit RoundRobinLoadBalancer(std::vector<Host*>&& hosts)
       : hosts_(std::move(hosts)), current_(hosts_.size(), 0) {}
 
-  Host* pick(const LbContext&) override {
+  Host* pick(const LbContext& ctx) override {
+    const bool all = ctx.all_hosts;
     int64_t total = 0;
     size_t best = hosts_.size();
     for (size_t i = 0; i < hosts_.size(); ++i) {
       const Host& host = *hosts_[i];
-      if (!host.healthy) {
+      if (!usable(host, all)) {
         // Forget accumulated credit so a recovering host does not burst.
         current_[i] = 0;
         continue;
@@ -153,10 +157,10 @@ public:
     healthy_.reserve(hosts_.size());
   }
 
-  Host* pick(const LbContext&) override {
+  Host* pick(const LbContext& ctx) override {
     healthy_.clear(); // Capacity reserved at construction: no allocation.
     for (uint32_t i = 0; i < hosts_.size(); ++i) {
-      if (hosts_[i]->healthy) {
+      if (usable(*hosts_[i], ctx.all_hosts)) {
         healthy_.push_back(i);
       }
     }
@@ -194,7 +198,9 @@ public:
   RandomLoadBalancer(std::vector<Host*>&& hosts, uint64_t seed)
       : hosts_(std::move(hosts)), prng_(seed) {}
 
-  Host* pick(const LbContext&) override { return pickWeightedRandom(hosts_, prng_); }
+  Host* pick(const LbContext& ctx) override {
+    return pickWeightedRandom(hosts_, prng_, ctx.all_hosts);
+  }
 
 private:
   const std::vector<Host*> hosts_;
@@ -219,9 +225,9 @@ public:
 
   Host* pick(const LbContext& ctx) override {
     if (!ctx.hash.has_value()) {
-      return pickWeightedRandom(hosts_, prng_);
+      return pickWeightedRandom(hosts_, prng_, ctx.all_hosts);
     }
-    if (ring_hashes_.empty() || !anyHealthy(hosts_)) {
+    if (ring_hashes_.empty() || !anyHealthy(hosts_, ctx.all_hosts)) {
       return nullptr;
     }
     const size_t size = ring_hashes_.size();
@@ -233,7 +239,7 @@ public:
     }
     for (size_t step = 0; step < size; ++step) {
       Host* host = hosts_[ring_hosts_[index]];
-      if (host->healthy) {
+      if (usable(*host, ctx.all_hosts)) {
         return host;
       }
       index = index + 1 == size ? 0 : index + 1;
@@ -306,21 +312,21 @@ public:
 
   Host* pick(const LbContext& ctx) override {
     if (!ctx.hash.has_value() || table_.empty()) {
-      return pickWeightedRandom(hosts_, prng_);
+      return pickWeightedRandom(hosts_, prng_, ctx.all_hosts);
     }
-    if (!anyHealthy(hosts_)) {
+    if (!anyHealthy(hosts_, ctx.all_hosts)) {
       return nullptr;
     }
     uint64_t slot = *ctx.hash % kMaglevTableSize;
     for (uint64_t step = 0; step < kMaglevTableSize; ++step) {
       Host* host = hosts_[table_[slot]];
-      if (host->healthy) {
+      if (usable(*host, ctx.all_hosts)) {
         return host;
       }
       slot = slot + 1 == kMaglevTableSize ? 0 : slot + 1;
     }
     // Only possible with more hosts than slots: every healthy host was left without a slot.
-    return pickWeightedRandom(hosts_, prng_);
+    return pickWeightedRandom(hosts_, prng_, ctx.all_hosts);
   }
 
 private:

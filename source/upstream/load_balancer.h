@@ -15,9 +15,11 @@ namespace gw::upstream {
 struct LbContext {
   // Hash of the request's affinity key (ring hash / maglev); nullopt = no key -> any host.
   std::optional<uint64_t> hash;
+  // Panic mode: too few hosts are healthy, so balance across all of them (health ignored).
+  bool all_hosts = false;
 };
 
-// Picks a healthy host for a request. One instance per cluster per worker; not thread-safe.
+// Picks a usable host (Host::usable(), or any host in panic mode) for a request. One instance per cluster per worker; not thread-safe.
 // Hosts are owned by the caller and outlive the balancer; their `healthy` and `active_requests`
 // fields may change between picks. Weighted policies honour Host::weight.
 class LoadBalancer {

@@ -1,0 +1,111 @@
+#include "source/upstream/cluster_runtime.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace gw::upstream {
+
+namespace {
+
+int64_t durationNs(bool has, const google::protobuf::Duration& d, int64_t dflt) {
+  if (!has) {
+    return dflt;
+  }
+  return d.seconds() * 1'000'000'000 + d.nanos();
+}
+
+} // namespace
+
+int64_t monotonicNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+CircuitBreakerSettings breakerSettings(const gateway::v1::CircuitBreaker& p) {
+  CircuitBreakerSettings s;
+  if (p.has_consecutive_failures()) {
+    s.consecutive_failures = p.consecutive_failures();
+  }
+  s.error_rate_percent = p.error_rate_percent();
+  if (p.min_requests() > 0) {
+    s.min_requests = p.min_requests();
+  }
+  s.window_ns = durationNs(p.has_window(), p.window(), s.window_ns);
+  s.open_ns = durationNs(p.has_open_duration(), p.open_duration(), s.open_ns);
+  s.max_open_ns = durationNs(p.has_max_open_duration(), p.max_open_duration(), s.max_open_ns);
+  if (s.max_open_ns < s.open_ns) {
+    s.max_open_ns = s.open_ns;
+  }
+  if (p.half_open_requests() > 0) {
+    s.half_open_requests = p.half_open_requests();
+  }
+  if (p.failure_on_size() > 0) {
+    s.failures = FailurePolicy{false, false, false, false, false, {}};
+    for (const std::string& f : p.failure_on()) {
+      if (f == "5xx") {
+        s.failures.on_5xx = true;
+      } else if (f == "gateway-error") {
+        s.failures.on_gateway_error = true;
+      } else if (f == "connect-failure") {
+        s.failures.on_connect_failure = true;
+      } else if (f == "reset") {
+        s.failures.on_reset = true;
+      } else if (f == "timeout") {
+        s.failures.on_timeout = true;
+      }
+    }
+  }
+  for (uint32_t st : p.failure_statuses()) {
+    s.failures.statuses.push_back(static_cast<uint16_t>(st));
+  }
+  return s;
+}
+
+RetryBudget::Settings retryBudgetSettings(const gateway::v1::Cluster& proto) {
+  RetryBudget::Settings s;
+  if (proto.has_retry_budget()) {
+    s.enabled = true;
+    if (proto.retry_budget().budget_percent() > 0) {
+      s.budget_percent = proto.retry_budget().budget_percent();
+    }
+    if (proto.retry_budget().min_retry_concurrency() > 0) {
+      s.min_retry_concurrency = proto.retry_budget().min_retry_concurrency();
+    }
+  }
+  return s;
+}
+
+std::unique_ptr<CircuitBreaker> makeLoggedBreaker(std::string name,
+                                                  const CircuitBreakerSettings& settings) {
+  auto b = std::make_unique<CircuitBreaker>(std::move(name), settings);
+  CircuitBreaker* raw = b.get();
+  b->setTransitionHook([raw](CircuitBreaker::State from, CircuitBreaker::State to,
+                             int64_t open_ns) {
+    if (to == CircuitBreaker::State::Open) {
+      fprintf(stderr, "gatewayd: circuit breaker '%s' %s -> open for %lld ms\n",
+              raw->name().c_str(), std::string(CircuitBreaker::stateName(from)).c_str(),
+              static_cast<long long>(open_ns / 1'000'000));
+    } else {
+      fprintf(stderr, "gatewayd: circuit breaker '%s' %s -> %s\n", raw->name().c_str(),
+              std::string(CircuitBreaker::stateName(from)).c_str(),
+              std::string(CircuitBreaker::stateName(to)).c_str());
+    }
+  });
+  return b;
+}
+
+ClusterRuntime::ClusterRuntime(const gateway::v1::Cluster& proto)
+    : name_(proto.name()), host_count_(static_cast<size_t>(proto.endpoints_size())),
+      hosts_(new HostHealth[host_count_ == 0 ? 1 : host_count_]),
+      retry_budget_(retryBudgetSettings(proto)) {
+  if (proto.has_circuit_breaker()) {
+    breaker_ = makeLoggedBreaker(name_, breakerSettings(proto.circuit_breaker()));
+  }
+}
+
+void ClusterRuntime::onAttempt(size_t, const AttemptResult&, int64_t) {
+  // Outlier detection hooks in here.
+}
+
+} // namespace gw::upstream

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gateway/v1/config.pb.h"
+#include "source/upstream/attempt.h"
+#include "source/upstream/circuit_breaker.h"
+#include "source/upstream/host_health.h"
+#include "source/upstream/retry_budget.h"
+
+namespace gw::upstream {
+
+// What one cluster keeps for the whole process, beyond any one worker: its circuit breaker, its
+// retry budget and the health of each endpoint. Built with the cluster's config (ClusterConfig)
+// and carried from one config to the next while the cluster's definition is unchanged
+// (Server::publish, RuntimeConfig::adoptClusterRuntimes), so that a push of unrelated routes does
+// not close an open breaker or forget an unhealthy host. Thread-safe: workers touch only atomics.
+class ClusterRuntime {
+public:
+  // `proto` is a validated cluster.
+  explicit ClusterRuntime(const gateway::v1::Cluster& proto);
+  ClusterRuntime(const ClusterRuntime&) = delete;
+  ClusterRuntime& operator=(const ClusterRuntime&) = delete;
+
+  const std::string& name() const { return name_; }
+  size_t hostCount() const { return host_count_; }
+  HostHealth& health(size_t index) { return hosts_[index]; }
+  const HostHealth& health(size_t index) const { return hosts_[index]; }
+  // nullptr without Cluster.circuit_breaker.
+  CircuitBreaker* breaker() const { return breaker_.get(); }
+  RetryBudget& retryBudget() { return retry_budget_; }
+  const RetryBudget& retryBudget() const { return retry_budget_; }
+  // Too few hosts are healthy: the balancers use all of them (set by the health side).
+  bool panic() const { return panic_.load(std::memory_order_relaxed); }
+  void setPanic(bool on) { panic_.store(on, std::memory_order_relaxed); }
+
+  // The result of one attempt on endpoint `host` (any worker): feeds outlier detection.
+  void onAttempt(size_t host, const AttemptResult& result, int64_t now_ns);
+
+private:
+  const std::string name_;
+  const size_t host_count_;
+  std::unique_ptr<HostHealth[]> hosts_;
+  std::unique_ptr<CircuitBreaker> breaker_;
+  RetryBudget retry_budget_;
+  std::atomic<bool> panic_{false};
+};
+
+// gateway.v1.CircuitBreaker (validated) -> settings, defaults filled in.
+CircuitBreakerSettings breakerSettings(const gateway::v1::CircuitBreaker& proto);
+RetryBudget::Settings retryBudgetSettings(const gateway::v1::Cluster& proto);
+// A breaker that logs its transitions to stderr ("circuit breaker 'orders' closed -> open ...").
+std::unique_ptr<CircuitBreaker> makeLoggedBreaker(std::string name,
+                                                  const CircuitBreakerSettings& settings);
+
+// Monotonic now in ns (the clock every breaker and ejection uses in the server).
+int64_t monotonicNowNs();
+
+} // namespace gw::upstream
