@@ -271,8 +271,10 @@ private:
     if (!route.has_route_filter()) {
       error(rbase + ".route_filter", "required (e.g. router or direct_response)");
     } else {
+      ctx_.route_name = route.name().empty() ? rbase : route.name();
       chain->route = checkFilter(route.route_filter(), rbase + ".route_filter",
                                  filters::FilterKind::Route);
+      ctx_.route_name.clear();
       chain->route_name = route.route_filter().name();
     }
     stage(route.post_filters(), ".post_filters", defaults_post, chain->post, chain->post_names);

@@ -510,13 +510,20 @@ std::string renderProxyClusters(const gateway::v1::ProxyClustersResponse& cluste
   if (clusters.clusters().empty()) {
     return "no clusters\n";
   }
-  Table t({"CLUSTER", "LB", "ENDPOINT", "WEIGHT", "HEALTHY", "ACTIVE", "TOTAL", "CONNECTIONS"});
+  Table t({"CLUSTER", "LB", "CIRCUIT", "ENDPOINT", "WEIGHT", "HEALTHY", "ACTIVE", "TOTAL",
+           "CONNECTIONS"});
   for (const auto& c : clusters.clusters()) {
+    // "open (4.2s left)" while open; "-" without a breaker.
+    std::string circuit = orDash(c.circuit_state());
+    if (c.circuit_state() == "open") {
+      absl::StrAppend(&circuit, " (", c.circuit_open_remaining_ms() / 1000, ".",
+                      c.circuit_open_remaining_ms() % 1000 / 100, "s left)");
+    }
     if (c.endpoints().empty()) {
-      t.addRow({c.name(), orDash(c.lb_policy()), "-", "", "", "", "", ""});
+      t.addRow({c.name(), orDash(c.lb_policy()), circuit, "-", "", "", "", "", ""});
     }
     for (const auto& e : c.endpoints()) {
-      t.addRow({c.name(), orDash(c.lb_policy()), e.address(), absl::StrCat(e.weight()),
+      t.addRow({c.name(), orDash(c.lb_policy()), circuit, e.address(), absl::StrCat(e.weight()),
                 e.healthy() ? "yes" : "no", absl::StrCat(e.active_requests()),
                 absl::StrCat(e.total_requests()), absl::StrCat(e.connections())});
     }

@@ -66,7 +66,22 @@ listeners:
                     - {methods: [GET, HEAD], any_of: ["orders:read"]}
                     - {methods: [POST, PUT, DELETE], all_of: ["orders:write"]}
                   roles: {admin: ["*"], support: ["orders:read", "users:*"]}
-            route_filter: {name: router, config: {cluster: order-service}}
+            # Retries on another instance when a connection fails or resets; while the
+            # order-service breaker is open, a JSON default answers (x-gateway-fallback).
+            route_filter:
+              name: router
+              config:
+                cluster: order-service
+                retry_policy:
+                  retry_on: [connect-failure, reset]
+                  num_retries: 2
+                  per_try_timeout: 3s
+                fallback:
+                  response:
+                    status: 200
+                    headers: {content-type: application/json, cache-control: no-store}
+                    body: '{"orders":[],"degraded":true,"message":"order-service is unavailable; try again shortly"}'
+                  on: [no_healthy_upstream]
           - name: payments
             match: {prefix: /api/payments/, methods: [GET, POST]}
             timeout: 5s
@@ -105,6 +120,15 @@ clusters:
   - name: order-service
     lb_policy: LEAST_REQUEST
     endpoints: [{address: "127.0.0.1:9201"}, {address: "127.0.0.1:9202"}]
+    # Opens after 5 failures in a row (5xx, connect failures, resets, timeouts) or half of 20+
+    # requests in 10 s failing; open 5 s (doubling on each re-open, up to 30 s), then one probe.
+    circuit_breaker:
+      consecutive_failures: 5
+      error_rate_percent: 50
+      min_requests: 20
+      open_duration: 5s
+      max_open_duration: 30s
+    retry_budget: {budget_percent: 20, min_retry_concurrency: 3}
   - name: payment-service
     lb_policy: RING_HASH
     hash_policy: {header: x-user-id}

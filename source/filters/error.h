@@ -39,6 +39,7 @@ enum class ErrorKind : uint8_t {
   UpstreamOverflow,       // 503 upstream_overflow: connection limit reached (retryable)
   Unavailable,            // 503 unavailable: a dependency (Redis, an auth server) is down
   UpstreamTimeout,        // 504 upstream_timeout
+  CircuitOpen,            // 503 circuit_open: the cluster's or route's breaker is open
   FilterAbort,            // filter-chosen status (fault injection); code fault_injected
 };
 

@@ -21,6 +21,7 @@
 #include "source/filters/error.h"
 #include "source/filters/filter_state.h"
 #include "source/filters/http_client.h"
+#include "source/filters/proxy_policy.h"
 #include "source/filters/worker_context.h"
 #include "source/http/message.h"
 
@@ -105,7 +106,10 @@ private:
 class Upstream {
 public:
   virtual ~Upstream() = default;
-  virtual void proxyTo(absl::string_view cluster) = 0;
+  virtual void proxyTo(absl::string_view cluster) { proxyTo(cluster, nullptr); }
+  // With the route's retries, breaker and fallback (the router filter's ProxyPolicy, which the
+  // route's config keeps alive for the request).
+  virtual void proxyTo(absl::string_view cluster, const ProxyPolicy* policy) = 0;
   virtual uint64_t send(absl::string_view cluster, HttpRequest request, HttpCallback cb) = 0;
   virtual void cancel(uint64_t id) = 0;
 };
@@ -230,6 +234,7 @@ struct StaticRoute {
   enum class Kind { Proxy, DirectResponse };
   Kind kind = Kind::Proxy;
   std::string cluster;  // Proxy
+  const ProxyPolicy* policy = nullptr;  // Proxy: retries, breaker, fallback
   int status = 200;     // DirectResponse
 };
 
@@ -268,6 +273,9 @@ struct ValidationContext {
   absl::flat_hash_map<std::string, std::shared_ptr<const policy::RateLimiter>> rate_limit_policies;
   // The config's api_keys and usage_plans (nullptr when they are invalid).
   std::shared_ptr<const policy::ApiKeyStore> api_keys;
+  // While a route's filters compile: the route's name, or its path in the config when it has
+  // none ("listeners[0].routes[2]"). Names per-route state such as the router's own breaker.
+  std::string route_name;
 };
 
 // A named resource a filter config refers to (`field` of its config), from one of the maps of

@@ -43,6 +43,11 @@ void appendAccessLogLine(const AccessLogRecord& r, std::string& line) {
     line += ",\"upstream_attempts\":";
     line += absl::StrCat(r.upstream_attempts);
   }
+  if (!r.upstream_hosts.empty()) {
+    line += ",\"upstream_hosts\":\"";
+    appendJsonEscaped(r.upstream_hosts, line);
+    line += '"';
+  }
   if (r.error != nullptr) {
     line += ",\"error\":\"";
     appendJsonEscaped(r.error->code, line);

@@ -28,6 +28,7 @@ struct AccessLogRecord {
   uint64_t bytes_sent = 0;
   double duration_ms = 0;
   uint32_t upstream_attempts = 0;       // shown when more than 1 (a retry happened)
+  absl::string_view upstream_hosts;     // every host tried, in order ("a:1,b:2"), when retried
   const filters::ErrorInfo* error = nullptr;        // shown as error and error_source
   const filters::FilterState* filter_state = nullptr;  // objects with a description
 };

@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "source/config/config.h"
 #include "source/http/http1_codec.h"
+#include "source/server/resilience_metrics.h"
 #include "source/server/server.h"
 
 namespace gw::server {
@@ -319,8 +320,16 @@ std::string renderMetrics(Server& server) {
   counter("gateway_upstream_connections_total", "Upstream connections opened.", up_cx);
   gauge("gateway_upstream_connections_active", "Open upstream connections.", up_active);
   counter("gateway_upstream_connect_failures_total", "Failed upstream connects.", up_fail);
-  counter("gateway_upstream_retries_total", "Requests retried on a fresh connection.", retries);
+  counter("gateway_upstream_retries_total",
+          "Retries: the route's retry policy, or a stale pooled connection.", retries);
   counter("gateway_upstream_timeouts_total", "Route timeouts.", timeouts);
+  {
+    std::vector<WorkerStats*> stats;
+    for (auto& w : server.workers()) {
+      stats.push_back(&w->stats());
+    }
+    renderResilienceMetrics(*server.config(), stats, out);
+  }
   // Each filter's own stats (declared beside its code: source/filters/filter_stats.h).
   {
     std::vector<const filters::FilterStatsBlock*> blocks;

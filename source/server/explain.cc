@@ -18,6 +18,19 @@
 #include "source/upstream/load_balancer.h"
 
 namespace gw::server {
+
+namespace {
+// What answers a request whose breaker is open (the route's fallback).
+std::string fallbackDescription(const filters::ProxyPolicy* policy) {
+  if (policy == nullptr || policy->fallback.kind == filters::Fallback::Kind::Error) {
+    return "503 circuit_open with Retry-After";
+  }
+  if (policy->fallback.kind == filters::Fallback::Kind::DirectResponse) {
+    return absl::StrCat("the fallback response ", policy->fallback.status);
+  }
+  return absl::StrCat("the fallback cluster '", policy->fallback.cluster, "'");
+}
+} // namespace
 namespace {
 
 using gateway::v1::ExplainRequest;
@@ -99,10 +112,15 @@ void explainUpstream(const ClusterConfig& cluster, const http::RequestHead& head
     hosts[i].sockaddr = cluster.endpoints[i].addr;
     hosts[i].sockaddr_len = cluster.endpoints[i].addr_len;
     hosts[i].weight = cluster.endpoints[i].weight;
+    hosts[i].index = static_cast<uint32_t>(i);
+    if (cluster.runtime != nullptr) {
+      hosts[i].shared = &cluster.runtime->health(i);  // the process's view of its health
+    }
     ptrs.push_back(&hosts[i]);
   }
   auto lb = upstream::LoadBalancer::create(cluster.proto.lb_policy(), std::move(ptrs), 0);
   upstream::LbContext ctx;
+  ctx.all_hosts = cluster.runtime != nullptr && cluster.runtime->panic();
   const bool hashing = cluster.proto.lb_policy() == gateway::v1::Cluster::RING_HASH ||
                        cluster.proto.lb_policy() == gateway::v1::Cluster::MAGLEV;
   if (cluster.proto.has_hash_policy()) {
@@ -259,6 +277,36 @@ ExplainResponse explainRequest(const RuntimeConfig& config, const ExplainRequest
   if (cluster == nullptr) {
     out.set_status(503);
     out.add_trace(absl::StrCat("cluster ", quote(action->cluster), " is not configured"));
+    return out;
+  }
+  // The breakers: the cluster's, then the route's own. Open: the fallback answers.
+  const int64_t now = upstream::monotonicNowNs();
+  auto breakerTrace = [&](const upstream::CircuitBreaker& b, absl::string_view what) {
+    const upstream::CircuitBreaker::State st = b.state(now);
+    std::string line = absl::StrCat(what, " circuit breaker ", quote(b.name()), ": ",
+                                    upstream::CircuitBreaker::stateName(st));
+    if (st == upstream::CircuitBreaker::State::Open) {
+      absl::StrAppend(&line, ", ", b.openRemainingNs(now) / 1000000,
+                      " ms left; the request would not reach the cluster: ",
+                      fallbackDescription(action->policy));
+    } else if (st == upstream::CircuitBreaker::State::HalfOpen) {
+      absl::StrAppend(&line, ": the next request is a probe");
+    }
+    out.add_trace(std::move(line));
+    return st == upstream::CircuitBreaker::State::Open;
+  };
+  bool open = false;
+  if (cluster->runtime != nullptr && cluster->runtime->breaker() != nullptr) {
+    open = breakerTrace(*cluster->runtime->breaker(), "cluster");
+  }
+  if (!open && action->policy != nullptr && action->policy->breaker != nullptr) {
+    open = breakerTrace(*action->policy->breaker, "route");
+  }
+  if (open) {
+    out.set_status(action->policy != nullptr &&
+                           action->policy->fallback.kind == filters::Fallback::Kind::DirectResponse
+                       ? static_cast<uint32_t>(action->policy->fallback.status)
+                       : 503);
     return out;
   }
   explainUpstream(*cluster, head, client_ip, out);

@@ -235,6 +235,11 @@ void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptio
         continue;
       }
       break;
+    case 23:
+      if (name == "x-gateway-attempt-count") {
+        continue;
+      }
+      break;
     default:
       break;
     }
@@ -275,6 +280,10 @@ void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptio
     appendForwardedElement(o.client_ip, fwd_host, out);
   }
   out += "\r\n";
+  if (o.attempt_count > 0) {
+    const absl::AlphaNum n(o.attempt_count);
+    http::appendHeaderLine("x-gateway-attempt-count", n.Piece(), out);
+  }
   switch (o.framing.kind) {
   case UpstreamFraming::Kind::Chunked:
     http::appendHeaderLine("transfer-encoding", "chunked", out);

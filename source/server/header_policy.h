@@ -75,6 +75,9 @@ struct UpstreamHeadOptions {
   absl::string_view default_host;
   // The connection's memo (its client address is always `client_ip`); nullptr: build each time.
   ForwardedMemo* forwarded_memo = nullptr;
+  // x-gateway-attempt-count: this attempt's number (1, 2, ...) for routes with a retry policy;
+  // 0: not sent. A client-sent copy is always dropped.
+  uint32_t attempt_count = 0;
 };
 
 // Serializes the request head for the upstream straight from the downstream head, skipping what

@@ -137,6 +137,13 @@ public:
       cs->set_name(c->name);
       cs->set_lb_policy(absl::AsciiStrToLower(
           gateway::v1::Cluster::LbPolicy_Name(c->proto.lb_policy())));
+      if (const upstream::CircuitBreaker* b =
+              c->runtime != nullptr ? c->runtime->breaker() : nullptr) {
+        const int64_t now = upstream::monotonicNowNs();
+        cs->set_circuit_state(std::string(upstream::CircuitBreaker::stateName(b->state(now))));
+        cs->set_circuit_open_remaining_ms(
+            static_cast<uint64_t>(b->openRemainingNs(now) / 1000000));
+      }
       for (size_t i = 0; i < c->endpoints.size(); i++) {
         auto* es = cs->add_endpoints();
         es->set_address(c->endpoints[i].address);

@@ -40,8 +40,16 @@ struct WorkerStats {
   LocalCounter<uint64_t> downstream_rq_rejected;  // codec errors (400/431/...)
   LocalCounter<uint64_t> upstream_cx_total;
   LocalCounter<uint64_t> upstream_cx_connect_fail;
-  LocalCounter<uint64_t> upstream_rq_retry;
+  LocalCounter<uint64_t> upstream_rq_retry;          // every retry (policy or stale connection)
+  LocalCounter<uint64_t> upstream_rq_retry_exhausted; // retriable, but the retries were spent
+  LocalCounter<uint64_t> upstream_rq_retry_budget_exceeded;  // refused by the cluster's budget
+  LocalCounter<uint64_t> upstream_rq_per_try_timeout;
+  LocalCounter<uint64_t> upstream_rq_circuit_open;    // refused by an open breaker
   LocalCounter<uint64_t> upstream_rq_timeout;
+  // Fallback responses by reason (x-gateway-fallback).
+  LocalCounter<uint64_t> fallback_circuit_open;
+  LocalCounter<uint64_t> fallback_no_healthy_upstream;
+  LocalCounter<uint64_t> fallback_upstream_failure;
   LocalCounter<int64_t> downstream_cx_active;
   LocalCounter<int64_t> downstream_rq_active;
   LocalCounter<int64_t> upstream_cx_active;

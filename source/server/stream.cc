@@ -303,6 +303,8 @@ void Stream::teardown() {
     }
     extras_->sub_requests.clear();
     extras_->timers.clear();
+    extras_->retry_timer.reset();
+    releaseRetrySlot();
   }
   if (anchor_ != nullptr) {
     anchor_->ctx = nullptr;
@@ -363,6 +365,14 @@ void Stream::finish() {
     r.bytes_sent = bytes_sent_;
     r.duration_ms = ms;
     r.upstream_attempts = attempts_;
+    std::string hosts;
+    if (extras_ != nullptr && !extras_->hosts_tried.empty()) {
+      hosts = extras_->hosts_tried;  // the hosts of the attempts before the last, then the last
+      if (upstream_storage_.has_value() && !upstream_storage_->hostAddress().empty()) {
+        absl::StrAppend(&hosts, ",", upstream_storage_->hostAddress());
+      }
+      r.upstream_hosts = hosts;
+    }
     r.error = has_error_ ? &extras_->error : nullptr;
     r.filter_state = &state_;
     appendAccessLogLine(r, w.accessLogBuffer());  // the worker flushes it

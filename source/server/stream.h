@@ -78,7 +78,8 @@ public:
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override;
 
   // filters::Upstream
-  void proxyTo(absl::string_view cluster) override;
+  using filters::Upstream::proxyTo;
+  void proxyTo(absl::string_view cluster, const filters::ProxyPolicy* policy) override;
   uint64_t send(absl::string_view cluster, filters::HttpRequest request,
                 filters::HttpCallback cb) override;
   void cancel(uint64_t id) override;
@@ -123,6 +124,16 @@ private:
     std::vector<event::TimerPtr> timers;       // runAfter()
     absl::InlinedVector<uint64_t, 2> sub_requests;  // send(); cancelled at teardown
     std::string client_request_id;
+    // Retries and fallback (stream_retry.cc).
+    const filters::ProxyPolicy* policy = nullptr;  // the router's, kept alive by config_
+    std::string replay;          // Untouched: the framed body bytes sent upstream, for a retry
+    event::TimerPtr retry_timer; // the per-try timeout, then the backoff before a retry
+    std::string hosts_tried;     // "a:1,b:2" for the access log (when retried)
+    std::shared_ptr<upstream::ClusterRuntime> retry_slot;  // holds a retry-budget slot
+    uint32_t retries = 0;
+    uint32_t prior_attempts = 0;  // attempts of the UpstreamRequests before the current one
+    int avoid_host = -1;          // the endpoint a retry should avoid
+    std::string fallback_reason;  // x-gateway-fallback of a proxied fallback's response
   };
   Extras& extras() {
     if (extras_ == nullptr) {
@@ -157,6 +168,28 @@ private:
   void writeRequestEnd();
   void failRequestTooLarge(absl::string_view why);
   void dropUpstream();
+  // Writes body bytes upstream, keeping a copy for a retry while the route's policy asks for it.
+  void writeBodyUpstream(std::string&& framed);
+  void writeBodyUpstream(absl::string_view framed);
+
+  // Retries and fallback (stream_retry.cc).
+  const filters::ProxyPolicy* policy() const {
+    return extras_ == nullptr ? nullptr : extras_->policy;
+  }
+  bool retriesEnabled() const { return policy() != nullptr && policy()->retry != nullptr; }
+  // Schedules another attempt for an attempt that ended with `result` (the current upstream is
+  // dropped), when the policy, the method, the body and the budget allow. False: the caller
+  // goes on with this result.
+  bool maybeRetry(const upstream::AttemptResult& result);
+  void retryNow();
+  // One timer per stream for both waits: the per-try timeout while an attempt is out
+  // (retry_wait_ false), the backoff or the hop to a fallback cluster between attempts.
+  void armRetryTimer(std::chrono::milliseconds delay);
+  void armPerTryTimeout();
+  void onPerTryTimeout();
+  void releaseRetrySlot();
+  // Answers an error with the route's fallback when it covers it: true when it did.
+  bool tryFallback(filters::ErrorInfo& error);
 
   // Response side (stream_response.cc).
   void beginResponseStage();
@@ -238,6 +271,10 @@ private:
   bool finished_ : 1 = false;
   bool torn_down_ : 1 = false;
   bool is_local_ : 1 = false;
+  bool retaining_ : 1 = false;    // copying the body into Extras::replay
+  bool replay_lost_ : 1 = false;  // the body outgrew the replay buffer: no retry
+  bool retry_wait_ : 1 = false;   // between attempts (backoff)
+  bool in_fallback_ : 1 = false;  // proxying to the fallback cluster: no retry, no fallback
 };
 
 } // namespace gw::server

@@ -53,7 +53,7 @@ void Stream::routeStep() {
   runner_->run(Phase::Route);
 }
 
-void Stream::proxyTo(absl::string_view cluster) {
+void Stream::proxyTo(absl::string_view cluster, const filters::ProxyPolicy* policy) {
   if (upstream_storage_.has_value() || finished_ || downstream_closed_ || response_started_ ||
       !runner_ || has_error_) {
     return;
@@ -65,17 +65,66 @@ void Stream::proxyTo(absl::string_view cluster) {
     runner_->abandon();  // a paused route filter proxies from its completion
   }
   cluster_name_.assign(cluster.data(), cluster.size());
+  if (policy != nullptr) {
+    extras().policy = policy;  // a plain proxied request keeps no Extras
+  }
+  if (retriesEnabled() && request_mode_ == Mode::Untouched &&
+      (request_has_cl_ || request_chunked_)) {
+    retaining_ = true;  // the body is copied as it goes up, so that a retry can send it again
+  }
   startProxy();
 }
 
 void Stream::startProxy() {
+  int avoid = -1;
+  if (extras_ != nullptr) {
+    avoid = extras_->avoid_host;
+  }
   upstream_ = &upstream_storage_.emplace(conn_.worker(), &config_, *this);
-  upstream_->start(cluster_name_, request_, conn_.clientIp());
+  upstream_->start(cluster_name_, request_, conn_.clientIp(), in_fallback_ ? nullptr : policy(),
+                   avoid);
+  if (upstream_ != nullptr && retriesEnabled() && !in_fallback_) {
+    armPerTryTimeout();
+  }
 }
 
 bool Stream::replayable() const {
-  return request_mode_ == Mode::Buffer ||
-         (body_received_ == 0 && !request_has_cl_ && !request_chunked_);
+  if (request_mode_ == Mode::Buffer) {
+    return true;
+  }
+  if (body_received_ == 0 && !request_has_cl_ && !request_chunked_) {
+    return true;
+  }
+  // Untouched with a retry policy: every body byte sent so far is in the replay copy.
+  return request_mode_ == Mode::Untouched && retaining_ && !replay_lost_;
+}
+
+void Stream::writeBodyUpstream(std::string&& framed) {
+  if (retaining_ && !replay_lost_) {
+    if (extras().replay.size() + framed.size() <= policy()->retry->replay_buffer_bytes) {
+      extras_->replay.append(framed);
+    } else {
+      replay_lost_ = true;  // too long to send again: this request will not be retried
+      std::string().swap(extras_->replay);
+    }
+  }
+  if (upstream_ != nullptr) {
+    upstream_->write(std::move(framed));
+  }
+}
+
+void Stream::writeBodyUpstream(absl::string_view framed) {
+  if (retaining_ && !replay_lost_) {
+    if (extras().replay.size() + framed.size() <= policy()->retry->replay_buffer_bytes) {
+      extras_->replay.append(framed.data(), framed.size());
+    } else {
+      replay_lost_ = true;
+      std::string().swap(extras_->replay);
+    }
+  }
+  if (upstream_ != nullptr) {
+    upstream_->write(framed);
+  }
 }
 
 void Stream::onUpstreamReady() {
@@ -83,7 +132,7 @@ void Stream::onUpstreamReady() {
     return;
   }
   upstream_ready_ = true;
-  attempts_ = upstream_->attempts();
+  attempts_ = upstream_->attempts() + (extras_ != nullptr ? extras_->prior_attempts : 0);
   const bool has_body = request_has_cl_ || request_chunked_;
   UpstreamHeadOptions o;
   std::string rewritten;
@@ -98,6 +147,9 @@ void Stream::onUpstreamReady() {
   o.xff_trusted_hops = listener_.xff_trusted_hops;
   o.default_host = upstream_->hostAddress();
   o.forwarded_memo = &conn_.forwardedMemo();
+  if (policy() != nullptr && policy()->add_attempt_count && !in_fallback_) {
+    o.attempt_count = attempts_;
+  }
   switch (request_mode_) {
   case Mode::Buffer:
     if (has_body || !extras().request_body.empty()) {
@@ -120,6 +172,9 @@ void Stream::onUpstreamReady() {
   std::string& head = scratchBuffer();
   buildUpstreamHead(request_, o, head);
   upstream_->write(absl::string_view(head));
+  if (retaining_ && extras_ != nullptr && !extras_->replay.empty()) {
+    upstream_->write(absl::string_view(extras_->replay));  // a retry: the body sent so far
+  }
   if (request_mode_ == Mode::Buffer) {
     if (!extras().request_body.empty()) {
       upstream_->write(absl::string_view(extras().request_body));  // kept: a retry sends it again
@@ -180,9 +235,9 @@ void Stream::onRequestBody(absl::string_view data) {
     std::string chunk;
     chunk.reserve(data.size() + 16);
     http::appendChunk(data, chunk);
-    upstream_->write(std::move(chunk));
+    writeBodyUpstream(std::move(chunk));
   } else {
-    upstream_->write(data);
+    writeBodyUpstream(data);
   }
   if (upstream_ != nullptr && upstream_->writeQueueSize() > UpstreamConnection::kHighWatermark) {
     request_body_blocked_ = true;
@@ -275,7 +330,7 @@ void Stream::onRequestComplete() {
   if (upstream_ != nullptr && request_chunked_) {
     std::string last;
     http::appendLastChunk(listener_.forward_trailers && extras_ ? &extras_->request_trailers : nullptr, last);
-    upstream_->write(std::move(last));
+    writeBodyUpstream(std::move(last));
   }
   if (response_complete_) {
     finish();
@@ -291,12 +346,31 @@ void Stream::onUpstreamWritable() {
 
 void Stream::onUpstreamError(ErrorInfo error, bool) {
   if (upstream_ != nullptr) {
-    attempts_ = upstream_->attempts();
+    attempts_ = upstream_->attempts() + (extras_ != nullptr ? extras_->prior_attempts : 0);
   }
   upstream_ready_ = false;
   if (response_started_) {
     // Mid-response: the client cannot be told cleanly; close its connection.
     conn_.close(true);
+    return;
+  }
+  if (extras_ != nullptr && extras_->retry_timer != nullptr) {
+    extras_->retry_timer->disable();  // the per-try timeout of the attempt that just ended
+  }
+  if (retriesEnabled() && !in_fallback_ && upstream_ != nullptr) {
+    using K = upstream::AttemptResult::Kind;
+    const ErrorKind k = error.kind;
+    if (k == ErrorKind::UpstreamConnectFailed || k == ErrorKind::UpstreamReset ||
+        k == ErrorKind::UpstreamProtocolError) {
+      const K kind = k == ErrorKind::UpstreamConnectFailed ? K::ConnectFailure
+                     : k == ErrorKind::UpstreamReset       ? K::Reset
+                                                           : K::ProtocolError;
+      if (maybeRetry({kind, 0})) {
+        return;
+      }
+    }
+  }
+  if (tryFallback(error)) {
     return;
   }
   // Nothing has reached the client yet (a buffered or held response included): a clean error.

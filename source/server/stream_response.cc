@@ -28,9 +28,19 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
     }
     return;
   }
+  if (extras_ != nullptr && extras_->retry_timer != nullptr) {
+    extras_->retry_timer->disable();  // the per-try timeout: a head arrived in time
+  }
+  if (retriesEnabled() && !in_fallback_ &&
+      maybeRetry({upstream::AttemptResult::Kind::Response, head.status})) {
+    return;  // this response is dropped with its connection; another attempt follows
+  }
   conn_.disarmRequestTimer();  // the route timeout runs until the response head
   response_ = std::move(head);
   response_.reason.clear();
+  if (extras_ != nullptr && !extras_->fallback_reason.empty()) {
+    response_.headers.add("x-gateway-fallback", extras_->fallback_reason);
+  }
   const bool upstream_cl = response_.headers.has("content-length");
   stripHopByHop(response_.headers);
   const int s = response_.status;
@@ -183,7 +193,7 @@ void Stream::onUpstreamBody(absl::string_view data) {
 void Stream::onUpstreamComplete() {
   upstream_done_ = true;
   if (upstream_ != nullptr) {
-    attempts_ = upstream_->attempts();
+    attempts_ = upstream_->attempts() + (extras_ != nullptr ? extras_->prior_attempts : 0);
     upstream_->release(request_complete_);
     upstream_ = nullptr;
   }

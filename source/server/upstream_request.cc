@@ -17,11 +17,22 @@ const std::string& UpstreamRequest::hostAddress() const {
   return host_pool_ == nullptr ? kNone : host_pool_->host.address;
 }
 
-UpstreamRequest::~UpstreamRequest() { release(false); }
+UpstreamRequest::~UpstreamRequest() {
+  release(false);
+  if (!recorded_) {
+    releaseAdmissions();  // ended without a result (the client left, a timeout): free a probe
+  }
+  if (budget_counted_) {
+    cluster_->runtime().retryBudget().requestEnded();
+  }
+}
 
 void UpstreamRequest::start(absl::string_view cluster, const http::RequestHead& head,
-                            absl::string_view client_ip) {
+                            absl::string_view client_ip, const filters::ProxyPolicy* policy,
+                            int avoid) {
   head_request_ = head.method == "HEAD";
+  policy_ = policy;
+  avoid_ = avoid;
   cluster_ = worker_.cluster(cluster);
   if (pinned_ != nullptr && *pinned_ != nullptr && worker_.config() != *pinned_) {
     // The worker switched configs after this request started (a filter paused). If the cluster
@@ -38,6 +49,40 @@ void UpstreamRequest::start(absl::string_view cluster, const http::RequestHead& 
                         false);
     return;
   }
+  upstream::ClusterRuntime& rt = cluster_->runtime();
+  // The breakers: the cluster's, then the route's own. Open: the request never goes upstream.
+  upstream::CircuitBreaker* route_breaker = policy_ != nullptr ? policy_->breaker.get() : nullptr;
+  if (rt.breaker() != nullptr || route_breaker != nullptr) {
+    const int64_t now = upstream::monotonicNowNs();
+    upstream::CircuitBreaker::Decision d{upstream::CircuitBreaker::Admission::Normal};
+    const upstream::CircuitBreaker* refused = nullptr;
+    if (rt.breaker() != nullptr) {
+      d = rt.breaker()->admit(now);
+      cluster_admission_ = d.admission;
+      refused = d.admission == upstream::CircuitBreaker::Admission::Rejected ? rt.breaker() : nullptr;
+    }
+    if (refused == nullptr && route_breaker != nullptr) {
+      d = route_breaker->admit(now);
+      route_admission_ = d.admission;
+      refused = d.admission == upstream::CircuitBreaker::Admission::Rejected ? route_breaker : nullptr;
+    }
+    if (refused != nullptr) {
+      releaseAdmissions();
+      worker_.stats().upstream_rq_circuit_open++;
+      ErrorInfo e = ErrorInfo::make(
+          ErrorKind::CircuitOpen,
+          absl::StrCat("circuit breaker '", refused->name(), "' is open"));
+      const int64_t secs = std::max<int64_t>(1, (d.retry_after_ns + 999999999) / 1000000000);
+      e.headers.emplace_back("retry-after", absl::StrCat(secs));
+      recorded_ = true;  // nothing to record: the request never left
+      cb_.onUpstreamError(std::move(e), false);
+      return;
+    }
+  }
+  if (rt.retryBudget().counting()) {
+    rt.retryBudget().requestStarted();
+    budget_counted_ = true;
+  }
   if (cluster_->config().proto.has_hash_policy()) {
     const std::optional<uint64_t> h =
         upstream::computeHash(cluster_->config().proto.hash_policy(), head, client_ip);
@@ -53,8 +98,17 @@ void UpstreamRequest::pickAndConnect() {
   if (has_hash_) {
     ctx.hash = hash_;
   }
+  ctx.all_hosts = cluster_->runtime().panic();
   upstream::Host* host = cluster_->lb().pick(ctx);
+  // A retry goes to another endpoint where there is one (a hash policy may insist on the same).
+  for (int again = 0; again < 2 && host != nullptr && avoid_ >= 0 &&
+                      static_cast<int>(host->index) == avoid_ && cluster_->pools().size() > 1;
+       again++) {
+    host = cluster_->lb().pick(ctx);
+  }
   if (host == nullptr) {
+    releaseAdmissions();
+    recorded_ = true;
     cb_.onUpstreamError(ErrorInfo::make(ErrorKind::NoHealthyUpstream,
                                         absl::StrCat("cluster '", cluster_->config().name,
                                                      "' has no healthy endpoint")),
@@ -64,6 +118,8 @@ void UpstreamRequest::pickAndConnect() {
   host_pool_ = cluster_->poolOf(host);
   UpstreamConnection* c = UpstreamConnection::acquire(cluster_, *host_pool_, *this, head_request_);
   if (c == nullptr) {
+    releaseAdmissions();
+    recorded_ = true;
     cb_.onUpstreamError(ErrorInfo::make(ErrorKind::UpstreamOverflow,
                                         absl::StrCat("connection limit reached for ",
                                                      host->address)),
@@ -77,6 +133,44 @@ void UpstreamRequest::pickAndConnect() {
   if (c->reused()) {
     cb_.onUpstreamReady();
   }
+}
+
+void UpstreamRequest::recordAttempt(const upstream::AttemptResult& result) {
+  if (recorded_ || cluster_ == nullptr) {
+    return;
+  }
+  recorded_ = true;
+  upstream::ClusterRuntime& rt = cluster_->runtime();
+  upstream::CircuitBreaker* route_breaker = policy_ != nullptr ? policy_->breaker.get() : nullptr;
+  const bool breakers = rt.breaker() != nullptr || route_breaker != nullptr;
+  if (!breakers && !rt.observesAttempts()) {
+    return;  // the plain path: no clock read
+  }
+  const int64_t now = upstream::monotonicNowNs();
+  if (host_pool_ != nullptr) {
+    rt.onAttempt(host_pool_->host.index, result, now);
+  }
+  if (rt.breaker() != nullptr) {
+    rt.breaker()->record(cluster_admission_,
+                         rt.breaker()->settings().failures.isFailure(result), now);
+    cluster_admission_ = upstream::CircuitBreaker::Admission::Rejected;
+  }
+  if (route_breaker != nullptr) {
+    route_breaker->record(route_admission_, route_breaker->settings().failures.isFailure(result),
+                          now);
+    route_admission_ = upstream::CircuitBreaker::Admission::Rejected;
+  }
+}
+
+void UpstreamRequest::releaseAdmissions() {
+  if (cluster_ != nullptr && cluster_->runtime().breaker() != nullptr) {
+    cluster_->runtime().breaker()->release(cluster_admission_);
+  }
+  if (policy_ != nullptr && policy_->breaker != nullptr) {
+    policy_->breaker->release(route_admission_);
+  }
+  cluster_admission_ = upstream::CircuitBreaker::Admission::Rejected;
+  route_admission_ = upstream::CircuitBreaker::Admission::Rejected;
 }
 
 void UpstreamRequest::dropHost() {
@@ -131,6 +225,9 @@ void UpstreamRequest::onUpstreamReady() {
 }
 
 void UpstreamRequest::onUpstreamHead(http::ResponseHead&& head, bool informational) {
+  if (!informational) {
+    recordAttempt({upstream::AttemptResult::Kind::Response, head.status});
+  }
   cb_.onUpstreamHead(std::move(head), informational);
 }
 
@@ -157,8 +254,15 @@ void UpstreamRequest::onUpstreamFailure(const std::string& reason, UpstreamFailu
   if (before_response && reused && attempts_ == 1 && e.retryable &&
       e.source == filters::ErrorSource::Upstream && cb_.replayable()) {
     worker_.stats().upstream_rq_retry++;
-    pickAndConnect();
+    pickAndConnect();  // a stale pooled connection says nothing about the host: not recorded
     return;
+  }
+  if (before_response) {
+    using K = upstream::AttemptResult::Kind;
+    recordAttempt({failure == UpstreamFailure::ConnectFailed   ? K::ConnectFailure
+                   : failure == UpstreamFailure::ProtocolError ? K::ProtocolError
+                                                               : K::Reset,
+                   0});
   }
   cb_.onUpstreamError(std::move(e), !before_response);
 }

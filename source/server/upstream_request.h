@@ -9,6 +9,8 @@
 #include "source/http/message.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker.h"
+#include "source/upstream/attempt.h"
+#include "source/upstream/cluster_runtime.h"
 
 namespace gw::server {
 
@@ -56,10 +58,24 @@ public:
   UpstreamRequest(const UpstreamRequest&) = delete;
   UpstreamRequest& operator=(const UpstreamRequest&) = delete;
 
-  // Picks a host of `cluster` (hashing `head` and `client_ip` for hash balancers) and acquires a
-  // connection; onUpstreamReady follows (at once for a reused connection).
+  // Asks the cluster's breaker and the route's (policy->breaker) to let the request through
+  // (CircuitOpen otherwise), picks a host of `cluster` (hashing `head` and `client_ip` for hash
+  // balancers; another than endpoint `avoid` when the cluster has one, for a retry) and acquires
+  // a connection; onUpstreamReady follows (at once for a reused connection).
   void start(absl::string_view cluster, const http::RequestHead& head,
-             absl::string_view client_ip);
+             absl::string_view client_ip, const filters::ProxyPolicy* policy = nullptr,
+             int avoid = -1);
+  // How this attempt ended, for the breakers and outlier detection: at most once per attempt
+  // (the response head and connection failures are recorded here; the stream records per-try
+  // timeouts). Later calls do nothing.
+  void recordAttempt(const upstream::AttemptResult& result);
+  // The endpoint index of the picked host (-1 before a pick).
+  int hostIndex() const { return host_pool_ == nullptr ? -1 : static_cast<int>(host_pool_->host.index); }
+  // The cluster's process-wide state (null before start() found the cluster).
+  upstream::ClusterRuntime* runtime() const { return cluster_ ? &cluster_->runtime() : nullptr; }
+  std::shared_ptr<upstream::ClusterRuntime> runtimeShared() const {
+    return cluster_ ? cluster_->runtimeShared() : nullptr;
+  }
   void write(std::string&& data);
   void write(absl::string_view data);
   size_t writeQueueSize() const;
@@ -87,6 +103,8 @@ public:
 private:
   void pickAndConnect();
   void dropHost();
+  // A breaker admission that will not get a result (the request ends without one).
+  void releaseAdmissions();
 
   Worker& worker_;
   const RuntimeConfigConstSharedPtr* pinned_;
@@ -94,8 +112,14 @@ private:
   ClusterStateSharedPtr cluster_;
   HostPool* host_pool_ = nullptr;
   UpstreamConnection* conn_ = nullptr;
+  const filters::ProxyPolicy* policy_ = nullptr;
   uint64_t hash_ = 0;
   uint32_t attempts_ = 0;
+  int avoid_ = -1;
+  upstream::CircuitBreaker::Admission cluster_admission_ = upstream::CircuitBreaker::Admission::Rejected;
+  upstream::CircuitBreaker::Admission route_admission_ = upstream::CircuitBreaker::Admission::Rejected;
+  bool recorded_ = false;         // recordAttempt ran for the current attempt
+  bool budget_counted_ = false;   // counted in the cluster's retry budget's active requests
   bool has_hash_ = false;
   bool head_request_ = false;
   bool counted_ = false;  // host_pool_->host.active_requests holds this request

@@ -579,7 +579,15 @@ std::string Worker::clustersJson() {
       out += ",";
     }
     first = false;
-    out += absl::StrCat("{\"name\":\"", name, "\",\"endpoints\":[");
+    out += absl::StrCat("{\"name\":\"", name, "\",");
+    if (const upstream::CircuitBreaker* b = state->runtime().breaker()) {
+      const int64_t now = upstream::monotonicNowNs();
+      out += absl::StrCat("\"circuit\":{\"state\":\"",
+                          upstream::CircuitBreaker::stateName(b->state(now)),
+                          "\",\"open_remaining_ms\":", b->openRemainingNs(now) / 1000000,
+                          ",\"opened\":", b->opened(), ",\"rejected\":", b->rejected(), "},");
+    }
+    out += "\"endpoints\":[";
     bool f2 = true;
     for (const auto& p : state->pools()) {
       if (!f2) {

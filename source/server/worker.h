@@ -56,6 +56,7 @@ public:
   const ClusterConfig& config() const { return *config_; }
   void rebind(const ClusterConfig& config, RuntimeConfigConstSharedPtr owner);
   upstream::ClusterRuntime& runtime() { return *runtime_; }
+  const std::shared_ptr<upstream::ClusterRuntime>& runtimeShared() const { return runtime_; }
   upstream::LoadBalancer& lb() { return *lb_; }
   std::vector<std::unique_ptr<HostPool>>& pools() { return pools_; }
   HostPool* poolOf(const upstream::Host* host);

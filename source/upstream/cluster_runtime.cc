@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 namespace gw::upstream {
 
@@ -93,6 +95,25 @@ std::unique_ptr<CircuitBreaker> makeLoggedBreaker(std::string name,
     }
   });
   return b;
+}
+
+std::shared_ptr<CircuitBreaker> sharedBreaker(const std::string& name,
+                                              const gateway::v1::CircuitBreaker& proto) {
+  static std::mutex mu;
+  static auto* live = new std::map<std::string, std::weak_ptr<CircuitBreaker>>();
+  const std::string key = name + "\n" + proto.SerializeAsString();
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = live->begin(); it != live->end();) {
+    it = it->second.expired() ? live->erase(it) : std::next(it);
+  }
+  if (auto it = live->find(key); it != live->end()) {
+    if (auto existing = it->second.lock()) {
+      return existing;
+    }
+  }
+  std::shared_ptr<CircuitBreaker> created = makeLoggedBreaker(name, breakerSettings(proto));
+  (*live)[key] = created;
+  return created;
 }
 
 ClusterRuntime::ClusterRuntime(const gateway::v1::Cluster& proto)

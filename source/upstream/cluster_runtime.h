@@ -39,6 +39,9 @@ public:
 
   // The result of one attempt on endpoint `host` (any worker): feeds outlier detection.
   void onAttempt(size_t host, const AttemptResult& result, int64_t now_ns);
+  // Whether onAttempt wants results (outlier detection is configured); without it and without a
+  // breaker, a request's result is not reported at all.
+  bool observesAttempts() const { return false; }
 
 private:
   const std::string name_;
@@ -55,6 +58,12 @@ RetryBudget::Settings retryBudgetSettings(const gateway::v1::Cluster& proto);
 // A breaker that logs its transitions to stderr ("circuit breaker 'orders' closed -> open ...").
 std::unique_ptr<CircuitBreaker> makeLoggedBreaker(std::string name,
                                                   const CircuitBreakerSettings& settings);
+
+// The breaker named `name` with these settings: the one alive in this process if there is one
+// (a config push that leaves a route's breaker unchanged keeps its state), else a new logged one.
+// Config time only (a registry under a mutex), never on the request path.
+std::shared_ptr<CircuitBreaker> sharedBreaker(const std::string& name,
+                                              const gateway::v1::CircuitBreaker& proto);
 
 // Monotonic now in ns (the clock every breaker and ejection uses in the server).
 int64_t monotonicNowNs();

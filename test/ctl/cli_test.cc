@@ -637,7 +637,7 @@ TEST_CASE("cli: proxy config, clusters, stats, drain") {
 
   auto cl = run(p.args({"proxy", "clusters"}));
   CHECK(cl.rc == 0);
-  CHECK(absl::StrContains(cl.out, "user-service  least_request  127.0.0.1:9101  1       yes"));
+  CHECK(absl::StrContains(cl.out, "user-service  least_request  -        127.0.0.1:9101  1       yes"));
 
   auto s = run(p.args({"proxy", "stats"}));
   CHECK(s.out == "gateway_requests_total 4\n");

@@ -268,15 +268,19 @@ TEST_CASE("render: explain of a rejected and of an unrouted request") {
 TEST_CASE("render: proxy clusters and config") {
   auto c = textProto<gateway::v1::ProxyClustersResponse>(R"(
     clusters { name: "users" lb_policy: "round_robin"
+      circuit_state: "open" circuit_open_remaining_ms: 4250
       endpoints { address: "127.0.0.1:9101" weight: 1 healthy: true active_requests: 2
                   total_requests: 10 connections: 3 }
       endpoints { address: "127.0.0.1:9102" weight: 1 healthy: false } }
     clusters { name: "empty" lb_policy: "random" })");
   CHECK(renderProxyClusters(c) ==
-        "CLUSTER  LB           ENDPOINT        WEIGHT  HEALTHY  ACTIVE  TOTAL  CONNECTIONS\n"
-        "users    round_robin  127.0.0.1:9101  1       yes      2       10     3\n"
-        "users    round_robin  127.0.0.1:9102  1       no       0       0      0\n"
-        "empty    random       -\n");
+        "CLUSTER  LB           CIRCUIT           ENDPOINT        WEIGHT  HEALTHY  ACTIVE  "
+        "TOTAL  CONNECTIONS\n"
+        "users    round_robin  open (4.2s left)  127.0.0.1:9101  1       yes      2       "
+        "10     3\n"
+        "users    round_robin  open (4.2s left)  127.0.0.1:9102  1       no       0       "
+        "0      0\n"
+        "empty    random       -                 -\n");
   gateway::v1::ProxyConfigResponse pc;
   pc.set_version("8");
   (*pc.mutable_bound_listeners())["public"] = "127.0.0.1:41234";

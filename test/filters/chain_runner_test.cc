@@ -131,7 +131,8 @@ public:
   void resume() override { runner.resume(); }
 
   // Upstream
-  void proxyTo(absl::string_view cluster) override {
+  using Upstream::proxyTo;
+  void proxyTo(absl::string_view cluster, const ProxyPolicy*) override {
     g_log.push_back(absl::StrCat("proxy:", cluster));
     interrupt = "proxy";
   }

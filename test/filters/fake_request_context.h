@@ -101,11 +101,16 @@ private:
 class FakeUpstream : public Upstream {
 public:
   explicit FakeUpstream(HttpClient& client) : client_(client) {}
-  void proxyTo(absl::string_view cluster) override { proxied.emplace_back(cluster); }
+  using Upstream::proxyTo;
+  void proxyTo(absl::string_view cluster, const ProxyPolicy* policy) override {
+    proxied.emplace_back(cluster);
+    policies.push_back(policy);
+  }
   uint64_t send(absl::string_view cluster, HttpRequest request, HttpCallback cb) override {
     return client_.send(cluster, std::move(request), std::move(cb));
   }
   void cancel(uint64_t id) override { client_.cancel(id); }
+  std::vector<const ProxyPolicy*> policies;  // the policy of each proxyTo
 
   std::vector<std::string> proxied;
 
