@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from harness import GATEWAYD, Gateway, Upstream
 
@@ -119,3 +120,38 @@ def test_demo_contract_oauth2_payments():
             assert (status, json.loads(body)["error"]) == (want, code), body
         status, headers, body = gw.request("GET", "/api/payments/1")
         assert status == 401, body
+
+
+def test_demo_contract_order_service_breaker():
+    """Issue 13: after at most 30 requests to /api/orders/1 with x-demo-status: 503 and a valid
+    token the order-service breaker opens; a normal GET is then answered by the JSON fallback with
+    x-gateway-fallback: circuit_open; /metrics shows the state as 1; it recovers by itself."""
+    alice = demo_credentials()["DEMO_TOKEN_ALICE"]
+    with Upstream(service="demo") as up, demo_gateway(up, workers=2) as gw:
+        def state():
+            _, body = gw.admin("GET", "/metrics")
+            m = re.search(r'^gateway_circuit_state\{cluster="order-service"\} (\d)$',
+                          body.decode(), re.M)
+            return int(m.group(1)) if m else None
+
+        assert state() == 0
+        opened_after = None
+        for i in range(30):
+            status, headers, _ = gw.request("GET", "/api/orders/1",
+                                            headers=dict(bearer(alice), **{"x-demo-status": "503"}))
+            if headers.get("x-gateway-fallback") == "circuit_open":
+                opened_after = i
+                break
+        assert opened_after is not None, "the breaker did not open within 30 requests"
+        assert state() == 1
+        status, headers, body = gw.request("GET", "/api/orders/1", headers=bearer(alice))
+        assert headers.get("x-gateway-fallback") == "circuit_open", headers
+        assert json.loads(body)["degraded"] is True, body
+        # Recovers by itself: the open time (5 s) passes, the next request is a probe and closes it.
+        deadline = time.time() + 15
+        while time.time() < deadline and state() != 2:
+            time.sleep(0.2)
+        assert state() == 2
+        status, headers, body = gw.request("GET", "/api/orders/1", headers=bearer(alice))
+        assert status == 200 and "x-gateway-fallback" not in headers, headers
+        assert state() == 0
