@@ -442,6 +442,17 @@ listeners:
             pre_filters:
               - {{name: api_key_auth, config: {{}}}}
             route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: breaker-open
+            match: {{prefix: /breaker-open}}
+            # tools/instructions: a request while its cluster's breaker is open (the first
+            # request fails to connect and opens it for an hour): the fallback answers, nothing
+            # goes upstream. Compared with the plain proxied request.
+            route_filter:
+              name: router
+              config:
+                cluster: down
+                fallback:
+                  response: {{status: 200, headers: {{content-type: application/json}}, body: "{{}}"}}
           - name: buffered
             match: {{prefix: /buffered}}
             # The whole request body read before it goes upstream (the buffer filter: a body
@@ -455,6 +466,9 @@ listeners:
 clusters:
   - name: up
     endpoints: [{{address: "127.0.0.1:{up}"}}]
+  - name: down
+    endpoints: [{{address: "127.0.0.1:1"}}]  # nothing listens: refused
+    circuit_breaker: {{consecutive_failures: 1, open_duration: 3600s, max_open_duration: 3600s}}
 auth_providers:
   - name: bench
     secret: "{secret}"

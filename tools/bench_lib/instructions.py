@@ -12,7 +12,8 @@ that succeeded.
 
 Routes: plain, policy, post64k, buffered, authz (policy + authz), quota_memory and quota_redis
 (an API key whose quota counts in memory / in Redis: the difference is the Redis call), identity
-(JWT + authz + API key counted in Redis).
+(JWT + authz + API key counted in Redis), breaker_open (a request answered by the fallback while
+its cluster's breaker is open: nothing goes upstream).
 """
 import argparse
 import glob
@@ -38,6 +39,7 @@ ROUTES = {
     "quota_memory": ("/quota-memory/x", "key-memory", 0),  # API key, quota in memory
     "quota_redis": ("/quota-redis/x", "key", 0),     # API key, quota in Redis
     "identity": ("/identity/x", "jwt+permission,key", 0),  # the bench's identity scenario
+    "breaker_open": ("/breaker-open/x", "", 0),  # the fallback answers; nothing goes upstream
 }
 
 
