@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import ExitStack
 
-from harness import DEMO_UPSTREAM, Gateway, Upstream, free_port, one_listener_config, wait_for
+from harness import DEMO_UPSTREAM, GATEWAYCTL, Gateway, Upstream, free_port, one_listener_config, wait_for
 
 
 def circuit_state(gw, cluster, route=None):
@@ -105,6 +105,32 @@ def test_breaker_opens_serves_the_fallback_and_recovers_by_itself():
                          re.M)
         assert "circuit breaker 'orders' closed -> open" in gw.stderr()
         assert "circuit breaker 'orders' half_open -> closed" in gw.stderr()
+
+
+def test_open_breaker_in_gatewayctl_clusters_and_explain():
+    with ExitStack() as st:
+        up = st.enter_context(Upstream("orders"))
+        spare = st.enter_context(Upstream("spare"))
+        gw = st.enter_context(Gateway(BREAKER_CONFIG, [up, spare]))
+
+        def ctl(*args):
+            p = subprocess.run([GATEWAYCTL, "--proxy", "127.0.0.1:%d" % gw.grpc_port] + list(args),
+                               capture_output=True, text=True, timeout=30)
+            return p.stdout + p.stderr
+
+        out = ctl("proxy", "explain", "GET", "http://x/orders/1")
+        assert "cluster circuit breaker 'orders': closed" in out, out
+        assert re.search(r"^orders\s+round_robin\s+closed\s+", ctl("proxy", "clusters"), re.M)
+        for _ in range(3):
+            gw.request("GET", "/orders/1", {"x-demo-status": "502"})
+        out = ctl("proxy", "clusters")
+        assert re.search(r"^orders\s+round_robin\s+open \([01]\.\ds left\)\s+127", out, re.M), out
+        assert re.search(r"^spare\s+round_robin\s+-\s+127", out, re.M), out
+        out = ctl("proxy", "explain", "GET", "http://x/orders/1")
+        assert "cluster circuit breaker 'orders': open" in out, out
+        assert "the fallback response 200" in out, out
+        out = ctl("proxy", "explain", "GET", "http://x/plain/1")
+        assert "503 circuit_open with Retry-After" in out, out
 
 
 def test_a_failed_probe_reopens_for_longer():
