@@ -31,7 +31,9 @@
 // so responses go out in order. Request bodies stream through SHA-256 and are never buffered.
 // Response bodies are written with backpressure on the libuv write queue.
 
+#include "tools/demo_upstream/endpoints.h"
 #include "tools/demo_upstream/jwks_endpoint.h"
+#include "tools/demo_upstream/text_util.h"
 
 #include <openssl/evp.h>
 #include <signal.h>
@@ -112,210 +114,6 @@ char gReadBuffer[kReadBufferSize];
 char gFiller[kFastChunkSize];
 llhttp_settings_t gSettings;
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
-
-std::optional<uint64_t> parseUint(std::string_view s, uint64_t max) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  if (s.empty() || s.size() > 19) {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') {
-      return std::nullopt;
-    }
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool isTrue(std::string_view v) {
-  v = trim(v);
-  return v == "1" || equalsIgnoreCase(v, "true") || equalsIgnoreCase(v, "yes");
-}
-
-// Length of a valid UTF-8 sequence starting at s[i], or 0 if the bytes there are not valid UTF-8.
-size_t utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char lead = byte(i);
-  size_t len = 0;
-  uint32_t min = 0;
-  uint32_t cp = 0;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    len = 2;
-    min = 0x80;
-    cp = lead & 0x1f;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    len = 3;
-    min = 0x800;
-    cp = lead & 0x0f;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    len = 4;
-    min = 0x10000;
-    cp = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) {
-    return 0;
-  }
-  for (size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) {
-      return 0;
-    }
-    cp = (cp << 6) | (byte(i + k) & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-    return 0;
-  }
-  return len;
-}
-
-// Appends s as a JSON string literal. Bytes that are not valid UTF-8 are emitted as \u00XX
-// (Latin-1), so the output is always valid JSON.
-void appendJsonString(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t len = utf8SequenceLength(s, i);
-      if (len > 0) {
-        out.append(s.data() + i, len);
-        i += len;
-      } else {
-        out.append("\\u00");
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xf]);
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out.append("\\u00");
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out.push_back('"');
-}
-
-void appendJsonObject(std::string& out, const HeaderList& headers) {
-  out.push_back('{');
-  bool first = true;
-  for (const auto& [name, value] : headers) {
-    if (!first) {
-      out.push_back(',');
-    }
-    first = false;
-    appendJsonString(out, name);
-    out.push_back(':');
-    appendJsonString(out, value);
-  }
-  out.push_back('}');
-}
-
-const char* reasonPhrase(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-  }
-}
-
-std::string statusLine(int status) {
-  std::string line = "HTTP/1.1 ";
-  line += std::to_string(status);
-  line += ' ';
-  line += reasonPhrase(status);
-  line += "\r\n";
-  return line;
-}
-
-std::string toHex(uint64_t n) {
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%" PRIx64, n);
-  return buf;
-}
-
-// Everything known about the request currently being parsed or answered.
 struct Request {
   std::string method;
   std::string url;
@@ -333,9 +131,9 @@ struct Request {
   bool keepAlive = true;
   bool isHead = false;
   bool isStats = false;
-  // POST /oauth2/introspect (demo OAuth2 introspection endpoint): its form body, kept.
-  bool isIntrospect = false;
-  std::string introspectBody;
+  // An application endpoint (endpoints.h) answers this request; its body is kept for it.
+  EndpointHandler endpoint = nullptr;
+  std::string endpointBody;
   // Controls from x-demo-* headers.
   std::optional<uint64_t> delayMs;
   int status = 0;
@@ -417,7 +215,7 @@ private:
   void startResponse();
   void sendFinal();
   void sendStats();
-  void sendIntrospection();
+  void sendEndpoint();
   void sendErrorAndClose(int status);
   std::string buildJson() const;
   void pump();
@@ -765,7 +563,7 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   r.keepAlive = llhttp_should_keep_alive(p) != 0 && p->upgrade == 0;
   r.isHead = p->method == HTTP_HEAD;
   r.isStats = r.path() == "/__stats";
-  r.isIntrospect = r.path() == "/oauth2/introspect";
+  r.endpoint = findEndpoint(r.path());
   if (!r.isStats) {
     ++gServer.stats.requests;
   }
@@ -780,8 +578,8 @@ int Connection::onHeadersComplete(llhttp_t* p) {
 int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
   Connection& c = from(p);
   EVP_DigestUpdate(c.sha_, at, len);
-  if (c.req_.isIntrospect && c.req_.introspectBody.size() < 8192) {
-    c.req_.introspectBody.append(at, std::min<size_t>(len, 8192));
+  if (c.req_.endpoint != nullptr && c.req_.endpointBody.size() < kMaxEndpointBody) {
+    c.req_.endpointBody.append(at, std::min(len, kMaxEndpointBody - c.req_.endpointBody.size()));
   }
   c.req_.bodyBytes += len;
   return 0;
@@ -806,10 +604,6 @@ void Connection::startResponse() {
   keepAlive_ = req_.keepAlive;
   if (req_.isStats) {
     sendStats();
-    return;
-  }
-  if (req_.isIntrospect) {
-    sendIntrospection();
     return;
   }
   if (req_.earlyHints && !req_.reset && !req_.isHttp10()) {
@@ -876,107 +670,35 @@ std::string Connection::buildJson() const {
   return out;
 }
 
-// ---- OAuth2 token introspection (RFC 7662) for the oauth2_introspection filter's tests ----
-// POST /oauth2/introspect, form body token=...; client auth: HTTP basic demo-gateway:demo-secret
-// (else 401 invalid_client). Fixed demo tokens:
-//   demo-active-payments  active, scope "payments read", sub alice, exp in one hour
-//   demo-active-orders    active, scope "orders:read", sub bob, exp in one hour
-//   demo-inactive         {"active": false} (as is any unknown token)
-//   demo-hang             never answered (the connection stays open)
-//   demo-error            500
-//   demo-notjson          200 with a text body
-// GET /oauth2/introspect answers {"calls": N}: the POSTs received so far.
-uint64_t gIntrospectCalls = 0;
 
-std::string formParam(std::string_view body, std::string_view name) {
-  for (size_t pos = 0; pos <= body.size();) {
-    size_t amp = body.find('&', pos);
-    if (amp == std::string_view::npos) {
-      amp = body.size();
-    }
-    std::string_view kv = body.substr(pos, amp - pos);
-    const size_t eq = kv.find('=');
-    if (eq != std::string_view::npos && kv.substr(0, eq) == name) {
-      std::string out;
-      std::string_view v = kv.substr(eq + 1);
-      for (size_t i = 0; i < v.size(); i++) {
-        if (v[i] == '%' && i + 2 < v.size() && isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-            isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-          out.push_back(static_cast<char>(strtol(std::string(v.substr(i + 1, 2)).c_str(), nullptr, 16)));
-          i += 2;
-        } else {
-          out.push_back(v[i] == '+' ? ' ' : v[i]);
-        }
-      }
-      return out;
-    }
-    pos = amp + 1;
+// An application endpoint's answer (endpoints.h), after any x-demo-delay-ms.
+void Connection::sendEndpoint() {
+  const EndpointRequest er{req_.method, req_.path(), req_.query(), req_.headers, req_.endpointBody,
+                           gServer.options.service, gServer.options.instance};
+  EndpointResponse r = req_.endpoint(er);
+  if (r.hang) {
+    return;  // never answered: the connection stays open until the client gives up
   }
-  return "";
-}
-
-void Connection::sendIntrospection() {
-  int status = 200;
-  std::string body;
-  const char* contentType = "application/json";
-  if (req_.method == "GET") {
-    body = "{\"calls\":" + std::to_string(gIntrospectCalls) + "}";
-  } else {
-    ++gIntrospectCalls;
-    static const std::string kExpectedAuth = [] {
-      const std::string userpass = "demo-gateway:demo-secret";
-      unsigned char out[64];
-      const int n = EVP_EncodeBlock(out, reinterpret_cast<const unsigned char*>(userpass.data()),
-                                    static_cast<int>(userpass.size()));
-      return "Basic " + std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-    }();
-    std::string auth;
-    for (const auto& [name, value] : req_.headers) {
-      if (equalsIgnoreCase(name, "authorization")) {
-        auth = value;
-      }
-    }
-    const std::string token = formParam(req_.introspectBody, "token");
-    const long long exp = static_cast<long long>(time(nullptr)) + 3600;
-    if (auth != kExpectedAuth) {
-      status = 401;
-      body = "{\"error\":\"invalid_client\"}";
-    } else if (token == "demo-hang") {
-      return;  // never answered
-    } else if (token == "demo-error") {
-      status = 500;
-      body = "{\"error\":\"server_error\"}";
-    } else if (token == "demo-notjson") {
-      contentType = "text/plain";
-      body = "this is not json";
-    } else if (token == "demo-active-payments") {
-      body = "{\"active\":true,\"scope\":\"payments read\",\"sub\":\"alice\","
-             "\"client_id\":\"demo-app\",\"username\":\"alice\",\"exp\":" +
-             std::to_string(exp) + "}";
-    } else if (token == "demo-active-orders") {
-      body = "{\"active\":true,\"scope\":\"orders:read\",\"sub\":\"bob\","
-             "\"client_id\":\"demo-app\",\"username\":\"bob\",\"exp\":" +
-             std::to_string(exp) + "}";
-    } else {
-      body = "{\"active\":false}";
-    }
+  if (req_.status != 0) {
+    r.status = req_.status;  // x-demo-status
   }
-  std::string out = statusLine(status);
-  out += "content-type: ";
-  out += contentType;
-  out += "\r\ncontent-length: ";
-  out += std::to_string(body.size());
+  std::string out = statusLine(r.status);
+  out += "content-type: " + r.content_type + "\r\ncontent-length: " + std::to_string(r.body.size());
+  for (const auto& [name, value] : r.headers) {
+    out += "\r\n" + name + ": " + value;
+  }
   out += keepAlive_ ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n";
-  out += body;
+  if (!req_.isHead) {
+    out += r.body;
+  }
   if (!gServer.options.quiet) {
     fprintf(stderr, "demo_upstream %s: %s %s -> %d\n", gServer.options.instance.c_str(),
-            req_.method.c_str(), req_.url.c_str(), status);
+            req_.method.c_str(), req_.url.c_str(), r.status);
   }
   if (write(std::move(out))) {
     finishResponse();
   }
 }
-// ---- end of OAuth2 token introspection ----
 
 void Connection::sendStats() {
   const Stats& s = gServer.stats;
@@ -1003,6 +725,10 @@ void Connection::sendStats() {
 }
 
 void Connection::sendFinal() {
+  if (req_.endpoint != nullptr && !req_.reset) {
+    sendEndpoint();
+    return;
+  }
   if (req_.reset) {
     if (!gServer.options.quiet) {
       fprintf(stderr, "demo_upstream %s: %s %s -> reset\n", gServer.options.instance.c_str(),
