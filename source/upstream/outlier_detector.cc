@@ -75,12 +75,15 @@ bool OutlierDetector::tryEject(size_t host, int64_t now_ns, absl::string_view wh
   }
   h.ejected = true;
   ejected_count_++;
-  h.multiplier++;
-  const int64_t cap = std::max(settings_.max_ejection_ns, settings_.base_ejection_ns);
-  const int64_t duration =
-      h.multiplier > static_cast<uint32_t>(cap / std::max<int64_t>(settings_.base_ejection_ns, 1))
-          ? cap
-          : std::min(cap, settings_.base_ejection_ns * static_cast<int64_t>(h.multiplier));
+  // base * multiplier up to the cap; the multiplier itself stops one step past the cap so that a
+  // host that stays in comes down from the cap at once.
+  const int64_t base = std::max<int64_t>(settings_.base_ejection_ns, 1);
+  const int64_t cap = std::max(settings_.max_ejection_ns, base);
+  const uint32_t max_multiplier = static_cast<uint32_t>(std::min<int64_t>(cap / base + 1, 1 << 20));
+  if (h.multiplier < max_multiplier) {
+    h.multiplier++;
+  }
+  const int64_t duration = std::min(cap, base * static_cast<int64_t>(h.multiplier));
   h.ejected_until_ns.store(now_ns + duration, std::memory_order_relaxed);
   h.ejections.fetch_add(1, std::memory_order_relaxed);
   ejections_total_.fetch_add(1, std::memory_order_relaxed);
