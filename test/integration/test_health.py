@@ -322,21 +322,35 @@ def test_outlier_ejection_moves_traffic_and_the_host_returns():
             assert seen == {"a", "b"}, seen
 
 
-def test_kill_under_load_with_outlier_detection_fails_only_in_flight():
-    extra = HC.replace("interval: 0.1s", "interval: 1s") + \
+def test_kill_under_load_with_outlier_detection_fails_only_in_flight_then_rejoins():
+    extra = HC.replace("interval: 0.1s", "interval: 0.5s") + \
         OUTLIER.replace("consecutive_5xx: 3", "consecutive_gateway_failure: 1")
     with Upstream("svc", "a") as a, Upstream("svc", "b") as b, \
             Gateway(config(extra), [a, b], workers=2) as gw:
         threads = 4
-        with Load(gw.port, threads=threads) as load:
-            time.sleep(1.0)
-            b.proc.kill()
-            b.proc.wait(5)
-            time.sleep(1.5)
+        again = SamePortUpstream(b.port, "svc", "b")
+        try:
+            with Load(gw.port, threads=threads) as load:
+                time.sleep(1.0)
+                b.proc.kill()
+                b.proc.wait(5)
+                time.sleep(1.5)
+                # Back on the same port, still under load: it rejoins through the health checks.
+                again.__enter__()
+                wait_for(lambda: endpoint(gw, b.address)["healthy"], timeout=8,
+                         what="b healthy again")
+                back = time.time()
+                time.sleep(1.0)
+        finally:
+            again.__exit__()
         failed = [r for r in load.results if r[2] != 200]
         print("  %d of %d requests failed" % (len(failed), len(load.results)))
         # At most the requests in flight to b when it died (one per client, and per worker a
-        # connect failure racing the ejection) fail; none after.
+        # connect failure racing the ejection) fail; none after, and none while it rejoins.
         assert len(failed) <= threads * 2, failed
         last_fail = max((r[1] for r in failed), default=0)
         assert all(r[2] == 200 for r in load.results if r[0] > last_fail)
+        assert last_fail < back
+        rejoined = [r for r in load.results if r[0] > back + 0.1]
+        assert {r[3] for r in rejoined} == {"a", "b"}, len(rejoined)
+        assert endpoint(gw, b.address)["outlier_ejections"] >= 1
