@@ -423,6 +423,7 @@ private:
     if (c.has_retry_budget()) {
       validateRetryBudget(c.retry_budget(), base + ".retry_budget", errors_);
     }
+    validateClusterHealth(c, base, errors_);
   }
 
   const gateway::v1::Config& config_;

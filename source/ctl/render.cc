@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace gw::ctl {
@@ -506,12 +507,29 @@ std::string renderExplain(const gateway::v1::ExplainRequest& req,
   return out;
 }
 
+// "yes", or "no" with the reasons: "no (active_check)", "no (outlier, 12.5s left, ejected 2x)".
+static std::string endpointHealth(const gateway::v1::EndpointStatus& e) {
+  if (e.healthy()) {
+    return "yes";
+  }
+  std::vector<std::string> why(e.unhealthy_reasons().begin(), e.unhealthy_reasons().end());
+  if (e.ejected_remaining_ms() > 0) {
+    why.push_back(absl::StrCat(absl::StrFormat("%.1f", e.ejected_remaining_ms() / 1000.0),
+                               "s left"));
+  }
+  if (e.outlier_ejections() > 0) {
+    why.push_back(absl::StrCat("ejected ", e.outlier_ejections(), "x"));
+  }
+  return why.empty() ? "no" : absl::StrCat("no (", absl::StrJoin(why, ", "), ")");
+}
+
 std::string renderProxyClusters(const gateway::v1::ProxyClustersResponse& clusters) {
   if (clusters.clusters().empty()) {
     return "no clusters\n";
   }
   Table t({"CLUSTER", "LB", "CIRCUIT", "ENDPOINT", "WEIGHT", "HEALTHY", "ACTIVE", "TOTAL",
            "CONNECTIONS"});
+  std::string notes;
   for (const auto& c : clusters.clusters()) {
     // "open (4.2s left)" while open; "-" without a breaker.
     std::string circuit = orDash(c.circuit_state());
@@ -524,11 +542,15 @@ std::string renderProxyClusters(const gateway::v1::ProxyClustersResponse& cluste
     }
     for (const auto& e : c.endpoints()) {
       t.addRow({c.name(), orDash(c.lb_policy()), circuit, e.address(), absl::StrCat(e.weight()),
-                e.healthy() ? "yes" : "no", absl::StrCat(e.active_requests()),
+                endpointHealth(e), absl::StrCat(e.active_requests()),
                 absl::StrCat(e.total_requests()), absl::StrCat(e.connections())});
     }
+    if (c.panic()) {
+      absl::StrAppend(&notes, "cluster ", c.name(),
+                      ": panic mode (too few healthy endpoints): balancing across all of them\n");
+    }
   }
-  return t.render();
+  return t.render() + notes;
 }
 
 std::string renderProxyConfig(const gateway::v1::ProxyConfigResponse& c) {

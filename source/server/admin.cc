@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "source/config/config.h"
 #include "source/http/http1_codec.h"
+#include "source/server/health_status.h"
 #include "source/server/resilience_metrics.h"
 #include "source/server/server.h"
 
@@ -377,6 +378,7 @@ std::string renderMetrics(Server& server) {
   out += absl::StrCat("# HELP gateway_config_version_info The config version running.\n"
                       "# TYPE gateway_config_version_info gauge\n"
                       "gateway_config_version_info{version=\"", version, "\"} 1\n");
+  out += renderHealthMetrics(*server.config());
   out += "# HELP gateway_requests_total Requests by route, cluster and status class.\n"
          "# TYPE gateway_requests_total counter\n";
   for (const auto& [key, rs] : routes) {

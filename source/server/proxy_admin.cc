@@ -16,6 +16,7 @@
 #include "source/config/config.h"
 #include "source/server/admin.h"
 #include "source/server/explain.h"
+#include "source/server/health_status.h"
 #include "source/server/server.h"
 
 namespace gw::server {
@@ -144,11 +145,25 @@ public:
         cs->set_circuit_open_remaining_ms(
             static_cast<uint64_t>(b->openRemainingNs(now) / 1000000));
       }
+      const upstream::ClusterRuntime* rt = c->runtime.get();
+      const int64_t now = upstream::monotonicNowNs();
+      cs->set_panic(rt != nullptr && rt->panic());
       for (size_t i = 0; i < c->endpoints.size(); i++) {
         auto* es = cs->add_endpoints();
         es->set_address(c->endpoints[i].address);
         es->set_weight(c->endpoints[i].weight);
         es->set_healthy(true);
+        // Health is the process's (shared flags of the cluster's runtime), not a worker's.
+        if (rt != nullptr && i < rt->hostCount()) {
+          for (const std::string& r : unhealthyReasons(rt->health(i).reasons())) {
+            es->add_unhealthy_reasons(r);
+          }
+          es->set_healthy(rt->health(i).healthy());
+          if (rt->outlier() != nullptr) {
+            es->set_outlier_ejections(rt->outlier()->ejections(i));
+            es->set_ejected_remaining_ms(ejectedRemainingMs(*rt, i, now));
+          }
+        }
         for (const auto& worker : snap->workers) {
           for (const ClusterSnapshot& wc : worker) {
             if (wc.name != c->name) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "source/server/admin.h"
+#include "source/server/health_checker.h"
 
 namespace gw::server {
 
@@ -169,6 +170,9 @@ absl::Status Server::publish(RuntimeConfigConstSharedPtr config, std::function<v
   fflush(stderr);
   config_ = config;
   bound_ = next;
+  if (health_ != nullptr) {
+    health_->reconcile(*config_);  // probes of carried-over runtimes go on; others start/stop
+  }
   has_config_ = true;
   struct Pending {
     size_t remaining;
@@ -250,6 +254,8 @@ int Server::run() {
     fprintf(stderr, "gatewayd: listener '%s' on %s\n", name.c_str(),
             formatAddress(reinterpret_cast<const sockaddr*>(&addr)).c_str());
   }
+  health_ = std::make_unique<HealthManager>(loop_);
+  health_->reconcile(*config_);
   fprintf(stderr, "gatewayd: admin on %s, %d worker(s), config version '%s'\n",
           admin_->boundAddress().c_str(), cfg_.workers, config_->version.c_str());
   fflush(stderr);

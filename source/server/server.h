@@ -34,6 +34,7 @@ struct ServerConfig {
 };
 
 class AdminServer;
+class HealthManager;
 
 // Written by the control-plane client (any thread), read by /metrics.
 struct ControlPlaneStats {
@@ -104,6 +105,8 @@ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   BoundListeners bound_;
   std::unique_ptr<AdminServer> admin_;
+  // Active health checks and outlier un-ejection for every cluster (main loop).
+  std::unique_ptr<HealthManager> health_;
   ControlPlaneStats cp_stats_;
   AdminAuthStats admin_auth_stats_;
   std::vector<std::function<void()>> drain_hooks_;

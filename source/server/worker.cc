@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/redis/redis_client.h"
 #include "source/server/downstream_connection.h"
+#include "source/server/health_status.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker_http_client.h"
 
@@ -559,7 +560,7 @@ std::vector<ClusterSnapshot> Worker::clusterSnapshots() {
       EndpointSnapshot e;
       e.address = p->host.address;
       e.weight = p->host.weight;
-      e.healthy = p->host.healthy;
+      e.healthy = p->host.usable();
       e.active_requests = p->host.active_requests;
       e.total_requests = p->host.total_requests;
       e.connections = p->total;
@@ -572,6 +573,7 @@ std::vector<ClusterSnapshot> Worker::clusterSnapshots() {
 }
 
 std::string Worker::clustersJson() {
+  const int64_t now = upstream::monotonicNowNs();
   std::string out = "[";
   bool first = true;
   for (const auto& [name, state] : clusters_) {
@@ -579,9 +581,9 @@ std::string Worker::clustersJson() {
       out += ",";
     }
     first = false;
-    out += absl::StrCat("{\"name\":\"", name, "\",");
+    out += absl::StrCat("{\"name\":\"", name, "\",\"panic\":",
+                        state->runtime().panic() ? "true" : "false", ",");
     if (const upstream::CircuitBreaker* b = state->runtime().breaker()) {
-      const int64_t now = upstream::monotonicNowNs();
       out += absl::StrCat("\"circuit\":{\"state\":\"",
                           upstream::CircuitBreaker::stateName(b->state(now)),
                           "\",\"open_remaining_ms\":", b->openRemainingNs(now) / 1000000,
@@ -595,7 +597,7 @@ std::string Worker::clustersJson() {
       }
       f2 = false;
       out += absl::StrCat("{\"address\":\"", p->host.address, "\",\"weight\":", p->host.weight,
-                          ",\"healthy\":", p->host.healthy ? "true" : "false",
+                          endpointHealthJson(state->runtime(), p->host.index, now),
                           ",\"active_requests\":", p->host.active_requests,
                           ",\"total_requests\":", p->host.total_requests,
                           ",\"connections\":", p->total, ",\"idle_connections\":",

@@ -1,5 +1,6 @@
 #include "source/upstream/cluster_runtime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -116,6 +117,26 @@ std::shared_ptr<CircuitBreaker> sharedBreaker(const std::string& name,
   return created;
 }
 
+OutlierSettings outlierSettings(const gateway::v1::OutlierDetection& p) {
+  OutlierSettings s;
+  if (p.has_consecutive_5xx()) {
+    s.consecutive_5xx = p.consecutive_5xx();
+  }
+  s.consecutive_gateway_failure = p.consecutive_gateway_failure();
+  s.base_ejection_ns =
+      durationNs(p.has_base_ejection_time(), p.base_ejection_time(), s.base_ejection_ns);
+  s.max_ejection_ns = durationNs(p.has_max_ejection_time(), p.max_ejection_time(),
+                                 std::max(s.max_ejection_ns, s.base_ejection_ns));
+  if (s.max_ejection_ns < s.base_ejection_ns) {
+    s.max_ejection_ns = s.base_ejection_ns;
+  }
+  if (p.max_ejection_percent() > 0) {
+    s.max_ejection_percent = p.max_ejection_percent();
+  }
+  s.interval_ns = durationNs(p.has_interval(), p.interval(), s.interval_ns);
+  return s;
+}
+
 ClusterRuntime::ClusterRuntime(const gateway::v1::Cluster& proto)
     : name_(proto.name()), host_count_(static_cast<size_t>(proto.endpoints_size())),
       hosts_(new HostHealth[host_count_ == 0 ? 1 : host_count_]),
@@ -123,10 +144,65 @@ ClusterRuntime::ClusterRuntime(const gateway::v1::Cluster& proto)
   if (proto.has_circuit_breaker()) {
     breaker_ = makeLoggedBreaker(name_, breakerSettings(proto.circuit_breaker()));
   }
+  if (proto.has_panic_threshold_percent()) {
+    panic_threshold_percent_ = proto.panic_threshold_percent();
+  }
+  if (proto.has_health_check()) {
+    health_check_ = std::make_unique<const HealthCheckSettings>(
+        healthCheckSettings(proto.health_check(), name_));
+  }
+  if (proto.has_outlier_detection()) {
+    outlier_ = std::make_unique<OutlierDetector>(outlierSettings(proto.outlier_detection()),
+                                                 hosts_.get(), host_count_);
+    std::vector<std::string> addresses;
+    for (const auto& e : proto.endpoints()) {
+      addresses.push_back(e.address());
+    }
+    outlier_->setHook([this, addresses = std::move(addresses)](size_t host, bool ejected,
+                                                               int64_t duration_ns,
+                                                               absl::string_view why) {
+      if (ejected) {
+        fprintf(stderr,
+                "gatewayd: outlier: cluster '%s' endpoint %s ejected for %lld ms (%s)\n",
+                name_.c_str(), addresses[host].c_str(),
+                static_cast<long long>(duration_ns / 1'000'000), std::string(why).c_str());
+      } else {
+        fprintf(stderr, "gatewayd: outlier: cluster '%s' endpoint %s back in rotation (%s)\n",
+                name_.c_str(), addresses[host].c_str(), std::string(why).c_str());
+      }
+      recomputePanic();
+    });
+  }
 }
 
-void ClusterRuntime::onAttempt(size_t, const AttemptResult&, int64_t) {
-  // Outlier detection hooks in here.
+void ClusterRuntime::onAttempt(size_t host, const AttemptResult& result, int64_t now_ns) {
+  if (outlier_ != nullptr) {
+    outlier_->onAttempt(host, result, now_ns);
+  }
+}
+
+size_t ClusterRuntime::healthyCount() const {
+  size_t healthy = 0;
+  for (size_t i = 0; i < host_count_; i++) {
+    healthy += hosts_[i].healthy() ? 1 : 0;
+  }
+  return healthy;
+}
+
+void ClusterRuntime::recomputePanic() {
+  std::lock_guard<std::mutex> lock(panic_mu_);
+  const size_t healthy = healthyCount();
+  const bool on = panic_threshold_percent_ > 0 && host_count_ > 0 &&
+                  healthy * 100 < static_cast<size_t>(panic_threshold_percent_) * host_count_;
+  if (on != panic_.load(std::memory_order_relaxed)) {
+    panic_.store(on, std::memory_order_relaxed);
+    fprintf(stderr,
+            on ? "gatewayd: cluster '%s' in panic mode: %zu of %zu endpoints healthy (threshold "
+                 "%u%%), balancing across all of them\n"
+               : "gatewayd: cluster '%s' out of panic mode: %zu of %zu endpoints healthy "
+                 "(threshold %u%%)\n",
+            name_.c_str(), healthy, host_count_, panic_threshold_percent_);
+  }
 }
 
 } // namespace gw::upstream

@@ -3,12 +3,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "gateway/v1/config.pb.h"
 #include "source/upstream/attempt.h"
 #include "source/upstream/circuit_breaker.h"
+#include "source/upstream/health_check.h"
 #include "source/upstream/host_health.h"
+#include "source/upstream/outlier_detector.h"
 #include "source/upstream/retry_budget.h"
 
 namespace gw::upstream {
@@ -33,15 +36,30 @@ public:
   CircuitBreaker* breaker() const { return breaker_.get(); }
   RetryBudget& retryBudget() { return retry_budget_; }
   const RetryBudget& retryBudget() const { return retry_budget_; }
-  // Too few hosts are healthy: the balancers use all of them (set by the health side).
+  // Too few hosts are healthy: the balancers use all of them. Recomputed by recomputePanic()
+  // after every health change (active check, ejection, return).
   bool panic() const { return panic_.load(std::memory_order_relaxed); }
   void setPanic(bool on) { panic_.store(on, std::memory_order_relaxed); }
+  // Any thread: panic = fewer than panic_threshold_percent of the hosts are healthy (never with
+  // a threshold of 0). Logs a change. Serialised by a mutex (health changes are rare).
+  void recomputePanic();
+  uint32_t panicThresholdPercent() const { return panic_threshold_percent_; }
+  size_t healthyCount() const;
 
   // The result of one attempt on endpoint `host` (any worker): feeds outlier detection.
   void onAttempt(size_t host, const AttemptResult& result, int64_t now_ns);
   // Whether onAttempt wants results (outlier detection is configured); without it and without a
   // breaker, a request's result is not reported at all.
-  bool observesAttempts() const { return false; }
+  bool observesAttempts() const { return outlier_ != nullptr; }
+
+  // nullptr without Cluster.outlier_detection.
+  OutlierDetector* outlier() const { return outlier_.get(); }
+  // nullptr without Cluster.health_check; the checks themselves run on the main loop
+  // (source/server/health_checker.h).
+  const HealthCheckSettings* healthCheck() const { return health_check_.get(); }
+  // Active check results, counted by the health checker (main loop), read by /metrics.
+  std::atomic<uint64_t> health_checks_success{0};
+  std::atomic<uint64_t> health_checks_failure{0};
 
 private:
   const std::string name_;
@@ -50,9 +68,14 @@ private:
   std::unique_ptr<CircuitBreaker> breaker_;
   RetryBudget retry_budget_;
   std::atomic<bool> panic_{false};
+  uint32_t panic_threshold_percent_ = 50;
+  std::mutex panic_mu_;
+  std::unique_ptr<OutlierDetector> outlier_;
+  std::unique_ptr<const HealthCheckSettings> health_check_;
 };
 
 // gateway.v1.CircuitBreaker (validated) -> settings, defaults filled in.
+OutlierSettings outlierSettings(const gateway::v1::OutlierDetection& proto);
 CircuitBreakerSettings breakerSettings(const gateway::v1::CircuitBreaker& proto);
 RetryBudget::Settings retryBudgetSettings(const gateway::v1::Cluster& proto);
 // A breaker that logs its transitions to stderr ("circuit breaker 'orders' closed -> open ...").

@@ -281,6 +281,25 @@ TEST_CASE("render: proxy clusters and config") {
         "users    round_robin  open (4.2s left)  127.0.0.1:9102  1       no       0       "
         "0      0\n"
         "empty    random       -                 -\n");
+  // Health reasons, ejection state and panic mode.
+  auto h = textProto<gateway::v1::ProxyClustersResponse>(R"(
+    clusters { name: "orders" lb_policy: "round_robin" panic: true
+      endpoints { address: "10.0.0.1:80" weight: 1 healthy: false
+                  unhealthy_reasons: "active_check" }
+      endpoints { address: "10.0.0.2:80" weight: 1 healthy: false
+                  unhealthy_reasons: "active_check" unhealthy_reasons: "outlier"
+                  outlier_ejections: 2 ejected_remaining_ms: 12500 }
+      endpoints { address: "10.0.0.3:80" weight: 1 healthy: true outlier_ejections: 1 } })");
+  CHECK(renderProxyClusters(h) ==
+        "CLUSTER  LB           CIRCUIT  ENDPOINT     WEIGHT  HEALTHY   "
+        "                                          ACTIVE  TOTAL  CONNECTIONS\n"
+        "orders   round_robin  -        10.0.0.1:80  1       no (active"
+        "_check)                                   0       0      0\n"
+        "orders   round_robin  -        10.0.0.2:80  1       no (active"
+        "_check, outlier, 12.5s left, ejected 2x)  0       0      0\n"
+        "orders   round_robin  -        10.0.0.3:80  1       yes       "
+        "                                          0       0      0\n"
+        "cluster orders: panic mode (too few healthy endpoints): balancing across all of them\n");
   gateway::v1::ProxyConfigResponse pc;
   pc.set_version("8");
   (*pc.mutable_bound_listeners())["public"] = "127.0.0.1:41234";

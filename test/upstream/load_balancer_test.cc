@@ -500,6 +500,93 @@ TEST_CASE("ring hash caps the ring for huge weights", "[lb][hash]") {
 // ---------------------------------------------------------------------------------------------
 // computeHash
 
+// ---- shared (process-wide) health flags and panic mode ----------------------------------------
+
+TEST_CASE("every policy skips hosts whose shared flags are set, for either reason", "[lb][shared]") {
+  const auto policy = GENERATE(Policy::ROUND_ROBIN, Policy::LEAST_REQUEST, Policy::RANDOM,
+                               Policy::RING_HASH, Policy::MAGLEV);
+  INFO("policy " << Policy::LbPolicy_Name(policy));
+  HostSet set({1, 1, 1});
+  HostHealth health[3];
+  for (size_t i = 0; i < 3; ++i) {
+    set.hosts[i].shared = &health[i];
+  }
+  auto lb = LoadBalancer::create(policy, set.ptrs, 3);
+  health[0].set(HostHealth::kActiveCheckFailed);
+  health[2].set(HostHealth::kOutlierEjected);
+  for (int i = 0; i < 200; ++i) {
+    CHECK(lb->pick({}) == &set.hosts[1]);
+    CHECK(lb->pick(withHash(keyHash(i))) == &set.hosts[1]);
+  }
+  // Both reasons must clear before the host is back.
+  health[2].set(HostHealth::kActiveCheckFailed);
+  health[2].clear(HostHealth::kOutlierEjected);
+  for (int i = 0; i < 50; ++i) {
+    CHECK(lb->pick({}) == &set.hosts[1]);
+  }
+  health[2].clear(HostHealth::kActiveCheckFailed);
+  std::map<Host*, int> seen;
+  for (int i = 0; i < 300; ++i) {
+    ++seen[lb->pick(withHash(keyHash(i)))];
+  }
+  CHECK(seen.count(&set.hosts[0]) == 0);
+  CHECK(seen.count(&set.hosts[2]) == 1);
+  // No host usable: nullptr (the request gets 503 no_healthy_upstream)...
+  health[1].set(HostHealth::kOutlierEjected);
+  health[2].set(HostHealth::kOutlierEjected);
+  CHECK(lb->pick({}) == nullptr);
+  CHECK(lb->pick(withHash(keyHash(1))) == nullptr);
+  // ...unless the cluster is in panic mode: then every host is used.
+  LbContext panic;
+  panic.all_hosts = true;
+  std::map<Host*, int> all;
+  for (int i = 0; i < 300; ++i) {
+    Host* h = lb->pick(panic);
+    REQUIRE(h != nullptr);
+    ++all[h];
+    panic.hash = keyHash(i);
+    REQUIRE(lb->pick(panic) != nullptr);
+    panic.hash.reset();
+  }
+  CHECK(all.size() == 3);
+}
+
+TEST_CASE("hash balancers keep stickiness for healthy hosts through shared flags and panic",
+          "[lb][shared][hash]") {
+  const auto policy = GENERATE(Policy::RING_HASH, Policy::MAGLEV);
+  INFO("policy " << Policy::LbPolicy_Name(policy));
+  HostSet set({1, 1, 1, 1});
+  HostHealth health[4];
+  for (size_t i = 0; i < 4; ++i) {
+    set.hosts[i].shared = &health[i];
+  }
+  auto lb = LoadBalancer::create(policy, set.ptrs, 5);
+  const int keys = 5000;
+  std::vector<Host*> before(keys);
+  for (int i = 0; i < keys; ++i) {
+    before[i] = lb->pick(withHash(keyHash(i)));
+  }
+  health[1].set(HostHealth::kOutlierEjected);
+  for (int i = 0; i < keys; ++i) {
+    Host* now = lb->pick(withHash(keyHash(i)));
+    REQUIRE(now != &set.hosts[1]);
+    if (before[i] != &set.hosts[1]) {
+      REQUIRE(now == before[i]);  // keys of healthy hosts never move
+    }
+  }
+  // Panic mode maps every key as if all hosts were healthy: the original mapping.
+  LbContext panic;
+  panic.all_hosts = true;
+  for (int i = 0; i < keys; ++i) {
+    panic.hash = keyHash(i);
+    REQUIRE(lb->pick(panic) == before[i]);
+  }
+  health[1].clear(HostHealth::kOutlierEjected);
+  for (int i = 0; i < keys; ++i) {
+    REQUIRE(lb->pick(withHash(keyHash(i))) == before[i]);
+  }
+}
+
 gateway::v1::HashPolicy headerPolicy(const std::string& name) {
   gateway::v1::HashPolicy policy;
   policy.set_header(name);
