@@ -192,7 +192,9 @@ size_t ClusterRuntime::healthyCount() const {
 void ClusterRuntime::recomputePanic() {
   std::lock_guard<std::mutex> lock(panic_mu_);
   const size_t healthy = healthyCount();
-  const bool on = panic_threshold_percent_ > 0 && host_count_ > 0 &&
+  // With no healthy endpoint at all there is no panic: requests get 503 no_healthy_upstream
+  // rather than connect failures against endpoints known to be down (docs/health-checking.md).
+  const bool on = panic_threshold_percent_ > 0 && healthy > 0 &&
                   healthy * 100 < static_cast<size_t>(panic_threshold_percent_) * host_count_;
   if (on != panic_.load(std::memory_order_relaxed)) {
     panic_.store(on, std::memory_order_relaxed);

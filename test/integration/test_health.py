@@ -248,38 +248,46 @@ def test_health_check_timeout_marks_unhealthy():
         srv.close()
 
 
-def test_no_healthy_upstream_is_503_json_without_panic_mode():
+def test_no_healthy_upstream_is_503_json_not_panic():
+    """With no healthy endpoint at all the cluster is not in panic (unlike Envoy): 503 JSON
+    no_healthy_upstream, with the default threshold and with panic mode off."""
     hc = HC + '      expected_statuses: ["204"]\n'  # the demo answers 200: every check fails
-    with Upstream("svc", "a") as a, Upstream("svc", "b") as b, \
-            Gateway(config(hc + "    panic_threshold_percent: 0\n"), [a, b]) as gw:
-        wait_for(lambda: not any(e["healthy"] for e in clusters(gw)["endpoints"]),
-                 what="both unhealthy")
-        status, headers, body = gw.request("GET", "/x", headers={"x-request-id": "hc-1"})
-        assert status == 503, body
-        assert headers["content-type"] == "application/json"
-        err = json.loads(body)
-        assert err["error"] == "no_healthy_upstream", err
-        assert err["request_id"] == "hc-1"
-        assert metric(metrics(gw), "gateway_cluster_panic", 'cluster="backend"') == 0
-        assert clusters(gw)["panic"] is False
+    for extra in ("", "    panic_threshold_percent: 0\n"):
+        with Upstream("svc", "a") as a, Upstream("svc", "b") as b, \
+                Gateway(config(hc + extra), [a, b]) as gw:
+            wait_for(lambda: not any(e["healthy"] for e in clusters(gw)["endpoints"]),
+                     what="both unhealthy")
+            before = a.stats()["requests"] + b.stats()["requests"]
+            status, headers, body = gw.request("GET", "/x", headers={"x-request-id": "hc-1"})
+            assert status == 503, body
+            assert headers["content-type"] == "application/json"
+            err = json.loads(body)
+            assert err["error"] == "no_healthy_upstream", err
+            assert err["request_id"] == "hc-1"
+            assert metric(metrics(gw), "gateway_cluster_panic", 'cluster="backend"') == 0
+            assert clusters(gw)["panic"] is False
+            # Health checks may have run meanwhile, but no request reached an upstream.
+            assert a.stats()["requests"] + b.stats()["requests"] - before <= 4
 
 
 def test_panic_threshold_balances_across_all_hosts():
-    hc = HC + '      expected_statuses: ["204"]\n'
-    with Upstream("svc", "a") as a, Upstream("svc", "b") as b, \
-            Gateway(config(hc), [a, b]) as gw:  # default threshold 50%
-        wait_for(lambda: not any(e["healthy"] for e in clusters(gw)["endpoints"]),
-                 what="both unhealthy")
+    """1 of 3 endpoints healthy (33% < the default 50%): panic, traffic goes to all three."""
+    hc = HC + '      expected_statuses: ["204"]\n'  # only the instance answering 204 passes
+    with Upstream("svc", "a", args=["--fail-status", "204"]) as a, Upstream("svc", "b") as b, \
+            Upstream("svc", "c") as c, \
+            Gateway(config(hc, endpoints=("{up0}", "{up1}", "{up2}")), [a, b, c]) as gw:
+        wait_for(lambda: [e["healthy"] for e in clusters(gw)["endpoints"]] == [True, False, False],
+                 what="b and c unhealthy")
         wait_for(lambda: metric(metrics(gw), "gateway_cluster_panic", 'cluster="backend"') == 1,
                  what="panic metric")
         assert clusters(gw)["panic"] is True
-        assert "cluster 'backend' in panic mode: 0 of 2 endpoints healthy" in gw.stderr()
+        assert "cluster 'backend' in panic mode: 1 of 3 endpoints healthy" in gw.stderr()
         seen = set()
-        for _ in range(20):
+        for _ in range(30):
             status, headers, body = gw.request("GET", "/x")
-            assert status == 200, body
+            assert status in (200, 204), body
             seen.add(headers.get("x-demo-instance"))
-        assert seen == {"a", "b"}, seen
+        assert seen == {"a", "b", "c"}, seen
 
 
 OUTLIER = """    outlier_detection:

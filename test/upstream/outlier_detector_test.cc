@@ -215,7 +215,10 @@ TEST_CASE("panic: fewer than panic_threshold_percent healthy (default 50)", "[pa
   CHECK(rt.panic());  // 25%
   rt.health(3).set(HostHealth::kActiveCheckFailed);
   rt.recomputePanic();
-  CHECK(rt.panic());  // none healthy: still panic (as Envoy): every host gets traffic
+  CHECK_FALSE(rt.panic());  // none healthy: no panic, requests get 503 no_healthy_upstream
+  rt.health(0).clear(HostHealth::kActiveCheckFailed);
+  rt.recomputePanic();
+  CHECK(rt.panic());  // 1 of 4 again: panic
   rt.health(0).clear(HostHealth::kActiveCheckFailed);
   rt.health(3).clear(HostHealth::kActiveCheckFailed);
   rt.recomputePanic();
