@@ -444,9 +444,9 @@ listeners:
             route_filter: {{name: router, config: {{cluster: up}}}}
           - name: breaker-open
             match: {{prefix: /breaker-open}}
-            # tools/instructions: a request while its cluster's breaker is open (the first
-            # request fails to connect and opens it for an hour): the fallback answers, nothing
-            # goes upstream. Compared with the plain proxied request.
+            # The breaker-open scenario (and tools/instructions): a request while its cluster's
+            # breaker is open (the first request fails to connect and opens it for an hour): the
+            # fallback answers, nothing goes upstream. Compared with the plain proxied request.
             route_filter:
               name: router
               config:
@@ -799,6 +799,10 @@ class Bench:
                  what="gatewayd only (the peers have no equivalent): JWT HS256 + authz "
                       "permission check + API key whose daily quota is counted in Redis (one "
                       "INCR round trip per request); compare with policy's gatewayd row"),
+            dict(name="breaker-open", targets=["gatewayd-w1"], path="/breaker-open/x",
+                 tool="wrk", threads=1, conns=50,
+                 what="gatewayd only: a route whose cluster's circuit breaker is open, answered "
+                      "by its fallback (nothing goes upstream); compare with plain's gatewayd row"),
             dict(name="fixed", targets=w1 + ["upstream"], path="/", tool="h2load", conns=50,
                  rate=5000,
                  what="h2load --h1 at a fixed 5000 req/s (50 conns x --rps 100): latency without "
