@@ -165,15 +165,15 @@ public:
   std::string explain(ExplainContext& ctx) const override;
 
   const Settings& settings() const { return s_; }
-  // The worker's own pre-check table (made on first use, on that worker), or nullptr when the
-  // pre-check is off.
-  Precheck* precheck(WorkerContext& worker) const {
+  // The worker's own pre-check table, or nullptr when the pre-check is off or (without `create`)
+  // the worker has not refused anything yet. Made on that worker, at its first refusal.
+  Precheck* precheck(WorkerContext& worker, bool create) const {
     const int i = worker.index();
     if (s_.precheck_max == 0 || i < 0 || static_cast<size_t>(i) >= prechecks_.size()) {
       return nullptr;
     }
     auto& slot = prechecks_[static_cast<size_t>(i)];  // only worker i touches slot i
-    if (slot == nullptr) {
+    if (slot == nullptr && create) {
       slot = std::make_unique<Precheck>(s_.precheck_max);
     }
     return slot.get();
@@ -214,7 +214,7 @@ FilterStatus GlobalRateLimitFilter::onRequestHeaders(RequestContext& ctx) {
     return FilterStatus::Continue;
   }
   // The local pre-check: a descriptor known to be over stays over until its Retry-After.
-  if (Precheck* pc = config_.precheck(ctx.worker())) {
+  if (Precheck* pc = config_.precheck(ctx.worker(), /*create=*/false)) {
     const int64_t now = steadyMs();
     int64_t until = 0;
     uint32_t by = 0;
@@ -314,7 +314,7 @@ FilterStatus GlobalRateLimitFilter::decide(RequestContext& ctx, const Verdicts& 
             policy::ceilSecondsMs(v[pick].reset_ms));
     return FilterStatus::Continue;
   }
-  if (Precheck* pc = config_.precheck(ctx.worker())) {
+  if (Precheck* pc = config_.precheck(ctx.worker(), /*create=*/true)) {
     const int64_t now = steadyMs();
     for (size_t i = 0; i < v.size(); i++) {
       if (!v[i].fits) {
