@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from harness import GATEWAYD, Gateway, RedisServer, Upstream
+from harness import GATEWAYD, Gateway, RedisServer, Upstream, wait_for
 
 # The example's Redis (tools/demo points it at its own redis-server).
 EXAMPLE_REDIS = "127.0.0.1:6379"
@@ -170,6 +170,16 @@ def test_demo_contract_orders_global_per_user_limit():
     alice, admin = bearer(creds["DEMO_TOKEN_ALICE"]), bearer(creds["DEMO_TOKEN_ADMIN"])
     with RedisServer() as redis, Upstream(service="demo") as up, \
             demo_gateway(up, workers=2, redis=redis) as gw:
+        # gatewayd is ready before its workers have connected to Redis (until then the limit
+        # fails open, without headers): wait until 10 fresh connections in a row, spread over
+        # the workers, get the limit's headers (the admin's own counter).
+        streak = [0]
+
+        def redis_decides():
+            h = gw.request("GET", "/api/orders/1", headers=admin)[1]
+            streak[0] = streak[0] + 1 if h.get("ratelimit-limit") == "50" else 0
+            return streak[0] >= 10
+        wait_for(redis_decides, timeout=10, interval=0.01, what="workers connected to redis")
         status, headers, body = gw.request("GET", "/api/orders/1", headers=alice)
         assert status == 200, body
         assert headers["ratelimit-limit"] == "50", headers  # GCRA 10/s, bursts of 50
