@@ -1,8 +1,9 @@
 #include "source/filters/global_ratelimit/descriptor.h"
 
+#include <cstring>
+
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "source/policy/api_keys.h"
@@ -117,7 +118,7 @@ bool partValue(const DescriptorPart& part, const RequestFacts& f, absl::string_v
 }
 
 bool descriptorDigest(const std::vector<DescriptorPart>& parts, const RequestFacts& facts,
-                      bool missing_shared, std::string* digest) {
+                      bool missing_shared, Digest* digest) {
   // The hash input, reused by the thread: no allocation once it has grown.
   thread_local std::string in;
   in.clear();
@@ -136,19 +137,27 @@ bool descriptorDigest(const std::vector<DescriptorPart>& parts, const RequestFac
       return false;
     }
   }
-  *digest = policy::ApiKeyStore::sha256(in);
-  digest->resize(16);
+  unsigned char md[32];
+  policy::ApiKeyStore::sha256Into(in, md);
+  std::memcpy(digest->bytes.data(), md, digest->bytes.size());
   return true;
 }
 
-std::string redisKey(absl::string_view prefix, absl::string_view limit, absl::string_view digest) {
-  return absl::StrCat(prefix, limit, ":", absl::BytesToHexString(digest));
+std::string redisKey(absl::string_view prefix, absl::string_view limit, const Digest& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char hex[32];
+  for (size_t i = 0; i < digest.bytes.size(); i++) {
+    const auto c = static_cast<unsigned char>(digest.bytes[i]);
+    hex[2 * i] = kHex[c >> 4];
+    hex[2 * i + 1] = kHex[c & 15];
+  }
+  return absl::StrCat(prefix, limit, ":", absl::string_view(hex, sizeof(hex)));
 }
 
-uint64_t digestTag(absl::string_view digest) {
+uint64_t digestTag(const Digest& digest) {
   uint64_t t = 0;
-  for (size_t i = 0; i < 8 && i < digest.size(); i++) {
-    t = (t << 8) | static_cast<unsigned char>(digest[i]);
+  for (size_t i = 0; i < 8; i++) {
+    t = (t << 8) | static_cast<unsigned char>(digest.bytes[i]);
   }
   return t;
 }

@@ -16,6 +16,7 @@
 // client bytes reach a key and its length is fixed; the hash is the same in every gateway process
 // (unlike absl::Hash), so they all share one counter per descriptor.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,15 +51,23 @@ struct RequestFacts {
 // The part's value for the request; false when it is missing.
 bool partValue(const DescriptorPart& part, const RequestFacts& facts, absl::string_view* value);
 
-// The descriptor's digest for the request (the first 16 bytes of the SHA-256 of its parts'
-// names and values), or false when a part is missing and `missing_shared` is false. With
-// `missing_shared`, a missing part counts as one "absent" value (distinct from every real value).
+// The first 16 bytes of a SHA-256: what identifies a descriptor's values (no allocation).
+struct Digest {
+  std::array<char, 16> bytes{};
+  absl::string_view view() const { return absl::string_view(bytes.data(), bytes.size()); }
+  bool operator==(const Digest& o) const { return bytes == o.bytes; }
+  bool operator!=(const Digest& o) const { return bytes != o.bytes; }
+};
+
+// The descriptor's digest for the request (of its parts' names and values), or false when a part
+// is missing and `missing_shared` is false. With `missing_shared`, a missing part counts as one
+// "absent" value (distinct from every real value).
 bool descriptorDigest(const std::vector<DescriptorPart>& parts, const RequestFacts& facts,
-                      bool missing_shared, std::string* digest);
+                      bool missing_shared, Digest* digest);
 
 // <prefix><limit>:<hex of digest>.
-std::string redisKey(absl::string_view prefix, absl::string_view limit, absl::string_view digest);
+std::string redisKey(absl::string_view prefix, absl::string_view limit, const Digest& digest);
 // The first 8 bytes of a digest as a number (the local pre-check's tag).
-uint64_t digestTag(absl::string_view digest);
+uint64_t digestTag(const Digest& digest);
 
 } // namespace gw::filters::global_ratelimit

@@ -123,7 +123,7 @@ class GlobalRateLimitConfig;
 // A limit that applies to the request: its index and descriptor digest.
 struct Applied {
   uint32_t limit;
-  std::string digest;
+  global_ratelimit::Digest digest;
 };
 
 class GlobalRateLimitFilter : public Filter {
@@ -203,12 +203,12 @@ FilterStatus GlobalRateLimitFilter::onRequestHeaders(RequestContext& ctx) {
       factsOf(ctx.request(), ctx.clientAddress(), ctx.route(), ctx.filterState());
   for (uint32_t i = 0; i < s_.limits.size(); i++) {
     const LimitSpec& l = s_.limits[i];
-    std::string digest;
+    global_ratelimit::Digest digest;
     if (!global_ratelimit::descriptorDigest(l.parts, facts, l.missing_shared, &digest)) {
       kSkipped.inc(ctx.worker());
       continue;
     }
-    applied_.push_back({i, std::move(digest)});
+    applied_.push_back({i, digest});
   }
   if (applied_.empty()) {
     return FilterStatus::Continue;

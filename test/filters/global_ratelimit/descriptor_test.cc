@@ -13,6 +13,10 @@
 namespace gw::filters::global_ratelimit {
 namespace {
 
+// Keys must not change between gateway versions sharing one Redis (counters would restart):
+// the digest of `by: [user]` for alice, computed independently (Python hashlib).
+constexpr char kAliceHex[] = "417d044de9311e37618a6c3a4d613d7d";
+
 std::vector<DescriptorPart> parts(std::initializer_list<const char*> names) {
   std::vector<DescriptorPart> out;
   for (const char* n : names) {
@@ -78,7 +82,7 @@ TEST_CASE("descriptor: a header the client sets never stands in for the user",
   Request r;
   r.headers.add("x-user-id", "alice");
   r.headers.add("authorization", "Bearer forged");
-  std::string d;
+  Digest d;
   CHECK_FALSE(descriptorDigest(parts({"user"}), r.facts(), false, &d));
 }
 
@@ -100,13 +104,12 @@ TEST_CASE("descriptor: digests are stable, fixed-size and tell descriptors apart
   a.identity.method = "jwt";
   Request b = a;
   b.identity.subject = "bob";
-  std::string da, da2, db, dr, dm;
+  Digest da, da2, db, dr, dm;
   REQUIRE(descriptorDigest(parts({"user"}), a.facts(), false, &da));
   REQUIRE(descriptorDigest(parts({"user"}), a.facts(), false, &da2));
   REQUIRE(descriptorDigest(parts({"user"}), b.facts(), false, &db));
   REQUIRE(descriptorDigest(parts({"user", "route"}), a.facts(), false, &dr));
   REQUIRE(descriptorDigest(parts({"route", "user"}), a.facts(), false, &dm));
-  CHECK(da.size() == 16);
   CHECK(da == da2);
   CHECK(da != db);
   CHECK(da != dr);
@@ -114,18 +117,20 @@ TEST_CASE("descriptor: digests are stable, fixed-size and tell descriptors apart
   // The same text as another part's value is another descriptor.
   Request c;
   c.headers.add("x-u", "alice");
-  std::string dh;
+  Digest dh;
   REQUIRE(descriptorDigest(parts({"header:x-u"}), c.facts(), false, &dh));
   CHECK(dh != da);
   // The digest does not depend on the process (a fixed SHA-256 prefix): gateways share keys.
   CHECK(redisKey("gw:grl:", "per-user", da) ==
         "gw:grl:per-user:" + redisKey("", "", da).substr(1));
+  // The hex of the first 16 bytes of SHA-256("user=" + be32(5) + "alice").
+  CHECK(redisKey("", "", da) == ":" + std::string(kAliceHex));
   const std::string key = redisKey("gw:grl:", "per-user", da);
   CHECK(key.size() == std::string("gw:grl:per-user:").size() + 32);
   // Unbounded client bytes never reach a key.
   Request big;
   big.headers.add("x-u", std::string(100000, 'x'));
-  std::string dbig;
+  Digest dbig;
   REQUIRE(descriptorDigest(parts({"header:x-u"}), big.facts(), false, &dbig));
   CHECK(redisKey("p:", "l", dbig).size() == 4 + 32);
 }
@@ -133,7 +138,7 @@ TEST_CASE("descriptor: digests are stable, fixed-size and tell descriptors apart
 TEST_CASE("descriptor: a missing part skips the limit, or shares one counter",
           "[global_ratelimit]") {
   Request r;  // no identity
-  std::string skipped, shared, shared2;
+  Digest skipped, shared, shared2;
   CHECK_FALSE(descriptorDigest(parts({"user", "route"}), r.facts(), false, &skipped));
   REQUIRE(descriptorDigest(parts({"user", "route"}), r.facts(), true, &shared));
   Request r2;
@@ -144,7 +149,7 @@ TEST_CASE("descriptor: a missing part skips the limit, or shares one counter",
   Request dash;
   dash.has_identity = true;
   dash.identity.subject = "-";
-  std::string d;
+  Digest d;
   REQUIRE(descriptorDigest(parts({"user", "route"}), dash.facts(), true, &d));
   CHECK(d != shared);
 }
