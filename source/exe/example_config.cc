@@ -23,6 +23,12 @@ api_keys:
     key_sha256: fbde2ce4629cf64b4eff007a59e1bc57b81529c0cd06cabe5da93e111c53f159
     consumer: {id: partner-acme, roles: [partner]}
     plan: demo-basic
+# The Redis the orders' global per-user limit is kept in: tools/demo starts its own redis-server
+# on a free loopback port and points this entry at it. gatewayd running this example without it
+# (no Redis on its default port) still serves: the limit's failure_mode is allow, so requests pass,
+# counted in gateway_filter_global_ratelimit_failure_mode_allowed_total.
+redis_servers:
+  - {name: demo-redis, address: "127.0.0.1:6379", command_timeout: 0.1s}
 listeners:
   - name: public
     address: 127.0.0.1:8080
@@ -56,10 +62,19 @@ listeners:
           - name: orders
             # /api/orders and everything below it (a template's "/**" needs the slash).
             match: {regex: "/api/orders(/.*)?"}
-            # A JWT, then permissions: GET needs orders:read, POST orders:write.
+            # A JWT, a global per-user limit in Redis (GCRA: 10 requests/s, bursts of 50, shared
+            # by every gateway on that Redis), then permissions: GET needs orders:read, POST
+            # orders:write.
             pre_filters:
               - *cors
               - {name: jwt_auth, config: {provider: demo-users}}
+              - name: global_ratelimit
+                config:
+                  redis: demo-redis
+                  failure_mode: allow
+                  response_headers: true
+                  limits:
+                    - {name: orders-per-user, requests: 10, period: 1s, burst: 50, by: [user]}
               - name: authz
                 config:
                   rules:

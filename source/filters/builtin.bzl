@@ -10,6 +10,7 @@ BUILTIN_FILTERS = [
     "cors",
     "direct_response",
     "fault",
+    "global_ratelimit",
     "headers",
     "jwt_auth",
     "local_ratelimit",

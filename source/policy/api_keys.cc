@@ -141,19 +141,23 @@ const PlanLimits& UsagePlan::limitsFor(absl::string_view route, absl::string_vie
   return limits;
 }
 
-std::string ApiKeyStore::sha256(absl::string_view key) {
+void ApiKeyStore::sha256Into(absl::string_view data, unsigned char (&out)[32]) {
   // The algorithm fetched once and a context per thread: OpenSSL 3's one-shot EVP_Digest looks
   // the algorithm up on every call, which costs more than hashing a key.
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   thread_local std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
                                                                      EVP_MD_CTX_free);
-  unsigned char out[32];
   unsigned int n = 0;
   if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), key.data(), key.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), out, &n) != 1 || n != 32) {
     abort();  // SHA-256 is always there: failing here means a broken OpenSSL
   }
+}
+
+std::string ApiKeyStore::sha256(absl::string_view key) {
+  unsigned char out[32];
+  sha256Into(key, out);
   return std::string(reinterpret_cast<const char*>(out), 32);
 }
 

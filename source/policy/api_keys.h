@@ -108,6 +108,8 @@ public:
   // SHA-256 of `key`, raw (32 bytes) and as lower-case hex.
   static std::string sha256(absl::string_view key);
   static std::string sha256Hex(absl::string_view key);
+  // The same into `out`, without allocating (global_ratelimit hashes descriptors with it).
+  static void sha256Into(absl::string_view data, unsigned char (&out)[32]);
 
 private:
   std::vector<std::unique_ptr<UsagePlan>> plans_;

@@ -67,12 +67,14 @@ private:
   uint64_t next_id_ = 1;
 };
 
-// A WorkerContext with its own (idle) libuv loop for timers, a FakeHttpClient, no Redis, and a
-// stats block. Tests that want timers to fire run loop() themselves.
+// A WorkerContext with its own (idle) libuv loop for timers, a FakeHttpClient, the Redis clients
+// a test puts in `redis_clients` (none by default), and a stats block. Tests that want timers to
+// fire run loop() themselves.
 class FakeWorkerContext : public WorkerContext {
 public:
   FakeWorkerContext() { uv_loop_init(&loop_); }
   ~FakeWorkerContext() override {
+    redis_clients.clear();  // a test's clients live on the test's own loop
     // Close what timers left (their handles close asynchronously) before closing the loop.
     uv_run(&loop_, UV_RUN_NOWAIT);
     uv_loop_close(&loop_);
@@ -84,11 +86,15 @@ public:
     return std::make_unique<event::Timer>(&loop_, std::move(cb));
   }
   HttpClient& httpClient() override { return http; }
-  std::shared_ptr<redis::RedisClient> redis(absl::string_view) override { return nullptr; }
+  std::shared_ptr<redis::RedisClient> redis(absl::string_view name) override {
+    auto it = redis_clients.find(name);
+    return it == redis_clients.end() ? nullptr : it->second;
+  }
   FilterStatsBlock& filterStats() override { return stats; }
   uint64_t random() override { return ++rng; }
 
   FakeHttpClient http;
+  absl::flat_hash_map<std::string, std::shared_ptr<redis::RedisClient>> redis_clients;
   FilterStatsBlock stats;
   std::vector<std::function<void()>> posted;
   uint64_t rng = 0;

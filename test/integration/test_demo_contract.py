@@ -2,8 +2,10 @@
 ports moved to free ones, one demo upstream standing in for every service, and the credentials
 tools/demo prints (tools/demo_lib/credentials.py, parsed from its `export` lines). Checks the
 acceptance lines as written: POST /api/orders with Alice's token is 403 naming orders:write, the
-admin's token passes, OPTIONS from https://evil.example is 403; and the public routes, 401 and
-the allowed preflight."""
+admin's token passes, OPTIONS from https://evil.example is 403; the public routes, 401 and
+the allowed preflight; and the orders' global per-user limit in a real redis-server (100
+back-to-back requests with Alice's token see some 429s with Retry-After and RateLimit-*)."""
+import http.client
 import json
 import os
 import re
@@ -11,24 +13,30 @@ import subprocess
 import sys
 import time
 
-from harness import GATEWAYD, Gateway, Upstream
+from harness import GATEWAYD, Gateway, RedisServer, Upstream, wait_for
+
+# The example's Redis (tools/demo points it at its own redis-server).
+EXAMPLE_REDIS = "127.0.0.1:6379"
 
 
-def example_template():
+def example_template(redis_address="127.0.0.1:1"):
     """The embedded example as a Gateway template: {listen} for the listener, {up0} for every
-    service endpoint (literal braces doubled)."""
+    service endpoint (literal braces doubled), its Redis at `redis_address` (by default a port
+    nothing listens on: the orders' limit then fails open, as with no Redis at all)."""
     text = subprocess.run([GATEWAYD, "--print-example-config"], capture_output=True, text=True,
                           check=True, timeout=20).stdout
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
     t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
     assert n == 9, n  # four services, two instances each, and the IdP
-    return t
+    assert t.count(EXAMPLE_REDIS) == 1
+    return t.replace(EXAMPLE_REDIS, redis_address)
 
 
-def demo_gateway(up, workers=1):
+def demo_gateway(up, workers=1, redis=None):
     """gatewayd on the example, with the IdP client secret tools/demo exports."""
-    return Gateway(example_template(), [up], workers=workers,
+    template = example_template(redis.address) if redis else example_template()
+    return Gateway(template, [up], workers=workers,
                    env=dict(os.environ, DEMO_IDP_CLIENT_SECRET="demo-secret"))
 
 
@@ -155,3 +163,45 @@ def test_demo_contract_order_service_breaker():
         status, headers, body = gw.request("GET", "/api/orders/1", headers=bearer(alice))
         assert status == 200 and "x-gateway-fallback" not in headers, headers
         assert state() == 0
+
+
+def test_demo_contract_orders_global_per_user_limit():
+    creds = demo_credentials()
+    alice, admin = bearer(creds["DEMO_TOKEN_ALICE"]), bearer(creds["DEMO_TOKEN_ADMIN"])
+    with RedisServer() as redis, Upstream(service="demo") as up, \
+            demo_gateway(up, workers=2, redis=redis) as gw:
+        # gatewayd is ready before its workers have connected to Redis (until then the limit
+        # fails open, without headers): wait until 10 fresh connections in a row, spread over
+        # the workers, get the limit's headers (the admin's own counter).
+        streak = [0]
+
+        def redis_decides():
+            h = gw.request("GET", "/api/orders/1", headers=admin)[1]
+            streak[0] = streak[0] + 1 if h.get("ratelimit-limit") == "50" else 0
+            return streak[0] >= 10
+        wait_for(redis_decides, timeout=10, interval=0.01, what="workers connected to redis")
+        status, headers, body = gw.request("GET", "/api/orders/1", headers=alice)
+        assert status == 200, body
+        assert headers["ratelimit-limit"] == "50", headers  # GCRA 10/s, bursts of 50
+        # 100 back-to-back requests with one user's token: some 429s, each with Retry-After and
+        # RateLimit-*; ~30 quick ones all pass.
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        got = []
+        for _ in range(100):
+            conn.request("GET", "/api/orders/1", headers=alice)
+            r = conn.getresponse()
+            got.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+        conn.close()
+        codes = [s for s, _, _ in got]
+        assert set(codes) == {200, 429}, codes
+        assert codes[:30] == [200] * 30, codes
+        for status, headers, body in got:
+            assert "ratelimit-limit" in headers and "ratelimit-remaining" in headers \
+                and "ratelimit-reset" in headers, headers
+            if status == 429:
+                assert json.loads(body)["error"] == "rate_limited", body
+                assert int(headers["retry-after"]) >= 1, headers
+                assert headers["ratelimit-remaining"] == "0", headers
+        # Per user: the admin is not limited by Alice's traffic.
+        status, headers, body = gw.request("GET", "/api/orders/1", headers=admin)
+        assert status == 200, body

@@ -22,6 +22,7 @@
 #include "source/filters/report_only.h"
 #include "source/http/http1_codec.h"
 #include "source/policy/api_keys.h"
+#include "source/policy/ratelimit_headers.h"
 #include "source/redis/redis_client.h"
 #include "source/router/route_table.h"
 
@@ -88,8 +89,8 @@ public:
 
   FilterStatus onRequestHeaders(RequestContext& ctx) override;
   FilterStatus onResponseHeaders(RequestContext& ctx) override {
-    if (!limit_.empty()) {
-      addRateLimitHeaders(ctx.response().headers);
+    if (!rl_.empty()) {
+      rl_.setOn(ctx.response().headers);
     }
     return FilterStatus::Continue;
   }
@@ -102,10 +103,8 @@ public:
 
 private:
   FilterStatus reject(RequestContext& ctx, ErrorInfo e) {
-    if (!limit_.empty()) {
-      e.headers.emplace_back("ratelimit-limit", limit_);
-      e.headers.emplace_back("ratelimit-remaining", remaining_);
-      e.headers.emplace_back("ratelimit-reset", reset_);
+    if (!rl_.empty()) {
+      rl_.appendTo(e.headers);
     }
     return rejectOrReport(ctx, s_.mode, "api_key_auth", std::move(e));
   }
@@ -114,11 +113,6 @@ private:
     ErrorInfo e = ErrorInfo::make(ErrorKind::Unauthenticated, std::move(message), code);
     e.headers.emplace_back("www-authenticate", absl::StrCat("ApiKey header=\"", s_.header, "\""));
     return reject(ctx, std::move(e));
-  }
-  void addRateLimitHeaders(HeaderMap& h) const {
-    h.set("ratelimit-limit", limit_);
-    h.set("ratelimit-remaining", remaining_);
-    h.set("ratelimit-reset", reset_);
   }
   // The quota's verdict for a request counted as number `count` of the period.
   FilterStatus quotaDecided(RequestContext& ctx, bool admitted, uint64_t count);
@@ -132,7 +126,7 @@ private:
   absl::Time now_;
   std::shared_ptr<redis::RedisClient> redis_;
   uint64_t redis_id_ = 0;
-  std::string limit_, remaining_, reset_;  // RateLimit-* values ("" until known)
+  policy::RateLimitHeaders rl_;  // RateLimit-* values (empty until known)
 };
 
 FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
@@ -176,11 +170,10 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
                                    ctx.request().method);
   if (limits_->rate != nullptr) {
     const auto d = limits_->rate->take(key_->id, policy::RateLimiter::nowNs());
-    limit_ = absl::StrCat(limits_->rate->burst());
-    remaining_ = absl::StrCat(d.remaining);
-    const int64_t retry_s = (d.retry_after_ns + 999999999) / 1000000000;
-    reset_ = absl::StrCat(d.allowed ? (d.remaining < limits_->rate->burst() ? 1 : 0)
-                                    : std::max<int64_t>(retry_s, 1));
+    const int64_t retry_s = policy::ceilSeconds(d.retry_after_ns);
+    rl_.set(limits_->rate->burst(), d.remaining,
+            d.allowed ? (d.remaining < limits_->rate->burst() ? 1 : 0)
+                      : std::max<int64_t>(retry_s, 1));
     if (!d.allowed) {
       kRateLimited.inc(ctx.worker());
       ErrorInfo e = ErrorInfo::make(
@@ -188,7 +181,7 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
           absl::StrCat("over the rate of usage plan '", key_->plan->name, "' (",
                        limits_->rate->describeRate(), ")"),
           "rate_limited");
-      e.headers.emplace_back("retry-after", reset_);
+      e.headers.emplace_back("retry-after", rl_.reset);
       return reject(ctx, std::move(e));
     }
   }
@@ -251,9 +244,7 @@ FilterStatus ApiKeyFilter::onRequestHeaders(RequestContext& ctx) {
 
 FilterStatus ApiKeyFilter::quotaDecided(RequestContext& ctx, bool admitted, uint64_t count) {
   const uint64_t limit = limits_->quota_limit;
-  limit_ = absl::StrCat(limit);
-  remaining_ = absl::StrCat(count >= limit ? 0 : limit - count);
-  reset_ = absl::StrCat(period_.secondsLeft(now_));
+  rl_.set(limit, count >= limit ? 0 : limit - count, period_.secondsLeft(now_));
   if (admitted) {
     kAllowed.inc(ctx.worker());
     return FilterStatus::Continue;
@@ -266,8 +257,8 @@ FilterStatus ApiKeyFilter::quotaDecided(RequestContext& ctx, bool admitted, uint
                    gateway::v1::UsagePlan::Quota::Period_Name(limits_->period), ") is used up until ",
                    reset_at),
       "quota_exceeded");
-  e.headers.emplace_back("retry-after", reset_);
-  e.details.emplace_back("limit", limit_);
+  e.headers.emplace_back("retry-after", rl_.reset);
+  e.details.emplace_back("limit", rl_.limit);
   e.details.emplace_back("reset", reset_at);
   return reject(ctx, std::move(e));
 }
