@@ -442,6 +442,24 @@ listeners:
             pre_filters:
               - {{name: api_key_auth, config: {{}}}}
             route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: limit-local
+            match: {{prefix: /limit-local}}
+            # The limits scenarios: a per-client-IP limit that never triggers, in this process
+            # (local_ratelimit) ...
+            pre_filters:
+              - {{name: local_ratelimit, config: {{policy: bench}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: limit-global
+            match: {{prefix: /limit-global}}
+            # ... and the same kind of limit held in Redis (global_ratelimit: one EVALSHA per
+            # request); no limit at all is the plain route.
+            pre_filters:
+              - name: global_ratelimit
+                config:
+                  redis: bench
+                  limits:
+                    - {{name: bench, requests: 100000000, period: 1s, by: [client_ip]}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
           - name: breaker-open
             match: {{prefix: /breaker-open}}
             # The breaker-open scenario (and tools/instructions): a request while its cluster's
@@ -799,6 +817,17 @@ class Bench:
                  what="gatewayd only (the peers have no equivalent): JWT HS256 + authz "
                       "permission check + API key whose daily quota is counted in Redis (one "
                       "INCR round trip per request); compare with policy's gatewayd row"),
+            dict(name="limit-none", targets=["gatewayd-w1"], path="/", tool="h2load", conns=50,
+                 rate=5000,
+                 what="gatewayd only, at a fixed 5000 req/s (h2load --h1, 50 conns): no rate "
+                      "limit (the plain route), the baseline of limit-local and limit-global"),
+            dict(name="limit-local", targets=["gatewayd-w1"], path="/limit-local/x",
+                 tool="h2load", conns=50, rate=5000,
+                 what="the same load through a per-client-IP local_ratelimit (never triggers)"),
+            dict(name="limit-global", targets=["gatewayd-w1"], path="/limit-global/x",
+                 tool="h2load", conns=50, rate=5000,
+                 what="the same load through a per-client-IP global_ratelimit in Redis (never "
+                      "triggers; one EVALSHA round trip per request to the local redis-server)"),
             dict(name="breaker-open", targets=["gatewayd-w1"], path="/breaker-open/x",
                  tool="wrk", threads=1, conns=50,
                  what="gatewayd only: a route whose cluster's circuit breaker is open, answered "
@@ -1185,8 +1214,9 @@ def main():
     ap.add_argument("--demo-upstream", help="demo_upstream binary (stream scenario's upload sink)")
     ap.add_argument("--only", default="",
                     help="comma-separated scenario names (default: all): plain, direct, "
-                         "body-post-64k, body-post-64k-buffered, body-get-1m, policy, fixed, workers, idle, stream, "
-                         "config")
+                         "body-post-64k, body-post-64k-buffered, body-get-1m, policy, identity, breaker-open, "
+                         "limit-none, limit-local, limit-global, fixed, workers, scaling, idle, "
+                         "stream, config")
     args = ap.parse_args()
     args.only = [x for x in args.only.split(",") if x]
     scale_names = [x for x in ("stream", "idle", "config") if not args.only or x in args.only]

@@ -13,7 +13,8 @@ that succeeded.
 Routes: plain, policy, post64k, buffered, authz (policy + authz), quota_memory and quota_redis
 (an API key whose quota counts in memory / in Redis: the difference is the Redis call), identity
 (JWT + authz + API key counted in Redis), breaker_open (a request answered by the fallback while
-its cluster's breaker is open: nothing goes upstream).
+its cluster's breaker is open: nothing goes upstream), limit_local and limit_global (a
+per-client-IP limit in this process / in Redis).
 """
 import argparse
 import glob
@@ -40,6 +41,8 @@ ROUTES = {
     "quota_redis": ("/quota-redis/x", "key", 0),     # API key, quota in Redis
     "identity": ("/identity/x", "jwt+permission,key", 0),  # the bench's identity scenario
     "breaker_open": ("/breaker-open/x", "", 0),  # the fallback answers; nothing goes upstream
+    "limit_local": ("/limit-local/x", "", 0),    # a per-client-IP local_ratelimit
+    "limit_global": ("/limit-global/x", "", 0),  # the same in Redis (global_ratelimit)
 }
 
 
