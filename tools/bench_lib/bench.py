@@ -458,7 +458,7 @@ listeners:
                 config:
                   redis: bench
                   limits:
-                    - {{name: bench, requests: 100000000, period: 1s, by: [client_ip]}}
+                    - {{name: bench, requests: 1000000, period: 1s, by: [client_ip]}}
             route_filter: {{name: router, config: {{cluster: up}}}}
           - name: breaker-open
             match: {{prefix: /breaker-open}}
