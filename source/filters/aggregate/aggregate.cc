@@ -201,7 +201,9 @@ FilterStatus AggregateFilter::onRoute(RequestContext& ctx, Upstream& upstream) {
     call.path = std::move(paths[i]);
     call.headers = common;
     call.headers.add("accept", "application/json");
-    call.timeout = std::min(p.timeout, s_.timeout);
+    // A part's own (shorter) timeout is the client's; a part that may run as long as the
+    // request is stopped by the deadline timer (the slack keeps the two from racing).
+    call.timeout = p.timeout < s_.timeout ? p.timeout : s_.timeout + std::chrono::milliseconds(100);
     call.max_response_bytes = s_.max_part_bytes;
     pending_++;
     parts_[i].id = upstream.send(p.cluster, std::move(call), [this, h, i](HttpResult&& r) {
