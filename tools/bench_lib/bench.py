@@ -382,7 +382,7 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
-def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379):
+def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379, parts_port=None):
     return """
 version: bench
 listeners:
@@ -485,20 +485,27 @@ listeners:
           - name: aggregate
             match: {{prefix: /aggregate/}}
             # The aggregate scenario: 3 parts in parallel to the upstream's JSON, merged; its
-            # latency is compared with one part alone (GET /part/user through the `all` route).
+            # latency is compared with one part alone (GET /part/user through the `part` route).
+            # The parts' cluster is a demo_upstream answering after 10 ms when tools/bench has
+            # one (--demo-upstream), else the upstream nginx's /part/ JSON.
             route_filter:
               name: aggregate
               config:
                 parts:
-                  - {{name: user, cluster: up, path: /part/user}}
-                  - {{name: orders, cluster: up, path: /part/orders}}
-                  - {{name: payments, cluster: up, path: /part/payments}}
+                  - {{name: user, cluster: parts, path: /part/user}}
+                  - {{name: orders, cluster: parts, path: /part/orders}}
+                  - {{name: payments, cluster: parts, path: /part/payments}}
+          - name: part
+            match: {{prefix: /part/}}
+            route_filter: {{name: router, config: {{cluster: parts}}}}
           - name: all
             match: {{prefix: /}}
             route_filter: {{name: router, config: {{cluster: up}}}}
 clusters:
   - name: up
     endpoints: [{{address: "127.0.0.1:{up}"}}]
+  - name: parts
+    endpoints: [{{address: "127.0.0.1:{parts}"}}]
   - name: down
     endpoints: [{{address: "127.0.0.1:1"}}]  # nothing listens: refused
     circuit_breaker: {{consecutive_failures: 1, open_duration: 3600s, max_open_duration: 3600s}}
@@ -539,7 +546,7 @@ rate_limit_policies:
     burst: 100000000
     key_by: {{client_ip: true}}
     max_keys: 100000
-""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
+""".format(port=port, up=upstream_port, parts=parts_port or upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
            key_mem=hashlib.sha256((API_KEY + "-memory").encode()).hexdigest(),
            key_redis=hashlib.sha256(API_KEY.encode()).hexdigest(),
            pem="\n".join("      " + line for line in es256_pem.strip().splitlines()))
@@ -706,12 +713,22 @@ class Bench:
                                                "--appendonly", "no"], redis_port, tmp))
         self.redis.wait_ready()
         self.es256_pem, self.es256_token = make_es256_jwt(tmp, {"sub": "bench"})
+        # The aggregate scenarios' parts: a demo_upstream answering JSON after 10 ms (a backend
+        # with some latency, so that 3 parts in parallel can be compared with one alone).
+        self.parts = None
+        if getattr(self.args, "demo_upstream", None):
+            parts_port = free_port()
+            self.parts = self.add(Server("parts", [
+                self.args.demo_upstream, "--port", str(parts_port), "--address", "127.0.0.1",
+                "--service", "parts", "--delay-ms", "10", "--quiet"], parts_port, tmp))
+            self.parts.wait_ready()
         self.targets = {}  # name -> Server
         for workers in (1, 2):
             # gatewayd
             port = free_port()
             cfg = self.write("gatewayd%d.yaml" % workers,
-                             gatewayd_conf(port, up_port, self.es256_pem, self.redis.port))
+                             gatewayd_conf(port, up_port, self.es256_pem, self.redis.port,
+                                           self.parts.port if self.parts else None))
             gw = Server("gatewayd-w%d" % workers,
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
@@ -862,7 +879,9 @@ class Bench:
             dict(name="aggregate-3", targets=["gatewayd-w1"], path="/aggregate/1",
                  tool="h2load", conns=50, rate=1000,
                  what="gatewayd only: one request fans out to 3 parts in parallel (aggregate "
-                      "filter, JSON merged) at a fixed 1000 req/s; CPU per inbound request"),
+                      "filter, JSON merged) at a fixed 1000 req/s; parts: a demo_upstream "
+                      "answering after 10 ms (the upstream nginx without --demo-upstream); CPU "
+                      "per inbound request"),
             dict(name="aggregate-part", targets=["gatewayd-w1"], path="/part/user",
                  tool="h2load", conns=50, rate=1000,
                  what="one of aggregate-3's parts alone (proxied) at the same rate: the "
