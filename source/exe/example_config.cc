@@ -125,6 +125,35 @@ listeners:
           - name: products
             match: {prefix: /api/products/}
             route_filter: {name: router, config: {cluster: product-service}}
+          - name: dashboard
+            # One request, three sub-requests in parallel (aggregate): the user, their orders and
+            # their payments, merged under "user", "orders" and "payments". The parts go straight
+            # to the clusters (not through the /api/orders and /api/payments routes' auth); a
+            # failed optional part is null plus an "errors" entry, a failed user is 502.
+            match: {path_template: "/api/dashboard/{user_id}", methods: [GET]}
+            route_filter:
+              name: aggregate
+              config:
+                path_template: "/api/dashboard/{user_id}"
+                timeout_ms: 2000
+                parts:
+                  - {name: user, cluster: user-service, path: "/api/users/{user_id}"}
+                  - {name: orders, cluster: order-service, path: "/api/orders?user={user_id}",
+                     optional: true}
+                  - {name: payments, cluster: payment-service,
+                     path: "/api/payments?user={user_id}", optional: true}
+          - name: functions
+            # A Lambda-style function (the demo's runtime: POST
+            # /2015-03-31/functions/hello/invocations) called with the API Gateway payload 2.0
+            # event; its result is the response.
+            match: {path: /api/functions/hello}
+            route_filter:
+              name: function
+              config:
+                cluster: functions
+                function_name: hello
+                route_key: "GET /api/functions/hello"
+                timeout_ms: 3000
           - name: health
             match: {path: /healthz}
             route_filter: {name: direct_response, config: {status: 200, body: "ok\n"}}
@@ -150,6 +179,10 @@ clusters:
     endpoints: [{address: "127.0.0.1:9301"}, {address: "127.0.0.1:9302"}]
   - name: idp
     # The demo's identity provider (a demo_upstream): OAuth2 token introspection.
+    endpoints: [{address: "127.0.0.1:9501"}]
+  - name: functions
+    # The demo's function runtime (the same demo_upstream as the IdP answers
+    # /2015-03-31/functions/<name>/invocations).
     endpoints: [{address: "127.0.0.1:9501"}]
   - name: product-service
     lb_policy: RANDOM

@@ -4,12 +4,14 @@ test/filters/<name>/. //api compiles the protos of this list, //source/filters:b
 filters."""
 
 BUILTIN_FILTERS = [
+    "aggregate",
     "api_key_auth",
     "authz",
     "buffer",
     "cors",
     "direct_response",
     "fault",
+    "function",
     "global_ratelimit",
     "headers",
     "jwt_auth",

@@ -28,7 +28,7 @@ def example_template(redis_address="127.0.0.1:1"):
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
     t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
-    assert n == 9, n  # four services, two instances each, and the IdP
+    assert n == 10, n  # four services, two instances each, the IdP and the function runtime
     assert t.count(EXAMPLE_REDIS) == 1
     return t.replace(EXAMPLE_REDIS, redis_address)
 
@@ -205,3 +205,37 @@ def test_demo_contract_orders_global_per_user_limit():
         # Per user: the admin is not limited by Alice's traffic.
         status, headers, body = gw.request("GET", "/api/orders/1", headers=admin)
         assert status == 200, body
+
+
+def test_demo_contract_dashboard_aggregation():
+    """Issue 15: GET /api/dashboard/42 answers one JSON object with the keys user, orders and
+    payments, fetched in parallel: with every upstream answering after 400 ms, the whole answer
+    takes well under the 1.2 s three calls in a row would."""
+    with Upstream(service="demo", args=["--delay-ms", "400"]) as up, demo_gateway(up) as gw:
+        gw.request("GET", "/api/dashboard/1")  # warm the connections
+        t0 = time.monotonic()
+        status, headers, body = gw.request("GET", "/api/dashboard/42",
+                                           headers={"x-request-id": "dashboard-test-0001"})
+        elapsed = time.monotonic() - t0
+        assert status == 200, body
+        assert headers["content-type"] == "application/json", headers
+        d = json.loads(body)
+        assert set(d) == {"user", "orders", "payments"}, d
+        assert (d["user"]["path"], d["user"]["query"]) == ("/api/users/42", ""), d["user"]
+        assert (d["orders"]["path"], d["orders"]["query"]) == ("/api/orders", "user=42"), d
+        assert (d["payments"]["path"], d["payments"]["query"]) == ("/api/payments", "user=42"), d
+        # Each part carries the inbound request's id.
+        ids = {d[k]["headers"].get("x-request-id") for k in ("user", "orders", "payments")}
+        assert ids == {"dashboard-test-0001"}, ids
+        assert 0.4 <= elapsed < 0.8, elapsed
+
+
+def test_demo_contract_function_hello():
+    """Issue 15: GET /api/functions/hello?name=Ada invokes the demo's sample function through the
+    payload-2.0 event and answers what it returns; the body contains Ada."""
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        status, headers, body = gw.request("GET", "/api/functions/hello?name=Ada")
+        assert status == 200, body
+        assert headers["content-type"] == "application/json", headers
+        assert b"Ada" in body, body
+        assert json.loads(body) == {"message": "Hello, Ada!"}, body

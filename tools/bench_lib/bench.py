@@ -266,6 +266,10 @@ http {{
         location /static/ {{
             root {d}/www;
         }}
+        location /part/ {{
+            default_type application/json;
+            return 200 '{{"part":"$uri","items":[1,2,3],"total":10.50}}';
+        }}
     }}
 }}
 """.format(d=d, port=port, common=nginx_common(tmp, "upstream"), body=SMALL_BODY.replace("\n", "\\n"))
@@ -378,7 +382,7 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
-def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379):
+def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379, parts_port=None):
     return """
 version: bench
 listeners:
@@ -478,12 +482,30 @@ listeners:
             pre_filters:
               - {{name: buffer, config: {{max_request_bytes: 1048576}}}}
             route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: aggregate
+            match: {{prefix: /aggregate/}}
+            # The aggregate scenario: 3 parts in parallel to the upstream's JSON, merged; its
+            # latency is compared with one part alone (GET /part/user through the `part` route).
+            # The parts' cluster is a demo_upstream answering after 10 ms when tools/bench has
+            # one (--demo-upstream), else the upstream nginx's /part/ JSON.
+            route_filter:
+              name: aggregate
+              config:
+                parts:
+                  - {{name: user, cluster: parts, path: /part/user}}
+                  - {{name: orders, cluster: parts, path: /part/orders}}
+                  - {{name: payments, cluster: parts, path: /part/payments}}
+          - name: part
+            match: {{prefix: /part/}}
+            route_filter: {{name: router, config: {{cluster: parts}}}}
           - name: all
             match: {{prefix: /}}
             route_filter: {{name: router, config: {{cluster: up}}}}
 clusters:
   - name: up
     endpoints: [{{address: "127.0.0.1:{up}"}}]
+  - name: parts
+    endpoints: [{{address: "127.0.0.1:{parts}"}}]
   - name: down
     endpoints: [{{address: "127.0.0.1:1"}}]  # nothing listens: refused
     circuit_breaker: {{consecutive_failures: 1, open_duration: 3600s, max_open_duration: 3600s}}
@@ -524,7 +546,7 @@ rate_limit_policies:
     burst: 100000000
     key_by: {{client_ip: true}}
     max_keys: 100000
-""".format(port=port, up=upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
+""".format(port=port, up=upstream_port, parts=parts_port or upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
            key_mem=hashlib.sha256((API_KEY + "-memory").encode()).hexdigest(),
            key_redis=hashlib.sha256(API_KEY.encode()).hexdigest(),
            pem="\n".join("      " + line for line in es256_pem.strip().splitlines()))
@@ -691,12 +713,22 @@ class Bench:
                                                "--appendonly", "no"], redis_port, tmp))
         self.redis.wait_ready()
         self.es256_pem, self.es256_token = make_es256_jwt(tmp, {"sub": "bench"})
+        # The aggregate scenarios' parts: a demo_upstream answering JSON after 10 ms (a backend
+        # with some latency, so that 3 parts in parallel can be compared with one alone).
+        self.parts = None
+        if getattr(self.args, "demo_upstream", None):
+            parts_port = free_port()
+            self.parts = self.add(Server("parts", [
+                self.args.demo_upstream, "--port", str(parts_port), "--address", "127.0.0.1",
+                "--service", "parts", "--delay-ms", "10", "--quiet"], parts_port, tmp))
+            self.parts.wait_ready()
         self.targets = {}  # name -> Server
         for workers in (1, 2):
             # gatewayd
             port = free_port()
             cfg = self.write("gatewayd%d.yaml" % workers,
-                             gatewayd_conf(port, up_port, self.es256_pem, self.redis.port))
+                             gatewayd_conf(port, up_port, self.es256_pem, self.redis.port,
+                                           self.parts.port if self.parts else None))
             gw = Server("gatewayd-w%d" % workers,
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
@@ -770,6 +802,14 @@ class Bench:
             st, _ = http_get(self.url("gatewayd-w1", "/identity/x"), headers)
             if st != want:
                 problems.append("gatewayd-w1 /identity with %s -> %s, want %s" % (what, st, want))
+        # The aggregate route: one JSON object with the three parts.
+        st, body = http_get(self.url("gatewayd-w1", "/aggregate/1"))
+        try:
+            keys = sorted(json.loads(body)) if st == 200 else None
+        except ValueError:
+            keys = None
+        if keys != ["orders", "payments", "user"]:
+            problems.append("gatewayd-w1 /aggregate/1 -> %s %r" % (st, body[:120]))
         # POST 64 KiB through every proxy.
         payload = b"a" * 65536
         for t in self.targets:
@@ -836,6 +876,16 @@ class Bench:
                  rate=5000,
                  what="h2load --h1 at a fixed 5000 req/s (50 conns x --rps 100): latency without "
                       "saturation; upstream = the same load straight at the upstream (floor)"),
+            dict(name="aggregate-3", targets=["gatewayd-w1"], path="/aggregate/1",
+                 tool="h2load", conns=50, rate=1000,
+                 what="gatewayd only: one request fans out to 3 parts in parallel (aggregate "
+                      "filter, JSON merged) at a fixed 1000 req/s; parts: a demo_upstream "
+                      "answering after 10 ms (the upstream nginx without --demo-upstream); CPU "
+                      "per inbound request"),
+            dict(name="aggregate-part", targets=["gatewayd-w1"], path="/part/user",
+                 tool="h2load", conns=50, rate=1000,
+                 what="one of aggregate-3's parts alone (proxied) at the same rate: the "
+                      "latency aggregate-3 is compared with"),
             dict(name="workers", targets=w2, path="/", tool="wrk", threads=2, conns=50,
                  what="plain with 2 proxy workers (gatewayd --workers 2, nginx worker_processes 2,"
                       " haproxy nbthread 2); wrk -t2 -c50"),
@@ -1126,6 +1176,16 @@ def targets(summary):
     if gw2 and g:
         add("workers (plain): 2 workers vs 1 req/s >= 1.6", (ratio(gw2["rps"], g["rps"]),
             per_round_ratio(gw2["rounds"], g["rounds"], "rps")[0]), 1.6, False)
+    a3, a1 = row("aggregate-3", "gatewayd"), row("aggregate-part", "gatewayd")
+    if a3 and a1:
+        note = None
+        if a3.get("cpu_us_per_req") is not None and a1.get("cpu_us_per_req") is not None:
+            note = ("p99 %s against %s; gatewayd %.1f us CPU per aggregated request, %.1f per "
+                    "proxied one" % (fmt_ms(a3.get("p99_ms")), fmt_ms(a1.get("p99_ms")),
+                                     a3["cpu_us_per_req"], a1["cpu_us_per_req"]))
+        add("aggregate: 3 parts p50 vs the slowest part alone < 1.2", (
+            ratio(a3["p50_ms"], a1["p50_ms"]),
+            per_round_ratio(a3["rounds"], a1["rounds"], "p50_ms")[0]), 1.2, True, note)
     s1, s2 = row("scaling", "gatewayd-w1"), row("scaling", "gatewayd-w2")
     if s1 and s2:
         note = None

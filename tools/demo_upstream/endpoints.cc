@@ -13,6 +13,7 @@ struct Route {
 // path -> handler; the first match wins.
 constexpr Route kRoutes[] = {
     {"/oauth2/introspect", false, &serveIntrospection},
+    {"/2015-03-31/functions/", true, &serveFunction},
 };
 
 } // namespace

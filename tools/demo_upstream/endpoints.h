@@ -37,5 +37,6 @@ EndpointHandler findEndpoint(std::string_view path);
 
 // The handlers (one file each).
 EndpointResponse serveIntrospection(const EndpointRequest& r);  // introspection.cc
+EndpointResponse serveFunction(const EndpointRequest& r);       // function_runtime.cc
 
 } // namespace demo

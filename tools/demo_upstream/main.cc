@@ -12,7 +12,8 @@
 //   --quiet               no per-request log lines on stderr
 //   --jwks-dir DIR        serve GET /.well-known/jwks.json from DIR/jwks.json (jwks_endpoint.h)
 //
-// Application endpoints (endpoints.cc): POST /oauth2/introspect (introspection.cc).
+// Application endpoints (endpoints.cc): POST /oauth2/introspect (introspection.cc), POST
+// /2015-03-31/functions/<name>/invocations (function_runtime.cc: a Lambda-style runtime).
 //
 // Per-request headers (override the flags):
 //   x-demo-delay-ms: N                 respond after N ms (timer, not blocking)
