@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "pugixml.hpp"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
@@ -318,7 +319,9 @@ bool buildRequest(absl::string_view json, const RequestOptions& options, std::st
     error.message = json.empty() ? std::string("the request body is empty; a JSON object is "
                                                "expected")
                                  : absl::StrCat("the request body is not valid JSON: ",
-                                                rapidjson::GetParseError_En(doc.GetParseError()),
+                                                absl::StripSuffix(rapidjson::GetParseError_En(
+                                                                      doc.GetParseError()),
+                                                                  "."),
                                                 " at offset ", doc.GetErrorOffset());
     return false;
   }

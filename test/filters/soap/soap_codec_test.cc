@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "pugixml.hpp"
 #include "source/filters/soap/soap_codec.h"
 
 namespace gw::filters::soap {
@@ -443,6 +444,18 @@ TEST_CASE("soap xml safety: DOCTYPE, entities, billion laughs, XXE are refused",
   SoapResult r = parseResponse(utf16, resp());
   CHECK(r.kind == SoapResult::Kind::Rejected);
   CHECK(r.error == "the response declares a DOCTYPE");
+}
+
+TEST_CASE("soap xml safety: pugixml itself never expands or fetches DTD entities", "[soap]") {
+  // What parseResponse relies on beneath its own DOCTYPE refusal: with the DOCTYPE parsed
+  // (parse_doctype) an entity reference stays the literal text "&x;", internal or external.
+  for (const char* decl : {"<!ENTITY x \"expanded\">", "<!ENTITY x SYSTEM \"file:///etc/passwd\">",
+                           "<!ENTITY x SYSTEM \"http://127.0.0.1:1/x\">"}) {
+    const std::string xml = std::string("<!DOCTYPE a [") + decl + "]><a>&x;</a>";
+    pugi::xml_document doc;
+    REQUIRE(doc.load_string(xml.c_str(), pugi::parse_default | pugi::parse_doctype));
+    CHECK(std::string(doc.child("a").text().get()) == "&x;");
+  }
 }
 
 TEST_CASE("soap xml safety: nesting deeper than max_depth is refused", "[soap]") {
