@@ -15,9 +15,49 @@
 namespace gw::filters::soap {
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
-                                     rapidjson::CrtAllocator,
-                                     rapidjson::kWriteValidateEncodingFlag>;
+// Strings are checked with isValidUtf8 before they reach the writer: RapidJSON 1.1's own check
+// (kWriteValidateEncodingFlag) reads a truncated multi-byte sequence past the string's end
+// (found by soap_xml_fuzz; test/fuzz/regressions/soap_xml_fuzz).
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+bool isValidUtf8(absl::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      lo = c == 0xE0 ? 0xA0 : 0x80;
+      hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      lo = c == 0xF0 ? 0x90 : 0x80;
+      hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+      return false;
+    }
+    if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) {
+      return false;
+    }
+    for (size_t k = 2; k < len; k++) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) {
+        return false;
+      }
+    }
+    i += len;
+  }
+  return true;
+}
 
 absl::string_view nameOf(pugi::xml_node n) { return n.name(); }
 
@@ -133,7 +173,8 @@ public:
       const absl::string_view shown = o_.keep_namespaces ? name : localName(name);
       key_.assign("@");
       key_.append(shown.data(), shown.size());
-      if (!w_.Key(key_.data(), static_cast<rapidjson::SizeType>(key_.size())) ||
+      if (!isValidUtf8(key_) ||
+          !w_.Key(key_.data(), static_cast<rapidjson::SizeType>(key_.size())) ||
           !string(a.value())) {
         return false;
       }
@@ -170,7 +211,8 @@ public:
       }
       // [i, j): one name.
       const absl::string_view name = kids[i].name;
-      if (!w_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()))) {
+      if (!isValidUtf8(name) ||
+          !w_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()))) {
         return false;
       }
       const bool as_array = j - i > 1 || o_.array_elements.contains(name);
@@ -205,7 +247,7 @@ private:
   };
 
   bool string(absl::string_view s) {
-    return w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return isValidUtf8(s) && w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   }
 
   static bool isNil(pugi::xml_node n) {

@@ -481,6 +481,22 @@ TEST_CASE("soap xml safety: nesting deeper than max_depth is refused", "[soap]")
   CHECK(r.kind == SoapResult::Kind::Rejected);
 }
 
+TEST_CASE("soap xml->json: text, attributes and names must be well-formed UTF-8", "[soap]") {
+  CHECK(content("<e>\xf0\x9f\x98\x80 \xc3\xa9</e>") == "{\"e\":\"\xf0\x9f\x98\x80 \xc3\xa9\"}");
+  // Truncated at the end of the text (read past the end by RapidJSON's own check: found by
+  // soap_xml_fuzz), overlong, a surrogate, above U+10FFFF, a stray continuation byte.
+  for (const char* bad : {"<e>\xf0</e>", "<e>a\xe2\x98</e>", "<e>\xc0\xaf</e>",
+                          "<e>\xed\xa0\x80</e>", "<e>\xf4\x90\x80\x80</e>", "<e>\x80</e>",
+                          "<e a=\"\xf0\"/>", "<e\xf0/>", "<p>x<b/>\xc3</p>"}) {
+    SoapResult r = parseResponse(envelope11(std::string("<GetCustomerResponse>") + bad +
+                                            "</GetCustomerResponse>"),
+                                 resp());
+    INFO(bad);
+    CHECK(r.kind == SoapResult::Kind::Invalid);
+    CHECK(r.error == "the response has text that is not valid UTF-8");
+  }
+}
+
 TEST_CASE("soap xml: malformed and unexpected responses are Invalid", "[soap]") {
   const std::pair<std::string, std::string> cases[] = {
       {"", "the response is not well-formed XML: No document element found at offset 0"},
