@@ -132,6 +132,11 @@ FilterStatus SoapFilter::onRoute(RequestContext& ctx, Upstream& upstream) {
   return FilterStatus::Pause;
 }
 
+// "SOAP service at cluster 'x'", the start of every error message.
+std::string serviceName(const Settings& s) {
+  return absl::StrCat("SOAP service at cluster '", s.cluster, "'");
+}
+
 void SoapFilter::onResult(RequestContext& ctx, HttpResult&& r) const {
   if (!r.ok()) {
     kCallErrors.inc(ctx.worker());
@@ -140,7 +145,6 @@ void SoapFilter::onResult(RequestContext& ctx, HttpResult&& r) const {
   }
   const int status = r.response.head.status;
   SoapResult res = soap::parseResponse(r.response.body, s_.response);
-  const std::string from = absl::StrCat("SOAP service at cluster '", s_.cluster, "'");
   switch (res.kind) {
   case SoapResult::Kind::Ok:
     if (status < 200 || status > 299) {
@@ -153,7 +157,7 @@ void SoapFilter::onResult(RequestContext& ctx, HttpResult&& r) const {
     kFaults.inc(ctx.worker());
     ErrorInfo e = ErrorInfo::make(
         ErrorKind::SoapFault,
-        absl::StrCat(from, " answered a SOAP Fault: ",
+        absl::StrCat(serviceName(s_), " answered a SOAP Fault: ",
                      res.fault_string.empty() ? res.fault_code : res.fault_string),
         {}, res.client_fault ? s_.client_fault_status : 0);
     e.details.emplace_back("faultcode", std::move(res.fault_code));
@@ -164,7 +168,7 @@ void SoapFilter::onResult(RequestContext& ctx, HttpResult&& r) const {
   case SoapResult::Kind::Rejected:
     kRejectedXml.inc(ctx.worker());
     ctx.fail(ErrorInfo::make(ErrorKind::UpstreamProtocolError,
-                             absl::StrCat(from, ": unsafe XML refused: ", res.error),
+                             absl::StrCat(serviceName(s_), ": unsafe XML refused: ", res.error),
                              "soap_xml_rejected"));
     return;
   case SoapResult::Kind::Invalid:
@@ -174,8 +178,8 @@ void SoapFilter::onResult(RequestContext& ctx, HttpResult&& r) const {
   ctx.fail(ErrorInfo::make(
       ErrorKind::UpstreamProtocolError,
       res.kind == SoapResult::Kind::Ok
-          ? absl::StrCat(from, " answered status ", status, " without a Fault")
-          : absl::StrCat(from, " (status ", status, "): ", res.error),
+          ? absl::StrCat(serviceName(s_), " answered status ", status, " without a Fault")
+          : absl::StrCat(serviceName(s_), " (status ", status, "): ", res.error),
       "soap_invalid_response"));
 }
 
