@@ -153,6 +153,22 @@ listeners:
                 cluster: functions
                 function_name: hello
                 route_key: "GET /api/functions/hello"
+          - name: legacy-customers
+            # REST -> SOAP: the JSON body ({"customerId": 42}) becomes a SOAP 1.1 GetCustomer
+            # call to the legacy customer service (WSDL: GET /soap/customers?wsdl on it); the
+            # answer comes back as JSON, a SOAP Fault as a JSON error with its faultstring
+            # (400 for Client faults, else 502). Invalid JSON gets 400 invalid_json.
+            match: {path: /api/legacy/customers/lookup, methods: [POST]}
+            route_filter:
+              name: soap
+              config:
+                cluster: legacy-soap
+                path: /soap/customers
+                operation: GetCustomer
+                namespace: "urn:demo:customers"
+                action: "urn:demo:customers:GetCustomer"
+                array_elements: [phone]
+                client_fault_status: 400
                 timeout_ms: 3000
           - name: health
             match: {path: /healthz}
@@ -183,6 +199,9 @@ clusters:
   - name: functions
     # The demo's function runtime (the same demo_upstream as the IdP answers
     # /2015-03-31/functions/<name>/invocations).
+    endpoints: [{address: "127.0.0.1:9501"}]
+  - name: legacy-soap
+    # The legacy SOAP customer service (POST /soap/customers): the IdP's demo_upstream serves it.
     endpoints: [{address: "127.0.0.1:9501"}]
   - name: product-service
     lb_policy: RANDOM

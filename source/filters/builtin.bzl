@@ -18,4 +18,5 @@ BUILTIN_FILTERS = [
     "local_ratelimit",
     "oauth2_introspection",
     "router",
+    "soap",
 ]

@@ -9,7 +9,7 @@ using S = ErrorSource;
 
 // The one table from error kind to status, code, source and whether a retry may help. Indexed
 // by ErrorKind; kErrorTableChecked below keeps it in step with the enum.
-constexpr std::array<ErrorKindInfo, 25> kErrorTable = {{
+constexpr std::array<ErrorKindInfo, 27> kErrorTable = {{
     {400, "bad_request", S::Downstream, false},              // BadRequest
     {400, "invalid_path", S::Downstream, false},             // InvalidPath
     {401, "unauthenticated", S::Filter, false},              // Unauthenticated
@@ -34,6 +34,8 @@ constexpr std::array<ErrorKindInfo, 25> kErrorTable = {{
     {503, "circuit_open", S::Upstream, false},               // CircuitOpen
     {502, "aggregate_part_failed", S::Upstream, false},      // AggregatePartFailed
     {502, "function_error", S::Upstream, false},             // FunctionError
+    {400, "invalid_json", S::Downstream, false},             // InvalidJson
+    {502, "soap_fault", S::Upstream, false},                 // SoapFault
     {503, "fault_injected", S::Filter, false},               // FilterAbort
 }};
 static_assert(kErrorTable.size() == static_cast<size_t>(ErrorKind::FilterAbort) + 1,

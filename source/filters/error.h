@@ -42,6 +42,8 @@ enum class ErrorKind : uint8_t {
   CircuitOpen,            // 503 circuit_open: the cluster's or route's breaker is open
   AggregatePartFailed,    // 502 aggregate_part_failed: a required part of an aggregation failed
   FunctionError,          // 502 function_error: a function's error, invalid result or timeout
+  InvalidJson,            // 400 invalid_json: a request body that must be JSON is not
+  SoapFault,              // 502 soap_fault: a SOAP service answered a Fault (or a mapped 4xx)
   FilterAbort,            // filter-chosen status (fault injection); code fault_injected
 };
 

@@ -263,9 +263,61 @@ def permissions():
     write("permission_matcher_fuzz", pick([("%s\n%s" % p).encode() for p in pairs]))
 
 
+# --- SOAP responses ---------------------------------------------------------------------------
+# soap_xml_fuzz: an options byte (bit 0 keep_namespaces, bit 1 array_elements, bits 2-6
+# max_depth - 2), then a response like those of test/filters/soap/soap_codec_test.cc and the demo
+# SOAP service (tools/demo_upstream/soap_service.cc).
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+def soap_envelope(inner, ns=SOAP11, prefix="soap"):
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<%s:Envelope xmlns:%s="%s"><%s:Body>%s'
+            '</%s:Body></%s:Envelope>\n' % (prefix, prefix, ns, prefix, inner, prefix, prefix))
+
+
+def soap_xml():
+    ok = ('<c:GetCustomerResponse xmlns:c="urn:demo:customers"><c:customer id="42" '
+          'status="active"><c:name>Ada Lovelace</c:name><c:email>ada@example.com</c:email>'
+          '<c:phone>+44 1</c:phone><c:phone>+44 2</c:phone><c:since>1843-07-01</c:since>'
+          '</c:customer><c:servedBy>idp-1</c:servedBy></c:GetCustomerResponse>')
+    docs = [
+        soap_envelope(ok),
+        soap_envelope(ok, SOAP12, "env"),
+        soap_envelope('<GetCustomerResponse><p>Hello <b>big</b> world</p><c><![CDATA[<x>&]]>'
+                      '</c><e>&lt;&amp;&#65;&#x263A;</e><item>1</item><item>2</item>'
+                      '<n xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>'
+                      '</GetCustomerResponse>'),
+        soap_envelope('<soap:Fault><faultcode>soap:Client</faultcode><faultstring>Customer -1 '
+                      'does not exist</faultstring><detail><code>404</code></detail>'
+                      '</soap:Fault>'),
+        soap_envelope('<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>'
+                      '<env:Reason><env:Text xml:lang="en">No such customer</env:Text>'
+                      '</env:Reason></env:Fault>', SOAP12, "env"),
+        '<!DOCTYPE a [<!ENTITY l0 "lol"><!ENTITY l1 "&l0;&l0;&l0;">]>' +
+        soap_envelope('<GetCustomerResponse><n>&l1;</n></GetCustomerResponse>'),
+        '<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>' +
+        soap_envelope('<GetCustomerResponse><n>&x;</n></GetCustomerResponse>'),
+        soap_envelope("<GetCustomerResponse>" + "<d>" * 40 + "</d>" * 40 +
+                      "</GetCustomerResponse>"),
+        soap_envelope("<OtherResponse/>"),
+        soap_envelope(""),
+        '<Envelope xmlns="%s"><Header><t>1</t></Header><Body><GetCustomerResponse '
+        'xmlns="urn:c" a="1"><x>1</x></GetCustomerResponse></Body></Envelope>' % SOAP11,
+        "<html><body>500</body></html>",
+        "",
+    ]
+    seeds = []
+    for i, d in enumerate(docs):
+        seeds.append(bytes([(i * 37) & 0x7F]) + d.encode())
+    write("soap_xml_fuzz", seeds)
+
+
 if __name__ == "__main__":
     http1()
     permissions()
     paths()
     jwt()
     configs()
+    soap_xml()

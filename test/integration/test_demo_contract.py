@@ -28,7 +28,8 @@ def example_template(redis_address="127.0.0.1:1"):
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
     t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
-    assert n == 10, n  # four services, two instances each, the IdP and the function runtime
+    assert n == 11, n  # four services, two instances each, the IdP, the function runtime
+    # and legacy-soap (both on the IdP's demo upstream)
     assert t.count(EXAMPLE_REDIS) == 1
     return t.replace(EXAMPLE_REDIS, redis_address)
 
@@ -239,3 +240,26 @@ def test_demo_contract_function_hello():
         assert headers["content-type"] == "application/json", headers
         assert b"Ada" in body, body
         assert json.loads(body) == {"message": "Hello, Ada!"}, body
+
+
+def test_demo_contract_legacy_soap_lookup():
+    """Issue 15: POST /api/legacy/customers/lookup with {"customerId": 42} calls the demo's SOAP
+    service and answers 200 JSON with the customer; {"customerId": -1} makes the service answer a
+    SOAP Fault, which comes back as a JSON error carrying the fault string; invalid JSON is 400."""
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        path = "/api/legacy/customers/lookup"
+        json_ct = {"Content-Type": "application/json"}
+        status, headers, body = gw.request("POST", path, headers=json_ct,
+                                           body=b'{"customerId": 42}')
+        assert status == 200, body
+        assert headers["content-type"] == "application/json", headers
+        customer = json.loads(body)["customer"]
+        assert customer["@id"] == "42" and customer["name"] == "Ada Lovelace", customer
+        assert customer["email"] == "ada@example.com" and customer["tier"] == "gold", customer
+        status, _, body = gw.request("POST", path, headers=json_ct, body=b'{"customerId": -1}')
+        err = json.loads(body)
+        assert status == 400 and err["error"] == "soap_fault", (status, body)
+        assert err["details"]["faultstring"] == "Customer -1 does not exist", err
+        assert "Customer -1 does not exist" in err["message"], err
+        status, _, body = gw.request("POST", path, headers=json_ct, body=b'{"customerId": ')
+        assert status == 400 and json.loads(body)["error"] == "invalid_json", body

@@ -14,6 +14,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/oauth2/introspect", false, &serveIntrospection},
     {"/2015-03-31/functions/", true, &serveFunction},
+    {"/soap/customers", false, &serveSoapCustomers},
 };
 
 } // namespace

@@ -38,5 +38,6 @@ EndpointHandler findEndpoint(std::string_view path);
 // The handlers (one file each).
 EndpointResponse serveIntrospection(const EndpointRequest& r);  // introspection.cc
 EndpointResponse serveFunction(const EndpointRequest& r);       // function_runtime.cc
+EndpointResponse serveSoapCustomers(const EndpointRequest& r);  // soap_service.cc
 
 } // namespace demo
