@@ -33,6 +33,24 @@ std::string percentDecode(absl::string_view in) {
   return out;
 }
 
+std::string percentEncode(absl::string_view in, bool keep_slash) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size() + 8);
+  for (unsigned char c : in) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved || (keep_slash && c == '/')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 bool queryKeyIs(absl::string_view raw_key, absl::string_view name) {
   return raw_key.find('%') == absl::string_view::npos ? raw_key == name
                                                        : percentDecode(raw_key) == name;

@@ -13,6 +13,10 @@ int hexDigitValue(char c);
 // Percent-decodes `in` (RFC 3986 2.1); an invalid escape is kept literally. '+' is not decoded.
 std::string percentDecode(absl::string_view in);
 
+// Percent-encodes every byte of `in` but RFC 3986's unreserved characters (ALPHA DIGIT - . _ ~),
+// and '/' too when `keep_slash`; upper-case hex (the form AWS SigV4 requires).
+std::string percentEncode(absl::string_view in, bool keep_slash = false);
+
 // Whether the raw (possibly percent-encoded) key of a query parameter names `name`: "%61b"
 // names "ab". Every reader of query parameters must agree on this, or a second, encoded copy of
 // a parameter could reach the upstream unseen.

@@ -6,17 +6,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/percent.h"
 
 namespace gw::filters::aggregate {
 
 namespace {
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool validName(absl::string_view n) {
   return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
@@ -37,40 +32,6 @@ absl::string_view describe(Piece::Kind k) {
 }
 
 } // namespace
-
-std::string percentEncode(absl::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-std::string percentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hexValue(s[i + 1]);
-      const int lo = hexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 absl::StatusOr<std::vector<Piece>> parsePartPath(absl::string_view path,
                                                  const std::vector<std::string>& captures,
@@ -150,7 +111,7 @@ bool expand(const std::vector<Piece>& pieces, const Values& v, std::string& out,
       if (v.captures != nullptr) {
         for (const auto& [n, val] : *v.captures) {
           if (n == p.text) {
-            decoded = percentDecode(val);
+            decoded = gw::percentDecode(val);
             value = &decoded;
             break;
           }
@@ -160,8 +121,8 @@ bool expand(const std::vector<Piece>& pieces, const Values& v, std::string& out,
     case Piece::Kind::Query:
       for (absl::string_view kv : absl::StrSplit(v.query, '&', absl::SkipEmpty())) {
         const size_t eq = kv.find('=');
-        if (percentDecode(kv.substr(0, eq)) == p.text) {
-          decoded = eq == absl::string_view::npos ? "" : percentDecode(kv.substr(eq + 1));
+        if (gw::percentDecode(kv.substr(0, eq)) == p.text) {
+          decoded = eq == absl::string_view::npos ? "" : gw::percentDecode(kv.substr(eq + 1));
           value = &decoded;
           break;
         }
@@ -193,7 +154,7 @@ bool expand(const std::vector<Piece>& pieces, const Values& v, std::string& out,
       }
       return false;
     }
-    out.append(percentEncode(*value));
+    out.append(gw::percentEncode(*value));
   }
   return true;
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/percent.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -88,30 +89,7 @@ void str(Writer& w, absl::string_view s) {
   w.String(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()));
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
-std::string percentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hexValue(s[i + 1]);
-      const int lo = hexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 // Joins repeated names with ',' keeping first-seen order.
 void addJoined(std::vector<std::pair<std::string, std::string>>& out, std::string name,
@@ -239,7 +217,7 @@ std::string buildEvent(const EventInput& in) {
       const size_t eq = p.find('=');
       absl::string_view k = eq == absl::string_view::npos ? p : p.substr(0, eq);
       absl::string_view v = eq == absl::string_view::npos ? absl::string_view() : p.substr(eq + 1);
-      addJoined(params, percentDecode(k), percentDecode(v));
+      addJoined(params, gw::percentDecode(k), gw::percentDecode(v));
     }
     if (!params.empty()) {
       w.Key("queryStringParameters");

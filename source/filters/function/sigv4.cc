@@ -12,39 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "source/common/percent.h"
 
 namespace gw::filters::sigv4 {
 
 namespace {
 
-bool unreserved(unsigned char c) {
-  return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
-std::string percentDecode(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hexValue(s[i + 1]);
-      const int lo = hexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 // Trims and collapses runs of spaces (SigV4's header value rule).
 std::string trimAll(absl::string_view v) {
@@ -97,21 +72,6 @@ std::string hmacSha256(absl::string_view key, absl::string_view data) {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
-std::string uriEncode(absl::string_view s, bool keep_slash) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 std::string canonicalUri(absl::string_view path) {
   std::vector<absl::string_view> out;
@@ -129,7 +89,7 @@ std::string canonicalUri(absl::string_view path) {
   }
   std::string uri = "/";
   for (size_t i = 0; i < out.size(); i++) {
-    absl::StrAppend(&uri, uriEncode(out[i], false));
+    absl::StrAppend(&uri, gw::percentEncode(out[i]));
     if (i + 1 < out.size()) {
       uri.push_back('/');
     }
@@ -148,7 +108,8 @@ std::string canonicalQuery(absl::string_view query) {
     const size_t eq = p.find('=');
     absl::string_view k = eq == absl::string_view::npos ? p : p.substr(0, eq);
     absl::string_view v = eq == absl::string_view::npos ? absl::string_view() : p.substr(eq + 1);
-    params.emplace_back(uriEncode(percentDecode(k), false), uriEncode(percentDecode(v), false));
+    params.emplace_back(gw::percentEncode(gw::percentDecode(k)),
+                        gw::percentEncode(gw::percentDecode(v)));
   }
   std::sort(params.begin(), params.end());
   std::string out;

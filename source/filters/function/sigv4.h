@@ -40,9 +40,6 @@ std::string hex(absl::string_view bytes);
 std::string sha256Hex(absl::string_view data);
 std::string hmacSha256(absl::string_view key, absl::string_view data);
 
-// RFC 3986 percent-encoding of every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~), upper-case
-// hex; '/' is kept when `keep_slash`.
-std::string uriEncode(absl::string_view s, bool keep_slash);
 // The canonical URI: dot segments removed, empty segments collapsed, each segment URI-encoded.
 std::string canonicalUri(absl::string_view path);
 // The canonical query: parameters decoded, re-encoded, sorted by name then value; a parameter

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "source/common/percent.h"
 #include "source/filters/function/sigv4.h"
 
 namespace gw::filters::sigv4 {
@@ -176,8 +177,8 @@ TEST_CASE("canonical URI and query rules") {
   CHECK(canonicalQuery("Qualifier=%24LATEST") == "Qualifier=%24LATEST");
   CHECK(canonicalQuery("x") == "x=");
   CHECK(canonicalQuery("k=a+b") == "k=a%2Bb");
-  CHECK(uriEncode("a/b c~", true) == "a/b%20c~");
-  CHECK(uriEncode("a/b", false) == "a%2Fb");
+  CHECK(gw::percentEncode("a/b c~", true) == "a/b%20c~");  // SigV4 URI-encoding
+  CHECK(gw::percentEncode("a/b") == "a%2Fb");
 }
 
 TEST_CASE("dates and hashes") {
