@@ -176,13 +176,14 @@ FilterStatus CacheFilter::miss(RequestContext& ctx) {
         return;
       }
       rc->resume();  // the leader stored nothing usable: go upstream
-    });
+    }, &waiter_id_);
     if (!leader_) {
       waiting_ = true;
       c.stats->coalesced.fetch_add(1, std::memory_order_relaxed);
       ctx.runAfter(c.coalesce_timeout, [this, &ctx]() {
         if (waiting_) {
           waiting_ = false;
+          cfg_->coalescer->leave(base_, waiter_id_);
           cfg_->stats->coalesce_timeouts.fetch_add(1, std::memory_order_relaxed);
           ctx.resume();
         }
@@ -499,7 +500,10 @@ void CacheFilter::onDestroy(RequestContext&) {
     redis_->cancel(redis_id_);
     redis_id_ = 0;
   }
-  waiting_ = false;
+  if (waiting_) {
+    waiting_ = false;
+    cfg_->coalescer->leave(base_, waiter_id_);
+  }
   finishLeader(nullptr);
 }
 

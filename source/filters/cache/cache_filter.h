@@ -82,6 +82,7 @@ private:
   bool storing_ = false;
   bool leader_ = false;
   bool waiting_ = false;
+  uint64_t waiter_id_ = 0;
   bool revalidating_ = false;
 };
 

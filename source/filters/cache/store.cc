@@ -317,7 +317,8 @@ Coalescer::Shard& Coalescer::shardOf(const std::string& key) {
   return shards_[absl::HashOf(key) % 16];
 }
 
-bool Coalescer::join(const std::string& key, WorkerContext& worker, Callback cb) {
+bool Coalescer::join(const std::string& key, WorkerContext& worker, Callback cb,
+                     uint64_t* waiter_id) {
   Shard& s = shardOf(key);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.flights.find(key);
@@ -325,8 +326,24 @@ bool Coalescer::join(const std::string& key, WorkerContext& worker, Callback cb)
     s.flights.emplace(key, std::vector<Waiter>());
     return true;
   }
-  it->second.push_back({&worker, std::move(cb)});
+  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  if (waiter_id != nullptr) {
+    *waiter_id = id;
+  }
+  it->second.push_back({id, &worker, std::move(cb)});
   return false;
+}
+
+void Coalescer::leave(const std::string& key, uint64_t waiter_id) {
+  Shard& s = shardOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.flights.find(key);
+  if (it == s.flights.end()) {
+    return;
+  }
+  auto& w = it->second;
+  w.erase(std::remove_if(w.begin(), w.end(), [waiter_id](const Waiter& x) { return x.id == waiter_id; }),
+          w.end());
 }
 
 void Coalescer::complete(const std::string& key, CacheEntryConstPtr entry) {

@@ -125,7 +125,11 @@ public:
   static Coalescer& global();
   // True: nobody is in flight for `key`; the caller leads and must complete() it. False: `cb` is
   // queued and will run on `worker`'s loop with the leader's entry (nullptr: go upstream).
-  bool join(const std::string& key, WorkerContext& worker, Callback cb);
+  // `waiter_id` receives the waiter's id for leave().
+  bool join(const std::string& key, WorkerContext& worker, Callback cb,
+            uint64_t* waiter_id = nullptr);
+  // A waiter that ends (timed out, request gone) withdraws its callback.
+  void leave(const std::string& key, uint64_t waiter_id);
   // The leader is done: every waiter gets `entry` (nullptr: not stored, go upstream yourselves).
   void complete(const std::string& key, CacheEntryConstPtr entry);
   // stale-while-revalidate: one background refresh per key at a time.
@@ -135,6 +139,7 @@ public:
 
 private:
   struct Waiter {
+    uint64_t id;
     WorkerContext* worker;
     Callback cb;
   };
@@ -145,6 +150,7 @@ private:
   };
   Shard& shardOf(const std::string& key);
   Shard shards_[16];
+  std::atomic<uint64_t> next_id_{1};
 };
 
 } // namespace gw::filters::cache
