@@ -114,7 +114,8 @@ FilterStatus CacheFilter::useEntry(RequestContext& ctx, CacheEntryConstPtr e, bo
   }
   const int64_t staleness = e->stalenessAt(now);
   const bool validators = !e.get()->etag.empty() || !e->last_modified.empty();
-  if (!e->must_revalidate && staleness <= e->stale_while_revalidate_s &&
+  if (!e->must_revalidate && e->stale_while_revalidate_s > 0 &&
+      staleness <= e->stale_while_revalidate_s &&
       ctx.request().method == "GET") {
     const auto* chain = ctx.route() ? static_cast<const FilterChain*>(ctx.route()->attachment())
                                     : nullptr;
@@ -283,7 +284,7 @@ void CacheFilter::serve(RequestContext& ctx, const CacheEntry& e, absl::string_v
 }
 
 bool CacheFilter::staleIfErrorOk(int64_t now_ms) const {
-  return stale_ != nullptr && !stale_->must_revalidate &&
+  return stale_ != nullptr && !stale_->must_revalidate && stale_->stale_if_error_s > 0 &&
          stale_->stalenessAt(now_ms) <= stale_->stale_if_error_s;
 }
 
