@@ -205,6 +205,18 @@ TEST_CASE("stale-if-error: a 5xx, a fallback or an error (breaker open) serves S
   CHECK(xcache(r.ctx.response()) == "MISS");  // nothing left to use: dropped
 }
 
+TEST_CASE("without stale windows a just-expired entry is not served stale") {
+  Fixture fx;
+  auto c = config();
+  { Run r(*c); r.upstream(200, {{"cache-control", "max-age=1"}, {"etag", "\"e\""}}); }
+  g_now += 1000;  // age == lifetime: stale, staleness 0
+  Run r(*c);
+  CHECK(r.status == FilterStatus::Continue);
+  r.upstream(503, {});
+  CHECK(r.ctx.responses.empty());
+  CHECK(xcache(r.ctx.response()) == "EXPIRED");
+}
+
 TEST_CASE("must-revalidate entries are never served stale") {
   Fixture fx;
   auto c = config(R"({"stale_if_error_seconds": 60})");
