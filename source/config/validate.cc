@@ -267,19 +267,20 @@ private:
       configs = std::move(list.first);
       names = std::move(list.second);
     };
+    // The route's own filters see its name (the router's breaker, the cache's stats).
+    ctx_.route_name = route.name().empty() ? rbase : route.name();
     stage(route.pre_filters(), ".pre_filters", defaults_pre, chain->pre, chain->pre_names);
     if (!route.has_route_filter()) {
       error(rbase + ".route_filter", "required (e.g. router or direct_response)");
     } else {
-      ctx_.route_name = route.name().empty() ? rbase : route.name();
       chain->route = checkFilter(route.route_filter(), rbase + ".route_filter",
                                  filters::FilterKind::Route);
-      ctx_.route_name.clear();
       chain->route_name = route.route_filter().name();
     }
     stage(route.post_filters(), ".post_filters", defaults_post, chain->post, chain->post_names);
     stage(route.error_filters(), ".error_filters", defaults_error, chain->error,
           chain->error_names);
+    ctx_.route_name.clear();
     if (!route.prefix_rewrite().empty() &&
         route.match().path_specifier_case() != gateway::v1::RouteMatch::kPrefix) {
       error(rbase + ".prefix_rewrite", "only allowed with match.prefix");

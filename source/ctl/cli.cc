@@ -23,6 +23,7 @@
 #include "source/config/config.h"
 #include "source/ctl/args.h"
 #include "source/ctl/commands.h"
+#include "source/ctl/cache_render.h"
 #include "source/ctl/keys.h"
 #include "source/ctl/output.h"
 #include "source/ctl/render.h"
@@ -86,6 +87,9 @@ public:
       }
       if (name == "proxy drain") {
         return proxyDrain();
+      }
+      if (name == "cache purge" || name == "cache stats") {
+        return cache(name);
       }
       if (name == "proxy explain") {
         return proxyExplain();
@@ -710,6 +714,42 @@ private:
               : absl::StrCat("gatewayd at ", addr, " did not start draining\n"),
           Doc::fromMessage(resp, true));
     return resp.draining() ? kExitOk : kExitRefused;
+  }
+
+  // --- the response cache, on every proxy of --proxy (cache_render.h renders) ---------------
+
+  int cache(const std::string& name) {
+    const std::vector<std::string> proxies = proxyList(proxyEndpoint().address);
+    gateway::v1::CachePurgeRequest purge;
+    if (name == "cache purge") {
+      purge.set_key(args_.value("key"));
+      purge.set_prefix(args_.value("prefix"));
+      purge.set_tag(args_.value("tag"));
+      purge.set_all(args_.boolFlag("all"));
+      if (!purge.key().empty() + !purge.prefix().empty() + !purge.tag().empty() + purge.all() != 1) {
+        throw UsageError{"give exactly one of --key, --prefix, --tag or --all"};
+      }
+    }
+    CacheResults results;
+    int rc = kExitOk;
+    for (const std::string& addr : proxies) {
+      auto stub = gateway::v1::ProxyAdmin::NewStub(channel(addr));
+      grpc::Status st;
+      if (name == "cache purge") {
+        st = call(*stub, &gateway::v1::ProxyAdmin::Stub::CachePurge, purge,
+                  &results.purged[addr], rpcTimeout());
+      } else {
+        st = call(*stub, &gateway::v1::ProxyAdmin::Stub::CacheStats,
+                  gateway::v1::CacheStatsRequest(), &results.stats[addr], rpcTimeout());
+      }
+      if (!st.ok()) {
+        rc = rpcFailed(st, {"gatewayd's gRPC admin", addr, "--proxy"}, rpcTimeout());
+      }
+      results.order.push_back(addr);
+    }
+    print(name == "cache purge" ? renderCachePurge(results) : renderCacheStats(results),
+          cacheDoc(results));
+    return rc;
   }
 
   int proxyExplain() {

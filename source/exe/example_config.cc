@@ -124,6 +124,15 @@ listeners:
             route_filter: {name: router, config: {cluster: product-service}}
           - name: products
             match: {prefix: /api/products/}
+            # Response cache (docs/caching.md): 30 s per Accept-Language and API-Version (the
+            # products service varies on both without sending Vary); X-Cache on every response.
+            pre_filters:
+              - *cors
+              - name: cache
+                config:
+                  default_ttl_seconds: 30
+                  key_headers: [accept-language, api-version]
+                  stale_if_error_seconds: 300
             route_filter: {name: router, config: {cluster: product-service}}
           - name: dashboard
             # One request, three sub-requests in parallel (aggregate): the user, their orders and

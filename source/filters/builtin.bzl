@@ -8,6 +8,7 @@ BUILTIN_FILTERS = [
     "api_key_auth",
     "authz",
     "buffer",
+    "cache",
     "cors",
     "direct_response",
     "fault",

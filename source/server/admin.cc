@@ -13,6 +13,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "source/config/config.h"
 #include "source/http/http1_codec.h"
+#include "source/filters/cache/store.h"
+#include "source/server/cache_admin.h"
 #include "source/server/health_status.h"
 #include "source/server/resilience_metrics.h"
 #include "source/server/server.h"
@@ -96,6 +98,16 @@ private:
         return;
       }
     }
+    if (absl::StartsWith(path, "/cache/")) {  // the response cache: cache_admin.cc
+      int status = 404;
+      std::string body;
+      const size_t q = head.target.find('?');
+      if (handleCacheAdmin(head.method, path,
+                           q == std::string::npos ? "" : head.target.substr(q + 1), status, body)) {
+        reply(status, "application/json", body);
+        return;
+      }
+    }
     if (path == "/ready") {
       if (s.draining()) {
         reply(503, "text/plain", "draining\n");
@@ -142,7 +154,7 @@ private:
     } else {
       reply(404, "application/json",
             "{\"error\":\"not_found\",\"message\":\"admin endpoints: /ready /metrics "
-            "/config_dump /clusters, POST /drain\"}\n");
+            "/config_dump /clusters /cache/stats, POST /drain /cache/purge\"}\n");
     }
   }
 
@@ -411,6 +423,7 @@ std::string renderMetrics(Server& server) {
     out += absl::StrCat("gateway_request_duration_ms_count{", labels, "} ", rs.latency_count,
                         "\n");
   }
+  out += filters::cache::MemoryStore::global().renderMetrics();  // the response cache
   return out;
 }
 

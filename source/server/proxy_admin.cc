@@ -15,6 +15,7 @@
 #include "gateway/v1/admin.grpc.pb.h"
 #include "source/config/config.h"
 #include "source/server/admin.h"
+#include "source/server/cache_admin_grpc.h"
 #include "source/server/explain.h"
 #include "source/server/health_status.h"
 #include "source/server/server.h"
@@ -217,6 +218,39 @@ public:
       return unavailable();
     }
     out->set_draining(*draining);
+    return grpc::Status::OK;
+  }
+
+  // The response cache: the store is process-wide and thread-safe, so no loop is involved.
+  grpc::Status CachePurge(grpc::ServerContext* ctx, const gateway::v1::CachePurgeRequest* request,
+                          gateway::v1::CachePurgeResponse* out) override {
+    if (grpc::Status st = authorize(ctx); !st.ok()) {
+      return st;
+    }
+    const int given = !request->key().empty() + !request->prefix().empty() +
+                      !request->tag().empty() + request->all();
+    if (given != 1) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "give exactly one of key, prefix, tag or all");
+    }
+    absl::StatusOr<uint64_t> n =
+        !request->key().empty()      ? cachePurge("key", request->key())
+        : !request->prefix().empty() ? cachePurge("prefix", request->prefix())
+        : !request->tag().empty()    ? cachePurge("tag", request->tag())
+                                     : cachePurge("all", "");
+    if (!n.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(n.status().message()));
+    }
+    out->set_purged(*n);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CacheStats(grpc::ServerContext* ctx, const gateway::v1::CacheStatsRequest*,
+                          gateway::v1::CacheStatsResponse* out) override {
+    if (grpc::Status st = authorize(ctx); !st.ok()) {
+      return st;
+    }
+    fillCacheStats(*out);
     return grpc::Status::OK;
   }
 

@@ -263,3 +263,34 @@ def test_demo_contract_legacy_soap_lookup():
         assert "Customer -1 does not exist" in err["message"], err
         status, _, body = gw.request("POST", path, headers=json_ct, body=b'{"customerId": ')
         assert status == 400 and json.loads(body)["error"] == "invalid_json", body
+
+
+def test_demo_contract_products_cache():
+    """Issue 16: the first GET /api/products/7 after a purge is MISS, the next HIT with Age;
+    `gatewayctl cache purge --prefix /api/products/` makes the next a MISS again; two requests
+    differing only in Accept-Language are cached apart."""
+    from harness import GATEWAYCTL
+    with Upstream(service="demo") as up, demo_gateway(up, workers=2) as gw:
+        def ctl(*args):
+            p = subprocess.run([GATEWAYCTL, "--proxy", "127.0.0.1:%d" % gw.grpc_port] + list(args),
+                               capture_output=True, text=True, timeout=20)
+            assert p.returncode == 0, p.stderr
+            return p.stdout
+
+        ctl("cache", "purge", "--prefix", "/api/products/")
+        status, headers, body = gw.request("GET", "/api/products/7")
+        assert status == 200 and headers["x-cache"] == "MISS", headers
+        status, headers, body2 = gw.request("GET", "/api/products/7")
+        assert status == 200 and headers["x-cache"] == "HIT", headers
+        assert int(headers["age"]) >= 0 and body2 == body
+        assert up.stats()["requests"] == 1
+        assert "purged 1 entries" in ctl("cache", "purge", "--prefix", "/api/products/")
+        assert gw.request("GET", "/api/products/7")[1]["x-cache"] == "MISS"
+        # Accept-Language is part of the key: each language is its own entry.
+        de = gw.request("GET", "/api/products/7", headers={"Accept-Language": "de"})
+        assert de[1]["x-cache"] == "MISS", de[1]
+        assert gw.request("GET", "/api/products/7",
+                          headers={"Accept-Language": "de"})[1]["x-cache"] == "HIT"
+        assert gw.request("GET", "/api/products/7")[1]["x-cache"] == "HIT"
+        stats = ctl("cache", "stats")
+        assert "products" in stats and "HIT RATIO" in stats, stats

@@ -31,6 +31,9 @@ import urllib.request
 JWT_SECRET = "secret"
 SMALL_BODY = "hello from upstream\n"
 POLICY_HEADER = "x-bench-policy"
+# The cache scenarios' upstream files (/cache/<name>), cached by gatewayd's cache filter and
+# nginx's proxy_cache for 60 s.
+CACHE_FILES = {"1k.bin": 1024, "100k.bin": 100 * 1024}
 # The identity scenario's API key (its plan counts in Redis); API_KEY + "-memory" is the key of
 # the plan counted in memory (tools/instructions).
 API_KEY = "bench-api-key-0123456789"
@@ -270,6 +273,9 @@ http {{
             default_type application/json;
             return 200 '{{"part":"$uri","items":[1,2,3],"total":10.50}}';
         }}
+        location /cache/ {{
+            root {d}/www;  # the cache scenarios' 1 KiB and 100 KiB files
+        }}
     }}
 }}
 """.format(d=d, port=port, common=nginx_common(tmp, "upstream"), body=SMALL_BODY.replace("\n", "\\n"))
@@ -324,6 +330,9 @@ http {{
     js_import jwt from {d}/jwt.js;
     js_set $jwt_ok jwt.verify;
     limit_req_zone $binary_remote_addr zone=rl:1m rate=1000000r/s;
+    # The cache scenarios: nginx's proxy_cache (files under the temp dir; the page cache keeps
+    # them in memory), the speed anchor of gatewayd's cache filter.
+    proxy_cache_path {d}/cache keys_zone=bench:10m max_size=256m inactive=10m;
     upstream up {{
         server 127.0.0.1:{up};
         keepalive 64;
@@ -331,6 +340,12 @@ http {{
     server {{
         listen 127.0.0.1:{port}{reuseport};
         location / {{{proxy}
+        }}
+        location /cache/ {{{proxy}
+            proxy_cache bench;
+            proxy_cache_valid 200 60s;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status;
         }}
         location /policy {{
             if ($jwt_ok != "1") {{ return 401; }}
@@ -475,6 +490,12 @@ listeners:
                 cluster: down
                 fallback:
                   response: {{status: 200, headers: {{content-type: application/json}}, body: "{{}}"}}
+          - name: cache
+            match: {{prefix: /cache/}}
+            # The cache scenarios: answered from the memory store (60 s, 1 MiB entries).
+            pre_filters:
+              - {{name: cache, config: {{default_ttl_seconds: 60}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
           - name: buffered
             match: {{prefix: /buffered}}
             # The whole request body read before it goes upstream (the buffer filter: a body
@@ -698,6 +719,11 @@ class Bench:
         os.makedirs(www)
         with open(os.path.join(www, "1m.bin"), "wb") as f:
             f.write(os.urandom(1 << 20))
+        cache_www = os.path.join(tmp, "upstream", "www", "cache")
+        os.makedirs(cache_www)
+        for name, size in CACHE_FILES.items():
+            with open(os.path.join(cache_www, name), "wb") as f:
+                f.write(os.urandom(size))
         for sub in ("upstream", "nginx1", "nginx2"):
             os.makedirs(os.path.join(tmp, sub), exist_ok=True)
         conf = self.write("upstream/nginx.conf", upstream_nginx_conf(tmp, up_port))
@@ -773,6 +799,13 @@ class Bench:
                 problems.append("%s GET /static/1m.bin -> %s, %d bytes" % (t, st, len(body)))
             if t == "upstream":
                 continue
+            if t in ("gatewayd-w1", "nginx-w1"):
+                for name, size in CACHE_FILES.items():
+                    for _ in range(2):
+                        st, body = http_get(self.url(t, "/cache/" + name))
+                    if st != 200 or len(body) != size:
+                        problems.append("%s GET /cache/%s -> %s, %d bytes" % (t, name, st,
+                                                                              len(body)))
             st, body = http_get(self.url(t, "/policy/echo"), auth)
             if st != 200 or body.decode() != "1":
                 problems.append("%s policy with valid token -> %s %r (header %s not added?)"
@@ -872,6 +905,13 @@ class Bench:
                  tool="wrk", threads=1, conns=50,
                  what="gatewayd only: a route whose cluster's circuit breaker is open, answered "
                       "by its fallback (nothing goes upstream); compare with plain's gatewayd row"),
+            dict(name="cache-hit-1k", targets=["gatewayd-w1", "nginx-w1"], path="/cache/1k.bin",
+                 tool="wrk", threads=1, conns=50,
+                 what="GET a 1 KiB response from the proxy's cache (gatewayd's cache filter, "
+                      "nginx proxy_cache; every request a hit after the warm-up); -t1 -c50"),
+            dict(name="cache-hit-100k", targets=["gatewayd-w1", "nginx-w1"],
+                 path="/cache/100k.bin", tool="wrk", threads=1, conns=50,
+                 what="GET a 100 KiB response from the proxy's cache; -t1 -c50"),
             dict(name="fixed", targets=w1 + ["upstream"], path="/", tool="h2load", conns=50,
                  rate=5000,
                  what="h2load --h1 at a fixed 5000 req/s (50 conns x --rps 100): latency without "
@@ -1172,6 +1212,12 @@ def targets(summary):
     if gp and hp:
         add("policy: req/s vs haproxy jwt_verify >= 1.5", (ratio(gp["rps"], hp["rps"]),
             per_round_ratio(gp["rounds"], hp["rounds"], "rps")[0]), 1.5, False)
+    for sc in ("cache-hit-1k", "cache-hit-100k"):
+        gc, nc = row(sc, "gatewayd"), row(sc, "nginx")
+        if gc and nc:
+            add("%s: cpu/hit vs nginx proxy_cache <= 1.0" % sc, (
+                ratio(gc["cpu_us_per_req"], nc["cpu_us_per_req"]),
+                per_round_ratio(gc["rounds"], nc["rounds"], "cpu_us_per_req")[0]), 1.0, True)
     gw2 = row("workers", "gatewayd")
     if gw2 and g:
         add("workers (plain): 2 workers vs 1 req/s >= 1.6", (ratio(gw2["rps"], g["rps"]),
