@@ -397,7 +397,7 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
-def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379, parts_port=None):
+def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379, parts_ports=None):
     return """
 version: bench
 listeners:
@@ -507,15 +507,16 @@ listeners:
             match: {{prefix: /aggregate/}}
             # The aggregate scenario: 3 parts in parallel to the upstream's JSON, merged; its
             # latency is compared with one part alone (GET /part/user through the `part` route).
-            # The parts' cluster is a demo_upstream answering after 10 ms when tools/bench has
-            # one (--demo-upstream), else the upstream nginx's /part/ JSON.
+            # Each part has its own cluster: a demo_upstream answering after 10 ms when
+            # tools/bench has one (--demo-upstream), else the upstream nginx's /part/ JSON. One
+            # process per part, so that each sees the same load as the part alone does.
             route_filter:
               name: aggregate
               config:
                 parts:
                   - {{name: user, cluster: parts, path: /part/user}}
-                  - {{name: orders, cluster: parts, path: /part/orders}}
-                  - {{name: payments, cluster: parts, path: /part/payments}}
+                  - {{name: orders, cluster: parts-2, path: /part/orders}}
+                  - {{name: payments, cluster: parts-3, path: /part/payments}}
           - name: part
             match: {{prefix: /part/}}
             route_filter: {{name: router, config: {{cluster: parts}}}}
@@ -527,6 +528,10 @@ clusters:
     endpoints: [{{address: "127.0.0.1:{up}"}}]
   - name: parts
     endpoints: [{{address: "127.0.0.1:{parts}"}}]
+  - name: parts-2
+    endpoints: [{{address: "127.0.0.1:{parts2}"}}]
+  - name: parts-3
+    endpoints: [{{address: "127.0.0.1:{parts3}"}}]
   - name: down
     endpoints: [{{address: "127.0.0.1:1"}}]  # nothing listens: refused
     circuit_breaker: {{consecutive_failures: 1, open_duration: 3600s, max_open_duration: 3600s}}
@@ -567,7 +572,9 @@ rate_limit_policies:
     burst: 100000000
     key_by: {{client_ip: true}}
     max_keys: 100000
-""".format(port=port, up=upstream_port, parts=parts_port or upstream_port, ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
+""".format(port=port, up=upstream_port, parts=(parts_ports or [upstream_port] * 3)[0],
+           parts2=(parts_ports or [upstream_port] * 3)[1],
+           parts3=(parts_ports or [upstream_port] * 3)[2], ph=POLICY_HEADER, secret=JWT_SECRET, redis=redis_port,
            key_mem=hashlib.sha256((API_KEY + "-memory").encode()).hexdigest(),
            key_redis=hashlib.sha256(API_KEY.encode()).hexdigest(),
            pem="\n".join("      " + line for line in es256_pem.strip().splitlines()))
@@ -741,20 +748,22 @@ class Bench:
         self.es256_pem, self.es256_token = make_es256_jwt(tmp, {"sub": "bench"})
         # The aggregate scenarios' parts: a demo_upstream answering JSON after 10 ms (a backend
         # with some latency, so that 3 parts in parallel can be compared with one alone).
-        self.parts = None
+        self.parts = []
         if getattr(self.args, "demo_upstream", None):
-            parts_port = free_port()
-            self.parts = self.add(Server("parts", [
-                self.args.demo_upstream, "--port", str(parts_port), "--address", "127.0.0.1",
-                "--service", "parts", "--delay-ms", "10", "--quiet"], parts_port, tmp))
-            self.parts.wait_ready()
+            for i in range(3):
+                parts_port = free_port()
+                part = self.add(Server("parts-%d" % (i + 1), [
+                    self.args.demo_upstream, "--port", str(parts_port), "--address", "127.0.0.1",
+                    "--service", "parts", "--delay-ms", "10", "--quiet"], parts_port, tmp))
+                part.wait_ready()
+                self.parts.append(part)
         self.targets = {}  # name -> Server
         for workers in (1, 2):
             # gatewayd
             port = free_port()
             cfg = self.write("gatewayd%d.yaml" % workers,
                              gatewayd_conf(port, up_port, self.es256_pem, self.redis.port,
-                                           self.parts.port if self.parts else None))
+                                           [p.port for p in self.parts] or None))
             gw = Server("gatewayd-w%d" % workers,
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
