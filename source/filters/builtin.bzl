@@ -15,6 +15,7 @@ BUILTIN_FILTERS = [
     "function",
     "global_ratelimit",
     "headers",
+    "json_transform",
     "jwt_auth",
     "local_ratelimit",
     "oauth2_introspection",
