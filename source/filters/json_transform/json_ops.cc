@@ -259,8 +259,8 @@ bool applyMove(const Program::Op& op, Document& doc) {
         return;
       }
       auto next = findMember(*d, to[i].key);
-      if (next == d->MemberEnd()) {
-        d = nullptr;
+      if (next == d->MemberEnd() || &next->value == &it->value) {
+        d = nullptr;  // missing, or the value that moves (wrapped: "a" -> "a.inner"): created
         break;
       }
       d = &next->value;
@@ -460,7 +460,7 @@ absl::StatusOr<std::unique_ptr<Program>> Program::compile(const std::vector<OpSp
         return fieldError(field, i, "value_json", error);
       }
       Value v;
-      v = tmp;  // moves the root; its memory is the literals document's pool
+      v = static_cast<Value&>(tmp);  // moves the root; its memory is the literals document's pool
       p->literals_->PushBack(v, p->literals_->GetAllocator());
     }
     if (s.has_template) {

@@ -11,6 +11,8 @@
 //   passes unchanged, or gets 502 invalid_upstream_json with on_invalid_response: reject.
 // - A body no operation changed is sent byte for byte as it came.
 // Stateless: one shared instance serves every request.
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -242,7 +244,7 @@ absl::StatusOr<std::unique_ptr<Program>> compileList(
       if (auto st = google::protobuf::util::MessageToJsonString(o.value(), &s.value_json);
           !st.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(field, "[", i, "].value: ", st.message()));
+            absl::StrCat(field, "[", i, "].value: ", st.ToString()));
       }
     } else if (!o.value_json().empty()) {
       s.has_value = true;

@@ -240,6 +240,15 @@ TEST_CASE("json: nesting deeper than the limit is invalid, not a crash", "[json]
   CHECK((*p)->apply(ok, noRequest, error) == Program::Result::Unchanged);
 }
 
+TEST_CASE("json: a number beyond a double's range is refused (RapidJSON's limit)", "[json]") {
+  auto p = Program::compile({op("remove", "a")}, "request");
+  REQUIRE(p.ok());
+  std::string body = R"({"a":1e400})";
+  std::string error;
+  CHECK((*p)->apply(body, noRequest, error) == Program::Result::Invalid);
+  CHECK(error == "invalid JSON at byte 5: Number too big to be stored in double.");
+}
+
 TEST_CASE("json: strings are re-escaped, UTF-8 passes through", "[json]") {
   CHECK(run({op("remove", "x")}, R"({"x":0,"s":"caf\u00e9 \"q\" \n é 😀"})") ==
         "{\"s\":\"caf\xc3\xa9 \\\"q\\\" \\n \xc3\xa9 \xf0\x9f\x98\x80\"}");
@@ -256,7 +265,7 @@ std::string randomNumber(std::mt19937_64& rng) {
   case 2: return absl::StrCat(rng() % 1000000, ".", rng() % 100000000000000000ull, "0");  // decimal
   case 3: return absl::StrCat("-0.", rng());                            // long fraction
   case 4: return absl::StrCat(rng() % 10, ".", rng() % 1000, "e", (rng() % 2) ? "+" : "-",
-                              rng() % 400);                             // exponents, out of range
+                              rng() % 300);  // exponents (RapidJSON refuses |e| past 308)
   default: return absl::StrCat("9007199254740993", rng() % 10);         // past 2^53
   }
 }
@@ -298,8 +307,10 @@ TEST_CASE("json property: 64-bit integers and decimals keep their text through a
   int changed = 0;
   for (int iter = 0; iter < 2000; iter++) {
     std::vector<std::string> numbers;
-    std::string doc = "{\"k0\":" + randomDoc(rng, 1, numbers) + ",\"k1\":[" +
-                      randomDoc(rng, 2, numbers) + "," + randomDoc(rng, 2, numbers) + "]}";
+    const std::string k0 = randomDoc(rng, 1, numbers);  // in order: numbers follows the text
+    const std::string e0 = randomDoc(rng, 2, numbers);
+    const std::string e1 = randomDoc(rng, 2, numbers);
+    std::string doc = "{\"k0\":" + k0 + ",\"k1\":[" + e0 + "," + e1 + "]}";
     std::string body = doc;
     std::string error;
     const auto r = (*p)->apply(body, noRequest, error);
