@@ -21,4 +21,5 @@ BUILTIN_FILTERS = [
     "oauth2_introspection",
     "router",
     "soap",
+    "versioning",
 ]
