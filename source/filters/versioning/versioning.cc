@@ -7,8 +7,8 @@
 // - A version past its sunset with gone_after_sunset gets 410 api_version_gone (with its Sunset
 //   and Link headers); otherwise the request is proxied to the version's cluster.
 // - The response of a version with deprecation or sunset gets `Deprecation: @<unix seconds>`
-//   (RFC 9745), `Sunset: <HTTP-date>` (RFC 8594) and `Link: <doc>; rel="deprecation"` /
-//   `rel="sunset"`. Calls to a version whose deprecation time has passed are counted per version
+//   (RFC 9745), `Sunset: <HTTP-date>` (RFC 8594) and one `Link` field with
+//   `<doc>; rel="deprecation"` and/or `<doc>; rel="sunset"`. Calls to a version whose deprecation time has passed are counted per version
 //   and consumer (the Identity's subject, "-" when anonymous) in
 //   gateway_filter_versioning_deprecated_calls_total.
 // The decision is kept in the filter state (kApiVersion: access log, explain); one shared instance
@@ -362,12 +362,15 @@ public:
               absl::StrCat(field, ".link: needs deprecation or sunset"));
         }
         v.link = p.link();
+        // One field, one link-value per relation (RFC 8288 allows the list).
+        std::vector<std::string> links;
         if (v.has_deprecation) {
-          v.headers.emplace_back("link", absl::StrCat("<", v.link, ">; rel=\"deprecation\""));
+          links.push_back(absl::StrCat("<", v.link, ">; rel=\"deprecation\""));
         }
         if (v.has_sunset) {
-          v.headers.emplace_back("link", absl::StrCat("<", v.link, ">; rel=\"sunset\""));
+          links.push_back(absl::StrCat("<", v.link, ">; rel=\"sunset\""));
         }
+        v.headers.emplace_back("link", absl::StrJoin(links, ", "));
       }
       c->versions.push_back(std::move(v));
     }

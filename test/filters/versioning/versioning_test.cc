@@ -77,7 +77,7 @@ TEST_CASE("versioning: a deprecated version gets Deprecation, Sunset and Link", 
   CHECK(values(r.ctx.response().headers, "sunset") ==
         std::vector<std::string>{"Sun, 30 Jun 2030 23:59:59 GMT"});
   CHECK(values(r.ctx.response().headers, "link") ==
-        std::vector<std::string>{"<https://docs.example.com/migrate-v2>; rel=\"deprecation\"",
+        std::vector<std::string>{"<https://docs.example.com/migrate-v2>; rel=\"deprecation\", "
                                  "<https://docs.example.com/migrate-v2>; rel=\"sunset\""});
 }
 
