@@ -97,7 +97,12 @@ Extracted extract(const std::vector<Source>& sources, const http::RequestHead& h
         found = !out.version.empty();
       }
       break;
-    case Source::Kind::PathPrefix: found = fromPath(s, head, out); break;
+    case Source::Kind::PathPrefix:
+      found = fromPath(s, head, out);
+      if (s.keep_path) {
+        out.stripped_path.clear();
+      }
+      break;
     case Source::Kind::Query:
       forEachQueryPair(head.query, [&](absl::string_view, absl::string_view k,
                                        absl::string_view v) {
@@ -113,9 +118,19 @@ Extracted extract(const std::vector<Source>& sources, const http::RequestHead& h
     }
     if (found) {
       out.source = &s;
-      return out;
+      break;
     }
     out.version.clear();
+  }
+  // A version segment in the path is not the upstream's even when an earlier source decided.
+  if (out.source != nullptr && out.source->kind != Source::Kind::PathPrefix) {
+    for (const Source& s : sources) {
+      Extracted path;
+      if (s.kind == Source::Kind::PathPrefix && !s.keep_path && fromPath(s, head, path)) {
+        out.stripped_path = std::move(path.stripped_path);
+        break;
+      }
+    }
   }
   return out;
 }

@@ -25,7 +25,9 @@ struct Source {
 struct Extracted {
   const Source* source = nullptr;  // nullptr: no source has a version
   std::string version;             // without a leading 'v' ("v2" and "2" are "2")
-  // PathPrefix: the path without the version segment ("/api/v2/x" -> "/api/x").
+  // The path without its version segment ("/api/v2/x" -> "/api/x"), empty when it has none or
+  // the prefix keeps it: set by a stripping PathPrefix source even when an earlier source gave
+  // the version (the segment is never sent to the upstream).
   std::string stripped_path;
 };
 

@@ -123,9 +123,7 @@ public:
         return d;
       }
       d.why = e.source->describe();
-      if (e.source->kind == Source::Kind::PathPrefix && !e.source->keep_path) {
-        d.stripped_path = std::move(e.stripped_path);
-      }
+      d.stripped_path = std::move(e.stripped_path);
     }
     const Version& v = *d.version;
     if (v.gone_after_sunset && now >= v.sunset) {

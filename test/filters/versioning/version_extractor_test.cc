@@ -83,7 +83,11 @@ TEST_CASE("versions: the first source in order that has one decides", "[versioni
   CHECK(e.source == &s[1]);
   CHECK(e.version == "1");
   h.headers.add("api-version", "2");
-  CHECK(extract(s, h).version == "2");
+  auto by_header = extract(s, h);
+  CHECK(by_header.version == "2");
+  CHECK(by_header.stripped_path == "/api/products");  // the path's segment still goes
+  std::vector<Source> kept = {header("api-version"), path("/api/", true)};
+  CHECK(extract(kept, h).stripped_path.empty());
   auto q = head("/api/products", "version=3");
   q.headers.add("accept", "application/vnd.example.v4+json");
   CHECK(extract(s, q).version == "3");
