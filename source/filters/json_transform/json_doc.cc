@@ -28,8 +28,12 @@ public:
   bool Uint64(uint64_t) { return false; }
   bool Double(double) { return false; }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool) { return tagged(kNumberTag, s, n); }
-  bool String(const char* s, rapidjson::SizeType n, bool) { return tagged(kStringTag, s, n); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) { return d_.Key(s, n, true); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return scalarValue(s, n) && tagged(kStringTag, s, n);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    return scalarValue(s, n) && d_.Key(s, n, true);
+  }
   bool StartObject() { return ++depth_ <= kMaxDepth ? d_.StartObject() : tooDeep(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
@@ -41,8 +45,22 @@ public:
     return d_.EndArray(n);
   }
   bool too_deep = false;
+  bool lone_surrogate = false;
 
 private:
+  // RapidJSON decodes a lone "\udc00" escape into the UTF-8 form of a surrogate (0xED 0xA0..0xBF),
+  // which is not UTF-8 and would be written out as such: refused (RFC 7493 2.1). The raw input
+  // cannot hold one (the encoding is validated), so only escapes make it.
+  bool scalarValue(const char* s, rapidjson::SizeType n) {
+    for (const char* p = s; (p = static_cast<const char*>(memchr(p, '\xed', s + n - p)));) {
+      if (++p < s + n && static_cast<unsigned char>(*p) >= 0xa0) {
+        lone_surrogate = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
   bool tooDeep() {
     too_deep = true;
     return false;
@@ -125,7 +143,10 @@ bool parse(absl::string_view text, Document& doc, std::string& error) {
   if (!reader.HasParseError()) {
     return true;
   }
-  if (h.too_deep) {
+  if (h.lone_surrogate) {
+    error = absl::StrCat("invalid JSON at byte ", reader.GetErrorOffset(),
+                         ": a \\u escape of a lone surrogate");
+  } else if (h.too_deep) {
     error = absl::StrCat("invalid JSON at byte ", reader.GetErrorOffset(), ": nested deeper than ",
                          kMaxDepth, " levels");
   } else {

@@ -219,7 +219,8 @@ TEST_CASE("json: invalid bodies say where and why", "[json]") {
   REQUIRE(p.ok());
   for (std::string bad : {std::string("{\"a\":"), std::string("{\"a\":1} x"),
                           std::string("not json"), std::string("{\"a\":\"\xff\"}"),
-                          std::string("{\"a\":1}\0{", 9), std::string("[1,]")}) {
+                          std::string("{\"a\":1}\0{", 9), std::string("[1,]"),
+                          std::string(R"({"a":"\ude00"})"), std::string(R"({"\ud800x":1})")}) {
     std::string body = bad;
     std::string error;
     INFO(bad);
@@ -247,6 +248,16 @@ TEST_CASE("json: a number beyond a double's range is refused (RapidJSON's limit)
   std::string error;
   CHECK((*p)->apply(body, noRequest, error) == Program::Result::Invalid);
   CHECK(error == "invalid JSON at byte 5: Number too big to be stored in double.");
+}
+
+TEST_CASE("json: a lone surrogate escape is invalid, a pair is kept", "[json]") {
+  auto p = Program::compile({op("remove", "a")}, "request");
+  REQUIRE(p.ok());
+  std::string body = R"({"s":"\udc00"})";
+  std::string error;
+  CHECK((*p)->apply(body, noRequest, error) == Program::Result::Invalid);
+  CHECK(error.find("a \\u escape of a lone surrogate") != std::string::npos);
+  CHECK(run({op("remove", "a")}, R"({"a":0,"s":"\ud83d\ude00"})") == "{\"s\":\"\xf0\x9f\x98\x80\"}");
 }
 
 TEST_CASE("json: strings are re-escaped, UTF-8 passes through", "[json]") {
