@@ -123,9 +123,12 @@ listeners:
               - {name: api_key_auth, config: {query_param: api_key}}
             route_filter: {name: router, config: {cluster: product-service}}
           - name: products
-            match: {prefix: /api/products/}
             # Response cache (docs/caching.md): 30 s per Accept-Language and API-Version (the
             # products service varies on both without sending Vary); X-Cache on every response.
+            # API versions: the API-Version header or /api/v1/... (stripped upstream); none
+            # means 2. Version 1 is deprecated: its responses carry Deprecation, Sunset and a
+            # Link to the migration doc. Any other version gets 400 listing 1 and 2.
+            match: {regex: "/api/(v[0-9]+/)?products/.*"}
             pre_filters:
               - *cors
               - name: cache
@@ -133,7 +136,18 @@ listeners:
                   default_ttl_seconds: 30
                   key_headers: [accept-language, api-version]
                   stale_if_error_seconds: 300
-            route_filter: {name: router, config: {cluster: product-service}}
+            route_filter:
+              name: versioning
+              config:
+                sources: [{header: API-Version}, {path_prefix: /api/}]
+                default_version: "2"
+                versions:
+                  - name: "1"
+                    cluster: product-service
+                    deprecation: "2026-01-01T00:00:00Z"
+                    sunset: "2027-06-30T23:59:59Z"
+                    link: https://docs.example.com/products/migrate-to-v2
+                  - {name: "2", cluster: product-service}
           - name: dashboard
             # One request, three sub-requests in parallel (aggregate): the user, their orders and
             # their payments, merged under "user", "orders" and "payments". The parts go straight
@@ -179,6 +193,18 @@ listeners:
                 array_elements: [phone]
                 client_fault_status: 400
                 timeout_ms: 3000
+          - name: profile
+            # The user service's answer reshaped on the way out: `instance` renamed to
+            # `served_by`, `headers` removed, every other field (and number) as it came.
+            match: {path_template: "/api/profile/{id}"}
+            pre_filters:
+              - *cors
+              - name: json_transform
+                config:
+                  response:
+                    - {op: rename, path: instance, to: served_by}
+                    - {op: remove, path: headers}
+            route_filter: {name: router, config: {cluster: user-service}}
           - name: health
             match: {path: /healthz}
             route_filter: {name: direct_response, config: {status: 200, body: "ok\n"}}

@@ -15,9 +15,11 @@ BUILTIN_FILTERS = [
     "function",
     "global_ratelimit",
     "headers",
+    "json_transform",
     "jwt_auth",
     "local_ratelimit",
     "oauth2_introspection",
     "router",
     "soap",
+    "versioning",
 ]

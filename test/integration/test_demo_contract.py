@@ -294,3 +294,58 @@ def test_demo_contract_products_cache():
         assert gw.request("GET", "/api/products/7")[1]["x-cache"] == "HIT"
         stats = ctl("cache", "stats")
         assert "products" in stats and "HIT RATIO" in stats, stats
+
+
+def test_demo_contract_profile_transform():
+    """GET /api/profile/1 proxies to user-service with a response transform: `instance` comes
+    back renamed to `served_by`, `headers` is removed, everything else is unchanged."""
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        status, headers, body = gw.request("GET", "/api/profile/1", headers={"X-Probe": "1"})
+        assert status == 200, body
+        assert headers["content-type"] == "application/json", headers
+        assert int(headers["content-length"]) == len(body), headers
+        got = json.loads(body)
+        assert got["served_by"] == up.instance, got
+        assert "instance" not in got and "headers" not in got, got
+        # The rest as the upstream sent it, in its order.
+        assert list(got) == ["service", "served_by", "method", "path", "query", "body_bytes",
+                             "body_sha256", "http_version", "trailers"], list(got)
+        assert (got["service"], got["method"], got["path"]) == ("demo", "GET", "/api/profile/1")
+        # Direct to the upstream: the same fields, with instance and headers.
+        c = http.client.HTTPConnection("127.0.0.1", up.port, timeout=5)
+        c.request("GET", "/api/profile/1")
+        direct = json.loads(c.getresponse().read())
+        c.close()
+        assert direct["instance"] == up.instance and "headers" in direct
+        for k in ("service", "method", "path", "query", "body_bytes", "body_sha256",
+                  "http_version", "trailers"):
+            assert got[k] == direct[k], k
+
+
+def test_demo_contract_api_versions():
+    """GET /api/v1/products/1, and GET /api/products/1 with API-Version: 1, reach
+    product-service with Deprecation and Sunset on the response; version 2 has neither;
+    API-Version: 9 gets 400 listing the supported versions."""
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        for path, hdrs in (("/api/v1/products/1", {}), ("/api/products/1", {"API-Version": "1"})):
+            status, headers, body = gw.request("GET", path, headers=hdrs)
+            assert status == 200, (path, body)
+            assert headers.get("deprecation") == "@1767225600", headers
+            assert headers.get("sunset") == "Wed, 30 Jun 2027 23:59:59 GMT", headers
+            assert "rel=\"deprecation\"" in headers.get("link", ""), headers
+            assert json.loads(body)["path"] == "/api/products/1", body  # v1 stripped upstream
+        for hdrs in ({"API-Version": "2"}, {}):
+            status, headers, body = gw.request("GET", "/api/products/1", headers=hdrs)
+            assert status == 200, body
+            assert "deprecation" not in headers and "sunset" not in headers, headers
+        before = up.stats()["requests"]
+        status, headers, body = gw.request("GET", "/api/products/1", headers={"API-Version": "9"})
+        assert status == 400, body
+        err = json.loads(body)
+        assert err["error"] == "unsupported_api_version", err
+        assert "supported: 1, 2" in err["message"], err
+        assert up.stats()["requests"] == before  # refused at the gateway
+        # Deprecated calls are counted per consumer (anonymous here).
+        _, metrics = gw.admin("GET", "/metrics")
+        assert (b'gateway_filter_versioning_deprecated_calls_total{version="1",consumer="-"} 2'
+                in metrics), metrics

@@ -397,6 +397,22 @@ backend be_policy
 """.format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
 
 
+def json_body(n):
+    """A JSON document of exactly n bytes (n >= 64): {"items": [{"id": <a 64-bit id>,
+    "price_cents": ..., "name": ...}, ...], "pad": "..."}, what the json-rename route edits."""
+    items = []
+    i = 0
+    while True:
+        item = '{"id":%d,"price_cents":%d,"name":"item-%04d"}' % (9007199254740993 + i,
+                                                                  1999 + i, i)
+        if len('{"items":[' + ",".join(items + [item]) + '],"pad":""}') > n:
+            break
+        items.append(item)
+        i += 1
+    head = '{"items":[' + ",".join(items) + '],"pad":"'
+    return (head + "x" * (n - len(head) - 2) + '"}').encode()
+
+
 def gatewayd_conf(port, upstream_port, es256_pem, redis_port=6379, parts_ports=None):
     return """
 version: bench
@@ -495,6 +511,15 @@ listeners:
             # The cache scenarios: answered from the memory store (60 s, 1 MiB entries).
             pre_filters:
               - {{name: cache, config: {{default_ttl_seconds: 60}}}}
+            route_filter: {{name: router, config: {{cluster: up}}}}
+          - name: json-rename
+            match: {{prefix: /json-rename}}
+            # A JSON request body (json_body(): 1 KiB or 64 KiB) parsed, one field renamed in
+            # every element of its array, and written again before it goes upstream.
+            pre_filters:
+              - name: json_transform
+                config:
+                  request: [{{op: rename, path: "items[*].price_cents", to: price}}]
             route_filter: {{name: router, config: {{cluster: up}}}}
           - name: buffered
             match: {{prefix: /buffered}}
@@ -697,6 +722,15 @@ class Bench:
 
     # --- setup --------------------------------------------------------------------------------
 
+    def json_script(self, n):
+        """A wrk script POSTing json_body(n) as application/json."""
+        body = self.write("json%d.json" % n, json_body(n).decode())
+        return self.write("json%d.lua" % n, 'wrk.method = "POST"\n'
+                          'local f = io.open("%s", "rb")\n'
+                          'wrk.body = f:read("*all")\n'
+                          'f:close()\n'
+                          'wrk.headers["Content-Type"] = "application/json"\n' % body)
+
     def write(self, rel, text):
         path = os.path.join(self.tmp, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -888,6 +922,15 @@ class Bench:
                  what="POST 64 KiB, gatewayd's route with the buffer filter (the whole body "
                       "read, then sent with Content-Length); the peers' default path (nginx "
                       "buffers request bodies by default, HAProxy streams); -t1 -c50"),
+            dict(name="json-rename-1k", targets=["gatewayd-w1"], path="/json-rename/x",
+                 tool="wrk", threads=1, conns=50, script=self.json_script(1024),
+                 what="gatewayd only: POST a 1 KiB JSON body, json_transform renames "
+                      "items[*].price_cents (parse, edit, write, Content-Length); compare with "
+                      "body-post-64k-buffered for the buffering alone; -t1 -c50"),
+            dict(name="json-rename-64k", targets=["gatewayd-w1"], path="/json-rename/x",
+                 tool="wrk", threads=1, conns=50, script=self.json_script(65536),
+                 what="gatewayd only: the same with a 64 KiB JSON body (about 1,300 renamed "
+                      "members); -t1 -c50"),
             dict(name="body-get-1m", targets=w1, path="/static/1m.bin", tool="wrk", threads=1,
                  conns=50, what="GET a 1 MiB static file from the upstream; -t1 -c50"),
             dict(name="policy", targets=w1, path="/policy/x", tool="wrk", threads=1, conns=50,
@@ -1329,7 +1372,8 @@ def main():
     ap.add_argument("--demo-upstream", help="demo_upstream binary (stream scenario's upload sink)")
     ap.add_argument("--only", default="",
                     help="comma-separated scenario names (default: all): plain, direct, "
-                         "body-post-64k, body-post-64k-buffered, body-get-1m, policy, identity, breaker-open, "
+                         "body-post-64k, body-post-64k-buffered, json-rename-1k, json-rename-64k, "
+                         "body-get-1m, policy, identity, breaker-open, "
                          "limit-none, limit-local, limit-global, fixed, workers, scaling, idle, "
                          "stream, config")
     args = ap.parse_args()

@@ -14,7 +14,8 @@ Routes: plain, policy, post64k, buffered, authz (policy + authz), quota_memory a
 (an API key whose quota counts in memory / in Redis: the difference is the Redis call), identity
 (JWT + authz + API key counted in Redis), breaker_open (a request answered by the fallback while
 its cluster's breaker is open: nothing goes upstream), limit_local and limit_global (a
-per-client-IP limit in this process / in Redis).
+per-client-IP limit in this process / in Redis), json_rename_1k and json_rename_64k (a
+1 KiB / 64 KiB JSON request body whose items[*].price_cents json_transform renames).
 """
 import argparse
 import glob
@@ -43,7 +44,14 @@ ROUTES = {
     "breaker_open": ("/breaker-open/x", "", 0),  # the fallback answers; nothing goes upstream
     "limit_local": ("/limit-local/x", "", 0),    # a per-client-IP local_ratelimit
     "limit_global": ("/limit-global/x", "", 0),  # the same in Redis (global_ratelimit)
+    "json_rename_1k": ("/json-rename/x", "", 1024),    # json_transform on a JSON body
+    "json_rename_64k": ("/json-rename/x", "", 65536),
 }
+# Routes whose POST body is bench.json_body(n), sent as application/json.
+JSON_BODY_ROUTES = {"json_rename_1k", "json_rename_64k"}
+# Config routes only the measurements that need them keep (a baseline build may lack their
+# filters, and every route before the matching one costs a prefix check): name -> ROUTES users.
+OPTIONAL_ROUTES = {"buffered": {"buffered"}, "json-rename": JSON_BODY_ROUTES}
 
 
 def credential_headers(kind):
@@ -74,12 +82,13 @@ def wait_port(port, timeout=30):
     raise RuntimeError("port %d did not answer" % port)
 
 
-def h2load(port, path, n, headers, body_file):
+def h2load(port, path, n, headers, body_file, content_type=None):
     argv = ["h2load", "--h1", "-n", str(n), "-c", "50", "-t", "1"]
     for h in headers:
         argv += ["-H", h]
     if body_file:
-        argv += ["-d", body_file, "-H", "content-type: application/octet-stream"]
+        argv += ["-d", body_file, "-H",
+                 "content-type: " + (content_type or "application/octet-stream")]
     argv.append("http://127.0.0.1:%d%s" % (port, path))
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
@@ -95,14 +104,15 @@ def measure(args, route, tmp, up_port, redis_port):
     text = bench.gatewayd_conf(port, up_port, bench_es256_pem(tmp), redis_port)
     with open(conf, "w") as f:
         f.write(text)
-    if route != "buffered" or subprocess.run([args.gatewayd, "--validate", "--config", conf],
-                                             capture_output=True).returncode != 0:
-        # Only the buffered route's own measurement has that route (every route before the
-        # matching one costs a prefix check, and a baseline build may lack the buffer filter).
-        text = re.sub(r"\n          - name: buffered\n(.*\n)*?(?=          - name: all)", "\n",
-                      text)
-        with open(conf, "w") as f:
-            f.write(text)
+    valid = subprocess.run([args.gatewayd, "--validate", "--config", conf],
+                           capture_output=True).returncode == 0
+    for name, users in OPTIONAL_ROUTES.items():
+        if route not in users or not valid:
+            # Only the route's own measurements keep it (see OPTIONAL_ROUTES).
+            text = re.sub(r"\n          - name: %s\n(.*\n)*?(?=          - name: )" % name, "\n",
+                          text)
+    with open(conf, "w") as f:
+        f.write(text)
     help_text = subprocess.run([args.gatewayd, "--help"], capture_output=True, text=True)
     extra = ["--drain-grace", "0"] if "--drain-grace" in help_text.stderr + help_text.stdout else []
     out_file = os.path.join(tmp, "callgrind.%s.out" % route)
@@ -123,11 +133,13 @@ def measure(args, route, tmp, up_port, redis_port):
         if body_bytes:
             body_file = os.path.join(tmp, "body.bin")
             with open(body_file, "wb") as f:
-                f.write(b"a" * body_bytes)
-        h2load(port, path, args.warmup, headers, body_file)
+                f.write(bench.json_body(body_bytes) if route in JSON_BODY_ROUTES
+                        else b"a" * body_bytes)
+        content_type = "application/json" if route in JSON_BODY_ROUTES else None
+        h2load(port, path, args.warmup, headers, body_file, content_type)
         subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True,
                        capture_output=True, timeout=60)
-        done = h2load(port, path, args.requests, headers, body_file)
+        done = h2load(port, path, args.requests, headers, body_file, content_type)
         subprocess.run(["callgrind_control", "--dump=measured", str(proc.pid)], check=True,
                        capture_output=True, timeout=120)
     finally:
