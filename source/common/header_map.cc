@@ -75,4 +75,16 @@ bool isToken(absl::string_view s) {
   return true;
 }
 
+bool isLowerToken(absl::string_view s) {
+  if (!isToken(s)) {
+    return false;
+  }
+  for (unsigned char c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace gw

@@ -60,6 +60,8 @@ inline constexpr TokenTable kTokenTable;
 inline bool isTokenChar(unsigned char c) { return detail::kTokenTable.tchar[c]; }
 // A non-empty run of token characters (a valid header field name).
 bool isToken(absl::string_view s);
+// A token without upper-case letters: a header name as configs must write it (lower case).
+bool isLowerToken(absl::string_view s);
 
 // `s` equals `lower` (lower-case ASCII) ignoring ASCII case. Inline: connection tokens are
 // compared on every request and response; absl::EqualsIgnoreCase is an out-of-line call into a

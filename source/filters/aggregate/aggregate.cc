@@ -367,18 +367,6 @@ absl::Status invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-bool isLowerHeaderName(absl::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (unsigned char c : s) {
-    if (!isTokenChar(c) || absl::ascii_isupper(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool isPartName(absl::string_view s) {
   if (s.empty() || s.size() > 64) {
     return false;
@@ -481,7 +469,7 @@ public:
     }
     for (int i = 0; i < proto.forward_headers_size(); i++) {
       const std::string& h = proto.forward_headers(i);
-      if (!isLowerHeaderName(h)) {
+      if (!isLowerToken(h)) {
         return invalid(absl::StrCat("forward_headers[", i, "]"),
                        "must be a lower-case header name");
       }
@@ -494,7 +482,7 @@ public:
     }
     s.forward_authorization = !proto.has_forward_authorization() || proto.forward_authorization();
     if (!proto.identity_header().empty()) {
-      if (!isLowerHeaderName(proto.identity_header()) || proto.identity_header() == "host" ||
+      if (!isLowerToken(proto.identity_header()) || proto.identity_header() == "host" ||
           proto.identity_header() == "authorization") {
         return invalid("identity_header",
                        "must be a lower-case header name other than host and authorization");

@@ -409,18 +409,6 @@ absl::Status invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-bool isLowerToken(absl::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (unsigned char c : s) {
-    if (!isTokenChar(c) || absl::ascii_isupper(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 class IntrospectionFactory : public FilterFactory {
 public:
   absl::string_view name() const override { return kName; }
