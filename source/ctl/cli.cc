@@ -25,6 +25,7 @@
 #include "source/ctl/commands.h"
 #include "source/ctl/cache_render.h"
 #include "source/ctl/keys.h"
+#include "source/ctl/node_wait.h"
 #include "source/ctl/output.h"
 #include "source/ctl/render.h"
 #include "source/ctl/rpc_error.h"
@@ -352,29 +353,9 @@ private:
     return rc;
   }
 
-  static std::string nackText(const gateway::v1::ErrorDetail& d) {
-    std::string out = d.message();
-    if (out.empty() && d.errors_size() > 0) {
-      const auto& e = d.errors(0);
-      out = e.path().empty() ? e.message() : absl::StrCat(e.path(), ": ", e.message());
-      for (int i = 1; i < d.errors_size(); i++) {
-        const auto& x = d.errors(i);
-        absl::StrAppend(&out, "\n    ",
-                        x.path().empty() ? x.message() : absl::StrCat(x.path(), ": ", x.message()));
-      }
-      return out;
-    }
-    for (const auto& x : d.errors()) {
-      absl::StrAppend(&out, "\n    ",
-                      x.path().empty() ? x.message() : absl::StrCat(x.path(), ": ", x.message()));
-    }
-    return out.empty() ? "refused" : out;
-  }
-
   // Polls Status until every node in `nodes` ACKed or NACKed `version`, or the wait times out.
   int waitForNodes(uint64_t version, const google::protobuf::RepeatedPtrField<std::string>& nodes,
                    Doc& doc) {
-    const std::string v = absl::StrCat(version);
     const milliseconds wait = timeout_given_.value_or(kDefaultWaitTimeout);
     const auto deadline = Clock::now() + wait;
     std::vector<std::string> pending(nodes.begin(), nodes.end());
@@ -406,36 +387,33 @@ private:
       last = st_resp;
       std::vector<std::string> still;
       for (const auto& id : pending) {
-        const gateway::v1::NodeStatus* ns = nullptr;
-        for (const auto& n : st_resp.nodes()) {
-          if (n.node().id() == id) {
-            ns = &n;
-          }
-        }
-        uint64_t acked = 0;
+        const NodeOutcome o = nodeOutcome(st_resp, id, version);
         Doc r = Doc::map();
         r.set("id", Doc::string(id));
-        if (ns != nullptr && ns->acked_version() == v) {
+        switch (o.kind) {
+        case NodeOutcome::Kind::Ack:
           r.set("result", Doc::string("ACK"));
           if (format_ == OutputFormat::Table) {
             out_ << id << ": ACK\n";
           }
-        } else if (ns != nullptr && ns->nacked_version() == v) {
+          break;
+        case NodeOutcome::Kind::Nack:
           any_nack = true;
           r.set("result", Doc::string("NACK"));
-          r.set("error", Doc::fromMessage(ns->last_nack(), true));
+          r.set("error", Doc::fromMessage(o.status->last_nack(), true));
           if (format_ == OutputFormat::Table) {
-            out_ << id << ": NACK: " << nackText(ns->last_nack()) << "\n";
+            out_ << id << ": NACK: " << nackText(o.status->last_nack()) << "\n";
           }
-        } else if (ns != nullptr && absl::SimpleAtoi(ns->acked_version(), &acked) &&
-                   acked > version) {
+          break;
+        case NodeOutcome::Kind::AckNewer:
           // A newer version was applied meanwhile and the node already runs it.
           r.set("result", Doc::string("ACK"));
-          r.set("running", Doc::string(ns->acked_version()));
+          r.set("running", Doc::string(o.status->acked_version()));
           if (format_ == OutputFormat::Table) {
-            out_ << id << ": ACK (now runs version " << ns->acked_version() << ")\n";
+            out_ << id << ": ACK (now runs version " << o.status->acked_version() << ")\n";
           }
-        } else {
+          break;
+        case NodeOutcome::Kind::Pending:
           still.push_back(id);
           continue;
         }
@@ -453,18 +431,7 @@ private:
     if (timed_out) {
       std::vector<std::string> why;
       for (const auto& id : pending) {
-        const gateway::v1::NodeStatus* ns = nullptr;
-        for (const auto& n : last.nodes()) {
-          if (n.node().id() == id) {
-            ns = &n;
-          }
-        }
-        std::string state =
-            ns == nullptr ? "unknown to gateway-control"
-            : !ns->connected()
-                ? "disconnected"
-                : absl::StrCat("no answer, runs version ",
-                               ns->acked_version().empty() ? "-" : ns->acked_version());
+        const std::string state = pendingState(last, id);
         why.push_back(absl::StrCat(id, " (", state, ")"));
         Doc r = Doc::map();
         r.set("id", Doc::string(id));
