@@ -51,10 +51,34 @@ public:
         sink_->cluster(i, config_.clusters(i), errors_);
       }
     }
+    names.clear();
+    for (int i = 0; i < config_.cache_purges_size(); i++) {
+      checkCachePurge(config_.cache_purges(i), absl::StrCat("cache_purges[", i, "]"), names);
+    }
     return std::move(errors_);
   }
 
 private:
+  void checkCachePurge(const gateway::v1::CachePurge& p, const std::string& base,
+                       std::map<std::string, std::string>& ids) {
+    if (p.id().empty()) {
+      error(base + ".id", "required");
+    } else if (auto [it, fresh] = ids.emplace(p.id(), base); !fresh) {
+      error(base + ".id", absl::StrCat("duplicate purge id '", p.id(), "' (also ", it->second, ")"));
+    }
+    const int selectors =
+        !p.key().empty() + !p.prefix().empty() + !p.tag().empty() + (p.all() ? 1 : 0);
+    if (selectors != 1) {
+      error(base, "set exactly one of key, prefix, tag or all");
+    }
+    if (!p.key().empty() && p.key().front() != '/') {
+      error(base + ".key", "must be a path starting with '/'");
+    }
+    if (!p.prefix().empty() && p.prefix().front() != '/') {
+      error(base + ".prefix", "must be a path starting with '/'");
+    }
+  }
+
   void error(std::string path, std::string message) {
     errors_.push_back({std::move(path), std::move(message)});
   }

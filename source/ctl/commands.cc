@@ -115,14 +115,21 @@ const std::vector<CommandSpec>& commands() {
        2},
       {"cache purge",
        "",
-       "remove response-cache entries on each gatewayd of --proxy (comma-separated)",
+       "remove response-cache entries on each gatewayd of --proxy, or --fleet-wide",
        "Exactly one of --key (a path with its query: every host and variant), --prefix (a path\n"
        "prefix), --tag (a surrogate key) or --all. Each proxy drops the entries from memory and\n"
-       "from then on ignores copies made earlier that it finds in the Redis tier.\n",
+       "from then on ignores copies made earlier that it finds in the Redis tier.\n"
+       "By default the purge goes to each proxy of --proxy (comma-separated) at once. With\n"
+       "--fleet it goes through gateway-control instead: a new version of the snapshot carries\n"
+       "it to every proxy the snapshot targets, including ones that connect later; --wait waits\n"
+       "for their ACKs.\n",
        {{"key", 0, FlagKind::Value, "PATH", "the resource, e.g. /api/products/7?a=1"},
         {"prefix", 0, FlagKind::Value, "PATH", "every path under it, e.g. /api/products/"},
         {"tag", 0, FlagKind::Value, "TAG", "entries carrying this surrogate key"},
-        {"all", 0, FlagKind::Bool, "", "every entry"}},
+        {"all", 0, FlagKind::Bool, "", "every entry"},
+        {"fleet", 0, FlagKind::Bool, "", "through gateway-control, to every targeted proxy"},
+        {"wait", 0, FlagKind::Bool, "", "with --fleet: wait until every node ACKed or NACKed"},
+        {"message", 'm', FlagKind::Value, "TEXT", "with --fleet: the history message"}},
        0,
        0},
       {"cache stats", "",

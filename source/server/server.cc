@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "source/server/admin.h"
+#include "source/server/cache_admin.h"
 #include "source/server/health_checker.h"
 
 namespace gw::server {
@@ -173,6 +174,7 @@ absl::Status Server::publish(RuntimeConfigConstSharedPtr config, std::function<v
   if (health_ != nullptr) {
     health_->reconcile(*config_);  // probes of carried-over runtimes go on; others start/stop
   }
+  applyCachePurges();
   has_config_ = true;
   struct Pending {
     size_t remaining;
@@ -256,6 +258,7 @@ int Server::run() {
   }
   health_ = std::make_unique<HealthManager>(loop_);
   health_->reconcile(*config_);
+  applyCachePurges();
   fprintf(stderr, "gatewayd: admin on %s, %d worker(s), config version '%s'\n",
           admin_->boundAddress().c_str(), cfg_.workers, config_->version.c_str());
   fflush(stderr);
@@ -279,6 +282,22 @@ int Server::run() {
     w->join();
   }
   return exit_code_;
+}
+
+void Server::applyCachePurges() {
+  for (const gateway::v1::CachePurge& p : config_->proto.cache_purges()) {
+    if (!applied_cache_purges_.insert(p.id()).second) {
+      continue;  // carried out when an earlier config brought it
+    }
+    const char* kind = !p.key().empty() ? "key" : !p.prefix().empty() ? "prefix"
+                       : !p.tag().empty() ? "tag" : "all";
+    const std::string& value = !p.key().empty() ? p.key() : !p.prefix().empty() ? p.prefix() : p.tag();
+    auto removed = cachePurge(kind, value);
+    fprintf(stderr, "gatewayd: cache purge '%s' (%s %s): %s\n", p.id().c_str(), kind,
+            value.c_str(),
+            removed.ok() ? absl::StrCat(*removed, " entries removed").c_str()
+                         : std::string(removed.status().message()).c_str());
+  }
 }
 
 void Server::onSignal(int signum) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "source/server/runtime_config.h"
 #include "source/server/worker.h"
@@ -89,6 +90,8 @@ public:
 
 private:
   void onSignal(int signum);
+  // Carries out the running config's cache_purges not carried out yet (each id once).
+  void applyCachePurges();
   void runMainPosted();
   void drainWorkers();
 
@@ -110,6 +113,7 @@ private:
   ControlPlaneStats cp_stats_;
   AdminAuthStats admin_auth_stats_;
   std::vector<std::function<void()>> drain_hooks_;
+  absl::flat_hash_set<std::string> applied_cache_purges_;  // main thread
   bool has_config_ = true;
   bool draining_ = false;
   int drained_workers_ = 0;
