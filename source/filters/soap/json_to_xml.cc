@@ -13,6 +13,21 @@
 
 namespace gw::filters::soap {
 
+bool isXmlName(absl::string_view n) {
+  if (n.empty()) {
+    return false;
+  }
+  for (size_t i = 0; i < n.size(); i++) {
+    const char c = n[i];
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    const bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!(alpha || (i > 0 && more))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // A literal piece of the template, or a placeholder (pointer set).
 struct BodyTemplate::Piece {
   std::string literal;
@@ -133,21 +148,6 @@ private:
     e_.code = std::string(code);
     e_.message = where.empty() ? std::string(what) : absl::StrCat(where, ": ", what);
     return false;
-  }
-
-  static bool isXmlName(absl::string_view n) {
-    if (n.empty()) {
-      return false;
-    }
-    for (size_t i = 0; i < n.size(); i++) {
-      const char c = n[i];
-      const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-      const bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-      if (!(alpha || (i > 0 && more))) {
-        return false;
-      }
-    }
-    return true;
   }
 
   // XML 1.0 text or attribute value; false for characters XML cannot carry (controls but tab,

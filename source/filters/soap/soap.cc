@@ -187,21 +187,6 @@ absl::Status invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-bool isXmlName(absl::string_view n) {
-  if (n.empty()) {
-    return false;
-  }
-  for (size_t i = 0; i < n.size(); i++) {
-    const char c = n[i];
-    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-    const bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-    if (!(alpha || (i > 0 && more))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Printable ASCII without the characters a quoted header parameter or an XML attribute would
 // need escaped.
 bool isPlainText(absl::string_view s) {
@@ -251,7 +236,7 @@ public:
       return invalid("soap_version",
                      absl::StrCat("must be \"1.1\" or \"1.2\", not '", proto.soap_version(), "'"));
     }
-    if (!isXmlName(proto.operation())) {
+    if (!soap::isXmlName(proto.operation())) {
       return invalid("operation", proto.operation().empty()
                                       ? "required (the operation element's name)"
                                       : "must be an XML name ([A-Za-z_][A-Za-z0-9._-]*)");
@@ -289,7 +274,7 @@ public:
     s->response.response_element = proto.response_element().empty()
                                        ? absl::StrCat(proto.operation(), "Response")
                                        : proto.response_element();
-    if (!isXmlName(s->response.response_element)) {
+    if (!soap::isXmlName(s->response.response_element)) {
       return invalid("response_element", "must be an XML local name (no prefix)");
     }
     s->response.keep_namespaces = proto.keep_namespaces();
@@ -297,8 +282,9 @@ public:
       const std::string& n = proto.array_elements(i);
       const size_t colon = n.find(':');
       const bool ok = colon == std::string::npos
-                          ? isXmlName(n)
-                          : isXmlName(n.substr(0, colon)) && isXmlName(n.substr(colon + 1));
+                          ? soap::isXmlName(n)
+                          : soap::isXmlName(n.substr(0, colon)) &&
+                                soap::isXmlName(n.substr(colon + 1));
       if (!ok) {
         return invalid(absl::StrCat("array_elements[", i, "]"), "must be an XML element name");
       }

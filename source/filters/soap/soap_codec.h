@@ -54,6 +54,10 @@ struct RequestError {
   std::string message;
 };
 
+// An XML element or attribute name the codec writes: a letter or '_', then letters, digits,
+// '_', '-' or '.' (no namespace prefix).
+bool isXmlName(absl::string_view n);
+
 // Builds the whole envelope (XML declaration, Envelope, Body) for `json` into `out`.
 // The mapping rules (docs/config-reference.md, `soap`): the body must be a JSON object; each
 // member becomes a child element of the operation element (in its namespace); an object becomes
