@@ -1,5 +1,5 @@
 // The SigV4 signer against the official AWS Signature Version 4 test suite in
-// ../shared/data/sigv4 (relative to the repository): for every case found there, the canonical
+// test/data/sigv4 (a copy of ../shared/data/sigv4; see its README): for every case, the canonical
 // request, the string to sign and the Authorization header (hence the signature) must match the
 // suite's files byte for byte. Plus the rules the suite does not cover (Lambda's double-encoded
 // ARN path, dates).
@@ -42,8 +42,8 @@ bool isFile(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// ../shared/data/sigv4 of the repository this test was built from: the runfile of this source
-// is a symlink into the source tree (or $GW_SIGV4_SUITE when set).
+// test/data/sigv4 of the repository this test was built from: the runfile of this source is a
+// symlink into the source tree (or $GW_SIGV4_SUITE when set).
 std::string suiteDir() {
   if (const char* env = getenv("GW_SIGV4_SUITE")) {
     return env;
@@ -54,7 +54,7 @@ std::string suiteDir() {
   std::string root(real);
   REQUIRE(absl::EndsWith(root, self));
   root.resize(root.size() - self.size());
-  return absl::StrCat(root, "../shared/data/sigv4");
+  return absl::StrCat(root, "test/data/sigv4");
 }
 
 // Every folder (recursively) that holds <folder>/<name>.req.
