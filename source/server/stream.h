@@ -171,6 +171,7 @@ private:
   // Writes body bytes upstream, keeping a copy for a retry while the route's policy asks for it.
   void writeBodyUpstream(std::string&& framed);
   void writeBodyUpstream(absl::string_view framed);
+  void retainForReplay(absl::string_view framed);
 
   // Retries and fallback (stream_retry.cc).
   const filters::ProxyPolicy* policy() const {

@@ -99,29 +99,29 @@ bool Stream::replayable() const {
   return request_mode_ == Mode::Untouched && retaining_ && !replay_lost_;
 }
 
-void Stream::writeBodyUpstream(std::string&& framed) {
-  if (retaining_ && !replay_lost_) {
-    if (extras().replay.size() + framed.size() <= policy()->retry->replay_buffer_bytes) {
-      extras_->replay.append(framed);
-    } else {
-      replay_lost_ = true;  // too long to send again: this request will not be retried
-      std::string().swap(extras_->replay);
-    }
+// Keeps a copy of body bytes going upstream for a retry, while the route's policy asks for one
+// and the copy fits its replay buffer (beyond it, the request is not retried).
+void Stream::retainForReplay(absl::string_view framed) {
+  if (!retaining_ || replay_lost_) {
+    return;
   }
+  if (extras().replay.size() + framed.size() <= policy()->retry->replay_buffer_bytes) {
+    extras_->replay.append(framed.data(), framed.size());
+  } else {
+    replay_lost_ = true;  // too long to send again: this request will not be retried
+    std::string().swap(extras_->replay);
+  }
+}
+
+void Stream::writeBodyUpstream(std::string&& framed) {
+  retainForReplay(framed);
   if (upstream_ != nullptr) {
     upstream_->write(std::move(framed));
   }
 }
 
 void Stream::writeBodyUpstream(absl::string_view framed) {
-  if (retaining_ && !replay_lost_) {
-    if (extras().replay.size() + framed.size() <= policy()->retry->replay_buffer_bytes) {
-      extras_->replay.append(framed.data(), framed.size());
-    } else {
-      replay_lost_ = true;
-      std::string().swap(extras_->replay);
-    }
-  }
+  retainForReplay(framed);
   if (upstream_ != nullptr) {
     upstream_->write(framed);
   }
