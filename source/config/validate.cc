@@ -136,6 +136,24 @@ private:
   using FilterList = std::pair<std::vector<filters::FilterConfigConstSharedPtr>,
                                std::vector<std::string>>;  // configs and their filter names
 
+  void checkHttp2(const gateway::v1::Http2Options& h, const std::string& base) {
+    auto range = [&](uint32_t v, uint32_t lo, uint32_t hi, const char* field) {
+      if (v != 0 && (v < lo || v > hi)) {
+        error(absl::StrCat(base, ".", field), absl::StrCat("must be between ", lo, " and ", hi));
+      }
+    };
+    range(h.max_concurrent_streams(), 1, 10000, "max_concurrent_streams");
+    range(h.max_header_list_size(), 1024, 1024 * 1024, "max_header_list_size");
+    range(h.max_frame_size(), 16384, 16777215, "max_frame_size");
+    range(h.initial_stream_window_size(), 65535, 2147483647, "initial_stream_window_size");
+    range(h.initial_connection_window_size(), 65535, 2147483647,
+          "initial_connection_window_size");
+    range(h.max_continuation_frames(), 1, 1000, "max_continuation_frames");
+    if (h.has_stream_idle_timeout()) {
+      checkDuration(h.stream_idle_timeout(), base + ".stream_idle_timeout");
+    }
+  }
+
   void checkListener(const gateway::v1::Listener& l, const std::string& base, int index) {
     const size_t listener_errors = errors_.size();
     checkListenerAddress(l.address(), base + ".address");
@@ -158,6 +176,10 @@ private:
     }
     if (lim.has_idle_timeout()) {
       checkDuration(lim.idle_timeout(), base + ".limits.idle_timeout");
+    }
+
+    if (l.has_http2()) {
+      checkHttp2(l.http2(), base + ".http2");
     }
 
     // The listener's default stages, compiled once and shared by the routes that use them.

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "source/http2/server_session.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "source/config/config.h"
@@ -285,6 +286,39 @@ absl::Status AdminServer::listen(const std::string& address) {
   return absl::OkStatus();
 }
 
+// HTTP/2 downstream: connections, streams, and each limit or mitigation that fired.
+static void renderHttp2Metrics(const std::vector<WorkerStats*>& stats, std::string& out) {
+  uint64_t cx = 0, streams = 0, idle = 0, goaway = 0;
+  std::array<uint64_t, http2::kEventCount> events{};
+  for (const WorkerStats* st : stats) {
+    cx += st->http2.connections.value();
+    streams += st->http2.streams.value();
+    idle += st->http2.stream_idle_timeouts.value();
+    goaway += st->http2.goaway_sent.value();
+    for (int i = 0; i < http2::kEventCount; i++) {
+      events[i] += st->http2.events[i].value();
+    }
+  }
+  absl::StrAppend(&out, "# HELP gateway_http2_connections_total Downstream connections that ",
+                  "spoke HTTP/2.\n# TYPE gateway_http2_connections_total counter\n",
+                  "gateway_http2_connections_total ", cx, "\n");
+  absl::StrAppend(&out, "# HELP gateway_http2_streams_total HTTP/2 request streams.\n",
+                  "# TYPE gateway_http2_streams_total counter\ngateway_http2_streams_total ",
+                  streams, "\n");
+  absl::StrAppend(&out, "# HELP gateway_http2_stream_idle_timeouts_total Streams reset by the ",
+                  "stream idle timeout.\n# TYPE gateway_http2_stream_idle_timeouts_total counter\n",
+                  "gateway_http2_stream_idle_timeouts_total ", idle, "\n");
+  absl::StrAppend(&out, "# HELP gateway_http2_goaway_total Graceful GOAWAYs sent (drain, idle).\n",
+                  "# TYPE gateway_http2_goaway_total counter\ngateway_http2_goaway_total ",
+                  goaway, "\n");
+  out += "# HELP gateway_http2_protection_total HTTP/2 limits and abuse mitigations that fired, "
+         "by event.\n# TYPE gateway_http2_protection_total counter\n";
+  for (int i = 0; i < http2::kEventCount; i++) {
+    absl::StrAppend(&out, "gateway_http2_protection_total{event=\"",
+                    http2::eventName(static_cast<http2::Event>(i)), "\"} ", events[i], "\n");
+  }
+}
+
 std::string renderMetrics(Server& server) {
   struct Agg {
     RouteClusterStats s;
@@ -342,6 +376,7 @@ std::string renderMetrics(Server& server) {
       stats.push_back(&w->stats());
     }
     renderResilienceMetrics(*server.config(), stats, out);
+    renderHttp2Metrics(stats, out);
   }
   // Each filter's own stats (declared beside its code: source/filters/filter_stats.h).
   {

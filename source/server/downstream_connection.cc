@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/server/access_log.h"
 #include "source/server/error_response.h"
+#include "source/server/http2_connection.h"
 #include "source/server/read_buffer.h"
 #include "source/server/stream.h"
 
@@ -72,6 +73,12 @@ bool DownstreamConnection::repin() {
 }
 
 void DownstreamConnection::onConfigChanged() {
+  if (h2_ != nullptr) {
+    if (!closing_ && !repin()) {
+      drain();  // the listener is gone: GOAWAY, the open streams finish
+    }
+    return;
+  }
   if (stream_ || closing_) {
     return;  // the current request keeps the config it started with; the next one re-pins
   }
@@ -82,7 +89,7 @@ void DownstreamConnection::onConfigChanged() {
 }
 
 void DownstreamConnection::armWaitTimer() {
-  if (closing_) {
+  if (closing_ || h2_ != nullptr) {
     return;
   }
   const bool partial = head_started_ || in_off_ < in_.size();
@@ -117,6 +124,16 @@ void DownstreamConnection::armRequestTimer(uint64_t ms) {
 
 void DownstreamConnection::disarmRequestTimer() { timer_.disarm(); }
 
+void DownstreamConnection::armHttp2Timer(uint64_t ms) {
+  timer_mode_ = TimerMode::None;
+  timer_.arm(ms, [](void* owner) {
+    auto* c = static_cast<DownstreamConnection*>(owner);
+    if (c->h2_ != nullptr && !c->closing_) {
+      c->h2_->onTimer();
+    }
+  });
+}
+
 void DownstreamConnection::onTimer() {
   if (stream_ || closing_) {
     return;
@@ -135,6 +152,11 @@ void DownstreamConnection::updateReading() {
   bool want = in_.size() - in_off_ < kMaxPipelinedBytes;
   if (stream_ && stream_->bodyBlocked()) {
     want = false;
+  }
+  if (h2_ != nullptr) {
+    // HTTP/2 input is bounded by the flow-control windows; control frames are not, and each
+    // may queue an answer: nothing is read while the client does not read what we write.
+    want = writer_.queuedBytes() <= kHighWatermark && h2_->wantsRead();
   }
   if (want && !reading_) {
     reading_ = true;
@@ -168,7 +190,7 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
     // A half-closed client may still be waiting for the response to a complete request, when
     // the listener keeps serving such clients; by default a client that closed has gone.
-    if (stream_ && stream_->requestComplete() && nread == UV_EOF &&
+    if (h2_ == nullptr && stream_ && stream_->requestComplete() && nread == UV_EOF &&
         !listener_->abort_on_client_close) {
       return;
     }
@@ -195,7 +217,63 @@ void DownstreamConnection::processInput() {
   processing_input_ = false;
 }
 
+DownstreamConnection::Preface DownstreamConnection::checkPreface() const {
+  static constexpr absl::string_view kPreface("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+  const absl::string_view in(in_.data() + in_off_, in_.size() - in_off_);
+  const size_t n = std::min(in.size(), kPreface.size());
+  if (in.substr(0, n) != kPreface.substr(0, n)) {
+    return Preface::No;
+  }
+  return n == kPreface.size() ? Preface::Yes : Preface::Maybe;
+}
+
+bool DownstreamConnection::startHttp2() {
+  if (h2_ != nullptr) {
+    return true;
+  }
+  if (closing_ || stream_ || listener_ == nullptr || !listener_->http2.enabled) {
+    close(true);
+    return false;
+  }
+  timer_.disarm();
+  timer_mode_ = TimerMode::None;
+  h2_ = std::make_unique<Http2Connection>(*this, listener_->http2);
+  worker_.stats().http2.connections++;
+  return true;
+}
+
 void DownstreamConnection::processInputLoop() {
+  if (h2_ == nullptr && requests_served_ == 0 && !stream_ && !head_started_ &&
+      listener_->http2.enabled && listener_->http2.allow_h2c &&
+      parser_.state() == http::Http1Parser::State::Head) {
+    // h2c with prior knowledge: the connection opens with the client preface.
+    switch (checkPreface()) {
+    case Preface::Maybe:
+      updateReading();
+      return;  // wait for the rest of the 24 bytes
+    case Preface::Yes:
+      startHttp2();
+      break;
+    case Preface::No:
+      break;
+    }
+  }
+  if (h2_ != nullptr) {
+    if (!closing_ && in_off_ < in_.size()) {
+      // nghttp2 consumes everything it is given (the session copies what it keeps).
+      h2_->onInput(absl::string_view(in_.data() + in_off_, in_.size() - in_off_));
+      in_.clear();
+      in_off_ = 0;
+    } else {
+      in_.clear();
+      in_off_ = 0;
+    }
+    if (!closing_) {
+      h2_->afterInput();
+      updateReading();
+    }
+    return;
+  }
   while (!closing_) {
     const size_t avail = in_.size() - in_off_;
     const auto st = parser_.state();
@@ -263,7 +341,13 @@ void DownstreamConnection::onRequestHead(http::RequestHead&& head) {
   if (!repin()) {
     draining_ = true;
   }
-  stream_ = std::make_unique<Stream>(*this, config_, *listener_, std::move(head), parser_);
+  StreamFraming f;
+  f.chunked = parser_.chunked();
+  f.has_content_length = parser_.hasContentLength();
+  f.content_length = parser_.contentLength();
+  f.expect_continue = parser_.expectContinue();
+  f.keep_alive = parser_.keepAlive();
+  stream_ = std::make_unique<Stream>(*this, config_, *listener_, std::move(head), f);
   // Started by processInput once feed() has returned: the parser then knows whether the message
   // has a body and the head's bytes are consumed, so a response given at once (direct response,
   // no_route) can complete the stream and reuse the connection.
@@ -396,6 +480,13 @@ void DownstreamConnection::onWriteDone(int status) {
     close();
     return;
   }
+  if (h2_ != nullptr) {
+    h2_->onWritable();
+    if (!closing_) {
+      updateReading();
+    }
+    return;
+  }
   if (stream_ && writeQueueSize() <= kLowWatermark) {
     stream_->onDownstreamWritable();
   }
@@ -406,6 +497,10 @@ void DownstreamConnection::drain() {
     return;
   }
   draining_ = true;
+  if (h2_ != nullptr) {
+    h2_->drain();  // GOAWAY; the open streams finish, then the connection closes
+    return;
+  }
   if (stream_) {
     return;  // closes after the current response (Connection: close)
   }
@@ -432,6 +527,9 @@ void DownstreamConnection::close(bool abort) {
     stream_->onDownstreamClosed();
     worker_.deferDelete(std::move(stream_));
   }
+  if (h2_ != nullptr) {
+    h2_->onConnectionClosed();  // every open stream is aborted
+  }
   if (abort) {
     uv_tcp_close_reset(&handle_, [](uv_handle_t* h) {
       static_cast<DownstreamConnection*>(h->data)->finishClose();
@@ -442,7 +540,8 @@ void DownstreamConnection::close(bool abort) {
     // answer with a reset, which can destroy the response still in flight. Then keep reading
     // (and discarding) after our FIN until the client closes too, for at most kLingerMs.
     const auto st = parser_.state();
-    linger_ = !peer_closed_ && (st == http::Http1Parser::State::Error ||
+    // HTTP/2: after a GOAWAY the client may still be sending frames.
+    linger_ = !peer_closed_ && (h2_ != nullptr || st == http::Http1Parser::State::Error ||
                                 st == http::Http1Parser::State::Body || head_started_ ||
                                 in_off_ < in_.size());
     // Send FIN after the queued response, then close.
@@ -506,6 +605,57 @@ void DownstreamConnection::closeLingering() {
   uv_close(timer_.asHandle(), [](uv_handle_t* h) {
     static_cast<DownstreamConnection*>(h->data)->finishClose();
   });
+}
+
+void DownstreamConnection::sendResponseHead(http::ResponseHead& head,
+                                            absl::string_view request_id, bool) {
+  std::string& buf = Stream::scratchBuffer();
+  http::serializeResponseHead(head, buf);
+  if (!request_id.empty()) {
+    // Written straight after the serialized fields (no header entry, no copy of the id).
+    buf.resize(buf.size() - 2);  // before the blank line that ends the head
+    http::appendHeaderLine("x-request-id", request_id, buf);
+    buf.append("\r\n");
+  }
+  write(absl::string_view(buf));
+}
+
+void DownstreamConnection::sendResponseBody(absl::string_view data, bool chunked) {
+  if (!chunked) {
+    write(data);
+    return;
+  }
+  std::string chunk;
+  chunk.reserve(data.size() + 16);
+  http::appendChunk(data, chunk);
+  write(std::move(chunk));
+}
+
+void DownstreamConnection::sendResponseBody(std::string&& data, bool chunked) {
+  if (!chunked) {
+    write(std::move(data));
+    return;
+  }
+  sendResponseBody(absl::string_view(data), true);
+}
+
+void DownstreamConnection::sendResponseEnd(bool chunked, const HeaderMap* trailers) {
+  if (!chunked) {
+    return;  // Content-Length or close-delimited: nothing marks the end
+  }
+  std::string last;
+  http::appendLastChunk(trailers, last);
+  write(std::move(last));
+}
+
+void DownstreamConnection::sendInformational(const http::ResponseHead& head) {
+  std::string buf;
+  http::serializeResponseHead(head, buf);
+  write(std::move(buf));
+}
+
+void DownstreamConnection::sendContinue() {
+  write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
 }
 
 void DownstreamConnection::finishClose() {

@@ -12,17 +12,22 @@
 #include "source/server/header_policy.h"
 #include "source/server/request_preparation.h"
 #include "source/server/socket_writer.h"
+#include "source/server/stream_connection.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
 
 class Stream;
+class Http2Connection;
 
-// One downstream (client) HTTP/1.1 connection on one worker: reads and parses requests, and
-// writes responses with watermark backpressure. Requests are handled one at a time by a Stream:
-// pipelined requests wait, already read, until the previous response is complete, so responses
-// are always in order.
-class DownstreamConnection : public http::Http1ParserCallbacks {
+// One downstream (client) connection on one worker: the socket, its timers, reading, and
+// writing with watermark backpressure. It speaks HTTP/1.1 itself: requests are handled one at a
+// time by a Stream (the connection is the Stream's StreamConnection): pipelined requests wait,
+// already read, until the previous response is complete, so responses are always in order.
+// A connection that starts with the HTTP/2 client preface on a listener that allows h2c (or that
+// startHttp2() switches, e.g. after ALPN "h2") hands its input to an Http2Connection instead,
+// which runs one Stream per HTTP/2 stream; the socket, reading and writing stay here.
+class DownstreamConnection : public http::Http1ParserCallbacks, public StreamConnection {
 public:
   static constexpr size_t kHighWatermark = 1 << 20;
   static constexpr size_t kLowWatermark = 256 << 10;
@@ -38,7 +43,7 @@ public:
   uv_tcp_t* handle() { return &handle_; }
   void start();
   // Closes now (graceful: pending writes are flushed first unless `abort`).
-  void close(bool abort = false);
+  void close(bool abort = false) override;
   // Draining: every response from now on carries Connection: close and the connection closes
   // after it; an idle connection closes after kDrainIdleMs without a request.
   void drain();
@@ -46,31 +51,54 @@ public:
   // drains if its listener is gone.
   void onConfigChanged();
 
-  // Used by Stream.
+  // Switches this connection to HTTP/2 (h2c prior knowledge, or ALPN "h2" after a TLS
+  // handshake): input from now on (what is already buffered included, starting with the client
+  // preface) goes to an nghttp2 session. Call before any request was read. False when the
+  // listener does not enable HTTP/2 (the connection then closes).
+  bool startHttp2();
+  bool isHttp2() const { return h2_ != nullptr; }
+
   void write(std::string&& data);
   void write(absl::string_view data);
+  const std::string& listenerName() const { return listener_name_; }
+  bool requestBodyBlocked() const;
+  size_t pendingWrites() const { return writer_.pendingWrites(); }
+  // HTTP/2: a new stream re-pins the newest config; false if it lacks this listener.
+  bool repinForStream() { return repin(); }
+  const RuntimeConfigConstSharedPtr& pinnedConfig() const { return config_; }
+  const ListenerConfig& listenerConfig() const { return *listener_; }
+  // HTTP/2: the connection timer (idle connection, stream idle sweep, drain).
+  void armHttp2Timer(uint64_t ms);
+
+  // StreamConnection (the HTTP/1.1 side; Http2Stream is the HTTP/2 one).
   // Runs queued input through the parser (e.g. a request body a Stream is now ready for).
-  void processInput();
-  size_t writeQueueSize() const { return writer_.queuedBytes(); }
+  void processInput() override;
+  size_t writeQueueSize() const override { return writer_.queuedBytes(); }
   // While corked, writes gather and leave in one syscall at the outermost uncork().
-  void cork() { writer_.cork(); }
-  void uncork();
-  void onStreamComplete(bool close_after);
+  void cork() override { writer_.cork(); }
+  void uncork() override;
+  void onStreamComplete(bool close_after) override;
   // The route timeout (whole request until the response head), on the connection's timer.
-  void armRequestTimer(uint64_t ms);
-  void disarmRequestTimer();
-  void onRequestBodyWritable();  // upstream drained: resume reading the request body
-  const std::string& clientIp() const { return client_ip_; }
+  void armRequestTimer(uint64_t ms) override;
+  void disarmRequestTimer() override;
+  void onRequestBodyWritable() override;  // upstream drained: resume reading the request body
+  const std::string& clientIp() const override { return client_ip_; }
   // What this connection's requests repeat: the Host checked last, the Forwarded element built
   // last (request preparation and the upstream head reuse them).
-  HostMemo& hostMemo() { return host_memo_; }
-  ForwardedMemo& forwardedMemo() { return forwarded_memo_; }
-  Worker& worker() { return worker_; }
-  const std::string& listenerName() const { return listener_name_; }
-  bool draining() const { return draining_; }
-  uint32_t requestsServed() const { return requests_served_; }
-  bool requestBodyBlocked() const;
-  size_t bufferedBytes() const { return in_.size() - in_off_; }  // read, not yet parsed
+  HostMemo& hostMemo() override { return host_memo_; }
+  ForwardedMemo& forwardedMemo() override { return forwarded_memo_; }
+  Worker& worker() override { return worker_; }
+  bool draining() const override { return draining_; }
+  uint32_t requestsServed() const override { return requests_served_; }
+  size_t bufferedBytes() const override { return in_.size() - in_off_; }  // read, not parsed
+  // HTTP/1 framing of the Stream's response.
+  void sendResponseHead(http::ResponseHead& head, absl::string_view request_id,
+                        bool end_stream) override;
+  void sendResponseBody(absl::string_view data, bool chunked) override;
+  void sendResponseBody(std::string&& data, bool chunked) override;
+  void sendResponseEnd(bool chunked, const HeaderMap* trailers) override;
+  void sendInformational(const http::ResponseHead& head) override;
+  void sendContinue() override;
 
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
@@ -81,6 +109,9 @@ public:
 private:
   void onRead(ssize_t nread, const uv_buf_t* buf);
   void processInputLoop();
+  // h2c prior knowledge: the input starts with the client preface (wait while it may).
+  enum class Preface { No, Maybe, Yes };
+  Preface checkPreface() const;
   void updateReading();
   void armWaitTimer();
   void onTimer();
@@ -108,6 +139,7 @@ private:
   HostMemo host_memo_;
   ForwardedMemo forwarded_memo_;
   std::unique_ptr<Stream> stream_;
+  std::unique_ptr<Http2Connection> h2_;
   uint32_t requests_served_ = 0;
   bool reading_ = false;
   bool peer_closed_ = false;

@@ -188,6 +188,33 @@ public:
     lc->xff_trusted_hops = l.xff_trusted_hops();
     lc->forward_trailers = l.forward_trailers();
     lc->abort_on_client_close = !l.has_abort_on_client_close() || l.abort_on_client_close();
+    if (l.has_http2()) {
+      const auto& h = l.http2();
+      Http2Settings& o = lc->http2;
+      o.enabled = h.enabled();
+      o.allow_h2c = !h.has_allow_h2c() || h.allow_h2c();
+      auto set = [](uint32_t v, uint32_t& out) {
+        if (v > 0) {
+          out = v;
+        }
+      };
+      set(h.max_concurrent_streams(), o.max_concurrent_streams);
+      set(h.max_header_list_size(), o.max_header_list_size);
+      set(h.max_frame_size(), o.max_frame_size);
+      set(h.initial_stream_window_size(), o.initial_stream_window_size);
+      set(h.initial_connection_window_size(), o.initial_connection_window_size);
+      o.stream_idle_timeout = durationOr(h.has_stream_idle_timeout(), h.stream_idle_timeout(),
+                                         o.stream_idle_timeout);
+      set(h.max_resets_per_second(), o.max_resets_per_second);
+      set(h.max_reset_burst(), o.max_reset_burst);
+      set(h.max_control_frames_per_second(), o.max_control_frames_per_second);
+      set(h.max_control_frame_burst(), o.max_control_frame_burst);
+      set(h.max_continuation_frames(), o.max_continuation_frames);
+      set(h.max_consecutive_empty_data_frames(), o.max_consecutive_empty_data_frames);
+    }
+    if (lc->http2.max_header_list_size == 0) {
+      lc->http2.max_header_list_size = lc->codec_limits.max_header_bytes;
+    }
     switch (l.headers_with_underscores()) {
     case gateway::v1::Listener::ALLOW:
       lc->headers_with_underscores = UnderscoreAction::Allow;

@@ -24,6 +24,24 @@ namespace gw::server {
 
 using filters::FilterChain;
 
+// Listener.http2 (HTTP/2 downstream): on or off and the session's limits.
+struct Http2Settings {
+  bool enabled = false;
+  bool allow_h2c = true;  // h2c with prior knowledge on a plain listener (when enabled)
+  uint32_t max_concurrent_streams = 100;
+  uint32_t max_header_list_size = 0;  // 0: the listener's limits.max_request_headers_kb
+  uint32_t max_frame_size = 16384;
+  uint32_t initial_stream_window_size = 256 * 1024;
+  uint32_t initial_connection_window_size = 1024 * 1024;
+  std::chrono::milliseconds stream_idle_timeout{300000};
+  uint32_t max_resets_per_second = 100;
+  uint32_t max_reset_burst = 200;
+  uint32_t max_control_frames_per_second = 100;
+  uint32_t max_control_frame_burst = 200;
+  uint32_t max_continuation_frames = 8;
+  uint32_t max_consecutive_empty_data_frames = 1;
+};
+
 struct ListenerConfig {
   std::string name;
   std::string address;  // as configured ("127.0.0.1:8080"); the whole proto is in RuntimeConfig
@@ -40,6 +58,7 @@ struct ListenerConfig {
   bool forward_trailers = false;
   UnderscoreAction headers_with_underscores = UnderscoreAction::Drop;
   bool abort_on_client_close = true;
+  Http2Settings http2;
 };
 
 struct EndpointConfig {

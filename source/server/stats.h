@@ -16,6 +16,16 @@ namespace gw::server {
 inline constexpr std::array<double, 14> kLatencyBucketsMs = {1,   2,   5,    10,   25,   50,  100,
                                                              250, 500, 1000, 2500, 5000, 10000, 30000};
 
+// HTTP/2 downstream counters: connections, streams, and each limit or abuse mitigation that
+// fired (indexed by http2::Event; http2_metrics.cc names them).
+struct Http2Stats {
+  LocalCounter<uint64_t> connections;
+  LocalCounter<uint64_t> streams;
+  LocalCounter<uint64_t> stream_idle_timeouts;
+  LocalCounter<uint64_t> goaway_sent;
+  std::array<LocalCounter<uint64_t>, 9> events;
+};
+
 struct RouteClusterStats {
   std::array<uint64_t, 6> by_class{};  // index = status / 100 (0 unused)
   std::array<uint64_t, kLatencyBucketsMs.size() + 1> latency_buckets{};
@@ -53,6 +63,7 @@ struct WorkerStats {
   LocalCounter<int64_t> downstream_cx_active;
   LocalCounter<int64_t> downstream_rq_active;
   LocalCounter<int64_t> upstream_cx_active;
+  Http2Stats http2;
 
   void recordRequest(const std::string& route, const std::string& cluster, int status,
                      double latency_ms);

@@ -20,16 +20,16 @@ static_assert(sizeof(Stream) <= 1032, "Stream outgrew malloc's per-thread cache"
 using filters::ErrorInfo;
 using filters::ErrorKind;
 
-Stream::Stream(DownstreamConnection& conn, RuntimeConfigConstSharedPtr config,
-               const ListenerConfig& listener, http::RequestHead&& head,
-               const http::Http1Parser& p)
+Stream::Stream(StreamConnection& conn, RuntimeConfigConstSharedPtr config,
+               const ListenerConfig& listener, http::RequestHead&& head, const StreamFraming& f)
     : conn_(conn), config_(std::move(config)), listener_(listener), request_(std::move(head)),
       start_(std::chrono::steady_clock::now()), start_wall_(std::chrono::system_clock::now()) {
-  request_chunked_ = p.chunked();
-  request_has_cl_ = p.hasContentLength();
-  request_cl_ = p.contentLength();
-  expect_continue_ = p.expectContinue();
-  close_after_ = !p.keepAlive() || conn.draining();
+  request_chunked_ = f.chunked;
+  request_has_cl_ = f.has_content_length;
+  request_cl_ = f.content_length;
+  expect_continue_ = f.expect_continue;
+  h2_ = f.http2;
+  close_after_ = !f.keep_alive || conn.draining();
   conn_.worker().stats().downstream_rq_active++;
 }
 

@@ -12,14 +12,14 @@
 #include "source/filters/filter.h"
 #include "source/filters/filter_chain.h"
 #include "source/http/http1_codec.h"
+#include "source/server/stream_connection.h"
 #include "source/server/upstream_request.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
 
-class DownstreamConnection;
-
-// One request/response exchange on a downstream connection: prepares the request (routing),
+// One request/response exchange on a downstream connection (HTTP/1.1 or one HTTP/2 stream, behind
+// StreamConnection: the same routing, filters and errors for both): prepares the request (routing),
 // runs the filter phases through a ChainRunner, proxies through an UpstreamRequest, and moves
 // both bodies: untouched bodies stream from socket to socket with watermark backpressure; a
 // direction some filter asks for is streamed through the body hooks or buffered whole.
@@ -36,8 +36,8 @@ class Stream final : public filters::RequestContext,
                public UpstreamRequestCallbacks,
                public DeferredDeletable {
 public:
-  Stream(DownstreamConnection& conn, RuntimeConfigConstSharedPtr config,
-         const ListenerConfig& listener, http::RequestHead&& head, const http::Http1Parser& p);
+  Stream(StreamConnection& conn, RuntimeConfigConstSharedPtr config,
+         const ListenerConfig& listener, http::RequestHead&& head, const StreamFraming& framing);
   ~Stream() override;
 
   // Called by the connection.
@@ -153,12 +153,14 @@ private:
   void act(bool in_hook, Interrupt what);
   // One buffer per worker thread for serializing heads: written out (or copied into the write
   // queue) before the next head is built.
+public:
   static std::string& scratchBuffer() {
     thread_local std::string buf;
     buf.clear();
     return buf;
   }
 
+private:
   // Request side (stream_request.cc).
   void afterRequestHeaders();
   void routeStep();
@@ -211,7 +213,7 @@ private:
   // go dead. Idempotent.
   void teardown();
 
-  DownstreamConnection& conn_;
+  StreamConnection& conn_;
   RuntimeConfigConstSharedPtr config_;  // pinned for the request's lifetime
   const ListenerConfig& listener_;
   http::RequestHead request_;
@@ -276,6 +278,7 @@ private:
   bool replay_lost_ : 1 = false;  // the body outgrew the replay buffer: no retry
   bool retry_wait_ : 1 = false;   // between attempts (backoff)
   bool in_fallback_ : 1 = false;  // proxying to the fallback cluster: no retry, no fallback
+  bool h2_ : 1 = false;           // an HTTP/2 stream: no HTTP/1 framing decisions
 };
 
 } // namespace gw::server

@@ -41,7 +41,7 @@ void Stream::afterRequestHeaders() {
   }
   if (expect_continue_ && request_.version_minor == 1 && !continue_sent_) {
     continue_sent_ = true;
-    conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+    conn_.sendContinue();
   }
   conn_.processInput();
 }
@@ -183,7 +183,7 @@ void Stream::onUpstreamReady() {
   }
   if (expect_continue_ && !request_complete_ && request_.version_minor == 1 && !continue_sent_) {
     continue_sent_ = true;
-    conn_.write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+    conn_.sendContinue();
   }
   if (!has_body) {
     request_complete_ = true;

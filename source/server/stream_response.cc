@@ -22,9 +22,7 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
     if (head.status != 100 && head.status != 101 && request_.version_minor == 1 &&
         !response_started_) {
       stripHopByHop(head.headers);
-      std::string buf;
-      http::serializeResponseHead(head, buf);
-      conn_.write(std::move(buf));
+      conn_.sendInformational(head);
     }
     return;
   }
@@ -45,7 +43,7 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
   stripHopByHop(response_.headers);
   const int s = response_.status;
   response_no_body_ = request_.method == "HEAD" || s == 204 || s == 304;
-  if (response_mode_ == Mode::Untouched && !response_no_body_ && !upstream_cl) {
+  if (response_mode_ == Mode::Untouched && !response_no_body_ && !upstream_cl && !h2_) {
     // Chunked or close-delimited upstream body: chunked to HTTP/1.1 clients, close-delimited to
     // HTTP/1.0 clients.
     if (request_.version_minor == 1) {
@@ -221,11 +219,9 @@ void Stream::onUpstreamComplete() {
 }
 
 void Stream::completeUpstreamResponse() {
-  if (response_chunked_ && !response_no_body_) {
-    std::string last;
-    http::appendLastChunk(listener_.forward_trailers && extras_ ? &extras_->response_trailers : nullptr, last);
-    conn_.write(std::move(last));
-  }
+  conn_.sendResponseEnd(response_chunked_ && !response_no_body_,
+                        listener_.forward_trailers && extras_ ? &extras_->response_trailers
+                                                              : nullptr);
   responseDone();
 }
 
@@ -285,8 +281,9 @@ void Stream::sendWholeResponse() {
   sendResponseHead();
   if (!response_no_body_ && !response_body_.empty()) {
     bytes_sent_ += response_body_.size();
-    conn_.write(std::move(response_body_));
+    conn_.sendResponseBody(std::move(response_body_), false);
   }
+  conn_.sendResponseEnd(false, nullptr);
   responseDone();
 }
 
@@ -320,9 +317,11 @@ void Stream::sendResponseHead() {
       response_.headers.set("content-length", absl::StrCat(response_body_.size()));
     }
   } else if (response_mode_ == Mode::Stream && !response_no_body_) {
-    // The body hooks may change lengths: chunked to HTTP/1.1 clients, close-delimited to 1.0.
+    // The body hooks may change lengths: chunked to HTTP/1.1 clients, close-delimited to 1.0
+    // (HTTP/2 frames it with DATA).
     response_.headers.remove("content-length");
-    if (request_.version_minor == 1) {
+    if (h2_) {
+    } else if (request_.version_minor == 1) {
       response_chunked_ = true;
     } else {
       close_after_ = true;
@@ -334,20 +333,17 @@ void Stream::sendResponseHead() {
   // The request id is written straight after the serialized fields (no header entry, no copy
   // of the id) unless a filter set one.
   const bool add_id = !response_.headers.has("x-request-id");
-  if (close_after_) {
+  if (h2_) {
+  } else if (close_after_) {
     response_.headers.set("connection", "close");
   } else if (request_.version_minor == 0) {
     response_.headers.set("connection", "keep-alive");
   }
-  std::string& buf = scratchBuffer();
-  http::serializeResponseHead(response_, buf);
-  if (add_id) {
-    buf.resize(buf.size() - 2);  // before the blank line that ends the head
-    http::appendHeaderLine("x-request-id", request_id_, buf);
-    buf.append("\r\n");
-  }
+  // Nothing follows the head: no body (HEAD, 204, 304), or an empty whole body.
+  const bool end_stream = response_no_body_ ||
+                          ((is_local_ || response_mode_ == Mode::Buffer) && response_body_.empty());
   response_started_ = true;
-  conn_.write(absl::string_view(buf));
+  conn_.sendResponseHead(response_, add_id ? request_id_ : absl::string_view(), end_stream);
 }
 
 void Stream::writeBody(absl::string_view data) {
@@ -355,14 +351,7 @@ void Stream::writeBody(absl::string_view data) {
     return;
   }
   bytes_sent_ += data.size();
-  if (response_chunked_) {
-    std::string chunk;
-    chunk.reserve(data.size() + 16);
-    http::appendChunk(data, chunk);
-    conn_.write(std::move(chunk));
-  } else {
-    conn_.write(data);
-  }
+  conn_.sendResponseBody(data, response_chunked_);
   if (upstream_ != nullptr && !upstream_paused_ &&
       conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
     upstream_paused_ = true;
