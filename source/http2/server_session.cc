@@ -245,6 +245,9 @@ struct Callbacks {
 
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     ServerSession& s = self(user);
+    if (s.terminated_) {
+      return 0;  // the rest of the input after a GOAWAY for abuse is not acted on
+    }
     const int32_t id = frame->hd.stream_id;
     const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
@@ -297,22 +300,28 @@ struct Callbacks {
         s.terminate(NGHTTP2_ENHANCE_YOUR_CALM);
       }
       return 0;
-    case NGHTTP2_SETTINGS:
-    case NGHTTP2_PING:
-      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
-        return 0;
-      }
-      [[fallthrough]];
-    case NGHTTP2_PRIORITY:
+    default:
+      return 0;
+    }
+  }
+
+  // Every frame's header, before its payload: the control-frame budget counts here (with
+  // SETTINGS_NO_RFC7540_PRIORITIES nghttp2 drops PRIORITY frames without reporting them).
+  static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+    ServerSession& s = self(user);
+    if (s.terminated_) {
+      return 0;
+    }
+    const bool ack = (hd->flags & NGHTTP2_FLAG_ACK) != 0;
+    if (hd->type == NGHTTP2_PRIORITY ||
+        ((hd->type == NGHTTP2_SETTINGS || hd->type == NGHTTP2_PING) && !ack)) {
       if (!takeToken(s.control_tokens_, s.control_ms_, s.options_.control_frame_rate,
                      s.options_.control_frame_burst)) {
         s.cb_.onEvent(Event::ControlFlood);
         s.terminate(NGHTTP2_ENHANCE_YOUR_CALM);
       }
-      return 0;
-    default:
-      return 0;
     }
+    return 0;
   }
 
   static int onDataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
@@ -353,6 +362,16 @@ struct Callbacks {
     if (frame->hd.type == NGHTTP2_RST_STREAM &&
         frame->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) {
       s.cb_.onEvent(Event::MalformedRequest);
+    }
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      // A HEADERS beyond the acknowledged SETTINGS_MAX_CONCURRENT_STREAMS is a connection error
+      // nghttp2 names in the GOAWAY's debug data (before the client acknowledged our SETTINGS
+      // such a stream gets REFUSED_STREAM instead: onInvalidFrame).
+      static constexpr absl::string_view kTooMany =
+          "request HEADERS: max concurrent streams exceeded";
+      if (sv(frame->goaway.opaque_data, frame->goaway.opaque_data_len) == kTooMany) {
+        s.cb_.onEvent(Event::StreamRefused);
+      }
     }
     if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
         (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)) {
@@ -430,6 +449,7 @@ ServerSession::ServerSession(const SessionOptions& options, ServerSessionCallbac
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Callbacks::onStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Callbacks::onFrameSend);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, &Callbacks::onInvalidFrame);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, &Callbacks::onBeginFrame);
 
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
