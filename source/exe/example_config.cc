@@ -32,6 +32,8 @@ redis_servers:
 listeners:
   - name: public
     address: 127.0.0.1:8080
+    # HTTP/2 too: h2c with prior knowledge (curl --http2-prior-knowledge).
+    http2: {enabled: true}
     limits:
       request_headers_timeout: 10s
       idle_timeout: 60s

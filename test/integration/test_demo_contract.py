@@ -54,6 +54,16 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
+def test_demo_contract_h2c_prior_knowledge():
+    """`curl --http2-prior-knowledge http://127.0.0.1:8080/api/users/1` is answered over h2c."""
+    with Upstream() as up, demo_gateway(up) as gw:
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge",
+                            "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                            "http://127.0.0.1:%d/api/users/1" % gw.port],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == "2 200", (r.stdout, r.stderr)
+
+
 def test_demo_contract_identity_and_cors():
     creds = demo_credentials()
     alice, admin = creds["DEMO_TOKEN_ALICE"], creds["DEMO_TOKEN_ADMIN"]

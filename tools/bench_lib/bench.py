@@ -116,6 +116,7 @@ class Server:
         self.name = name
         self.argv = argv
         self.port = port
+        self.h2_port = port  # the h2c scenario's port (nginx and haproxy: a second listener)
         self.tmp = tmp
         self.with_children = with_children
         self.stop_signal = stop_signal
@@ -308,7 +309,7 @@ export default {verify};
 """ % JWT_SECRET
 
 
-def proxy_nginx_conf(tmp, sub, port, upstream_port, workers, njs_module):
+def proxy_nginx_conf(tmp, sub, port, upstream_port, workers, njs_module, h2_port):
     d = os.path.join(tmp, sub)
     proxy = """
             proxy_pass http://up;
@@ -353,14 +354,20 @@ http {{
             proxy_set_header {ph} "1";
         }}
     }}
+    # The h2c scenario: HTTP/2 with prior knowledge on a plain listener (nginx 1.22).
+    server {{
+        listen 127.0.0.1:{h2port} http2{reuseport};
+        location / {{{proxy}
+        }}
+    }}
 }}
 """.format(njs=njs_module, workers=workers, d=d, common=nginx_common(tmp, sub), up=upstream_port,
-           port=port, proxy=proxy, ph=POLICY_HEADER,
+           port=port, proxy=proxy, ph=POLICY_HEADER, h2port=h2_port,
            # One listening socket per worker, as gatewayd does (SO_REUSEPORT).
            reuseport=" reuseport" if workers > 1 else "")
 
 
-def haproxy_conf(port, upstream_port, threads):
+def haproxy_conf(port, upstream_port, threads, h2_port):
     return """
 global
     nbthread {threads}
@@ -381,6 +388,11 @@ frontend fe
     use_backend be_policy if {{ path_beg /policy }}
     default_backend be
 
+# The h2c scenario: HTTP/2 with prior knowledge.
+frontend fe_h2
+    bind 127.0.0.1:{h2port} proto h2
+    default_backend be
+
 backend be
     server up 127.0.0.1:{up}
 
@@ -394,7 +406,8 @@ backend be_policy
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 100000000 }}
     http-request set-header {ph} 1
     server up 127.0.0.1:{up}
-""".format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER)
+""".format(threads=threads, port=port, up=upstream_port, secret=JWT_SECRET, ph=POLICY_HEADER,
+           h2port=h2_port)
 
 
 def json_body(n):
@@ -419,6 +432,8 @@ version: bench
 listeners:
   - name: bench
     address: 127.0.0.1:{port}
+    # h2c with prior knowledge on the same port (the h2c scenario); HTTP/1.1 is unaffected.
+    http2: {{enabled: true}}
     virtual_hosts:
       - name: all
         domains: ["*"]
@@ -802,20 +817,26 @@ class Bench:
                         [self.args.gatewayd, "--config", cfg, "--workers", str(workers),
                          "--admin-address", "127.0.0.1:%d" % free_port(), "--access-log", "off"]
                         + self.gatewayd_extra_flags(), port, tmp)
+            gw.h2_port = port
             # nginx
             sub = "nginx%d" % workers
             self.write(sub + "/jwt.js", NJS_JWT)
             port = free_port()
+            h2_port = free_port()
             conf = self.write(sub + "/nginx.conf", proxy_nginx_conf(
-                tmp, sub, port, up_port, workers, self.args.njs_module))
+                tmp, sub, port, up_port, workers, self.args.njs_module, h2_port))
             ngx = Server("nginx-w%d" % workers,
                          ["nginx", "-p", os.path.join(tmp, sub), "-e",
                           os.path.join(tmp, sub, "error.log"), "-c", conf],
                          port, tmp, with_children=True, stop_signal=signal.SIGQUIT)
+            ngx.h2_port = h2_port
             # haproxy
             port = free_port()
-            conf = self.write("haproxy%d.cfg" % workers, haproxy_conf(port, up_port, workers))
+            h2_port = free_port()
+            conf = self.write("haproxy%d.cfg" % workers,
+                              haproxy_conf(port, up_port, workers, h2_port))
             hap = Server("haproxy-w%d" % workers, ["haproxy", "-db", "-f", conf], port, tmp)
+            hap.h2_port = h2_port
             for s in (gw, ngx, hap):
                 self.add(s)
             for s in (gw, ngx, hap):
@@ -825,8 +846,9 @@ class Bench:
             self.targets["haproxy-w%d" % workers] = hap
         self.targets["upstream"] = self.upstream
 
-    def url(self, target, path):
-        return "http://127.0.0.1:%d%s" % (self.targets[target].port, path)
+    def url(self, target, path, h2c=False):
+        server = self.targets[target]
+        return "http://127.0.0.1:%d%s" % (server.h2_port if h2c else server.port, path)
 
     def sanity(self):
         """Every target answers; the policy peers reject missing/bad tokens and add the header."""
@@ -978,6 +1000,9 @@ class Bench:
                  tool="h2load", conns=50, rate=1000,
                  what="one of aggregate-3's parts alone (proxied) at the same rate: the "
                       "latency aggregate-3 is compared with"),
+            dict(name="h2c", targets=w1, path="/", tool="h2load", conns=5, streams=10,
+                 what="HTTP/2 with prior knowledge (h2c): h2load -c5 -m10 (5 connections x 10 "
+                      "concurrent streams), saturating; HTTP/1.1 to the upstream; 1 proxy worker"),
             dict(name="workers", targets=w2, path="/", tool="wrk", threads=2, conns=50,
                  what="plain with 2 proxy workers (gatewayd --workers 2, nginx worker_processes 2,"
                       " haproxy nbthread 2); wrk -t2 -c50"),
@@ -1004,7 +1029,7 @@ class Bench:
 
     def run_one(self, sc, target):
         server = self.targets[target]
-        url = self.url(target, sc["path"])
+        url = self.url(target, sc["path"], h2c=bool(sc.get("streams")))
         ours = server.pids()
         if target != "upstream":
             ours = ours + self.upstream.pids()
@@ -1024,10 +1049,16 @@ class Bench:
             logfile = os.path.join(self.tmp, "h2load.log")
             if os.path.exists(logfile):
                 os.unlink(logfile)
-            per_client = max(1, sc["rate"] // sc["conns"])
-            argv = ["h2load", "--h1", "-t", "1", "-c", str(sc["conns"]), "--rps", str(per_client),
-                    "-D", str(self.duration), "--warm-up-time", str(self.warmup),
-                    "--log-file", logfile, url]
+            if sc.get("streams"):
+                # HTTP/2 (h2c): concurrent streams per connection, as fast as it goes.
+                argv = ["h2load", "-t", "1", "-c", str(sc["conns"]), "-m", str(sc["streams"]),
+                        "-D", str(self.duration), "--warm-up-time", str(self.warmup),
+                        "--log-file", logfile, url]
+            else:
+                per_client = max(1, sc["rate"] // sc["conns"])
+                argv = ["h2load", "--h1", "-t", "1", "-c", str(sc["conns"]), "--rps",
+                        str(per_client), "-D", str(self.duration), "--warm-up-time",
+                        str(self.warmup), "--log-file", logfile, url]
             pids = server.pids()
             k0 = children_cpu_seconds()
             p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
