@@ -65,10 +65,17 @@ clusters:
 def nginx_conf(d, port, demo_port):
     return """
 worker_processes 1;
+daemon off;
 pid {d}/nginx.pid;
+error_log {d}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
     proxy_cache_path {d}/cache keys_zone=coalesce:1m;
     upstream demo {{ server 127.0.0.1:{demo}; keepalive 16; }}
     server {{
