@@ -72,6 +72,17 @@ struct BodyPolicy {
 
 class RequestContext;
 
+// What feeds a response a filter streams itself (RequestContext::respondStreaming): the stream
+// tells it to pause while the client's write queue is over its high watermark and to resume under
+// the low one, as it does with an upstream. Called on the request's loop; resumeBody() may come
+// from inside the stream's own write path, so a source that writes on resume posts that first.
+class ResponseBodySource {
+public:
+  virtual ~ResponseBodySource() = default;
+  virtual void pauseBody() = 0;
+  virtual void resumeBody() = 0;
+};
+
 namespace detail {
 // What a RequestHandle points at: the stream while it lives, nullptr once the request ended.
 struct HandleAnchor {
@@ -148,6 +159,19 @@ public:
     head.headers.add("content-type", content_type);
     respond(std::move(head), std::string(body));
   }
+  // Ends the chain with a gateway-made response whose body follows in pieces through
+  // respondBody() (the cache streams a coalesced leader's response to its waiters). The response
+  // stage runs on it as on a proxied response: the head hooks, then the body hooks per piece;
+  // it is framed like a proxied body (chunked unless the head has Content-Length). `source`
+  // (nullable) gets the client's backpressure until the request ends. A no-op once a response
+  // has started or the request ended.
+  virtual void respondStreaming(http::ResponseHead head, ResponseBodySource* source) = 0;
+  // The next piece of a respondStreaming() body; end_of_stream completes the response.
+  virtual void respondBody(absl::string_view piece, bool end_of_stream) = 0;
+  // A respondStreaming() body that cannot complete: the client's connection is closed once the
+  // head went out (a truncated body is never presented as complete), else the request fails
+  // with 502 upstream_reset.
+  virtual void abortResponse() = 0;
   // Ends the chain with an error: runs the error stage, then sends the JSON error body.
   virtual void fail(ErrorInfo error) = 0;
   // Resumes a stage paused by FilterStatus::Pause.

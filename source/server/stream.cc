@@ -304,6 +304,7 @@ void Stream::teardown() {
     extras_->sub_requests.clear();
     extras_->timers.clear();
     extras_->retry_timer.reset();
+    extras_->body_source = nullptr;
     releaseRetrySlot();
   }
   if (anchor_ != nullptr) {

@@ -70,6 +70,9 @@ public:
   filters::RequestHandle handle() override;
   std::string& requestBody() override { return extras().request_body; }
   void respond(http::ResponseHead head, std::string body) override;
+  void respondStreaming(http::ResponseHead head, filters::ResponseBodySource* source) override;
+  void respondBody(absl::string_view piece, bool end_of_stream) override;
+  void abortResponse() override;
   void fail(filters::ErrorInfo error) override;
   void resume() override;
   const filters::ErrorInfo* error() const override {
@@ -134,6 +137,7 @@ private:
     uint32_t prior_attempts = 0;  // attempts of the UpstreamRequests before the current one
     int avoid_host = -1;          // the endpoint a retry should avoid
     std::string fallback_reason;  // x-gateway-fallback of a proxied fallback's response
+    filters::ResponseBodySource* body_source = nullptr;  // respondStreaming(); cleared at teardown
   };
   Extras& extras() {
     if (extras_ == nullptr) {
@@ -206,6 +210,13 @@ private:
   void sendResponseHead();
   void writeBody(absl::string_view data);
   void completeUpstreamResponse();
+  // What feeds the response body (the upstream, or a filter's respondStreaming source): paused
+  // over the high watermark, resumed under the low one.
+  bool hasBodySource() const {
+    return upstream_ != nullptr || (extras_ != nullptr && extras_->body_source != nullptr);
+  }
+  void pauseBodySource();
+  void resumeBodySource();
   void responseDone();
   void setErrorResponse();
   void finish();
@@ -279,6 +290,7 @@ private:
   bool retry_wait_ : 1 = false;   // between attempts (backoff)
   bool in_fallback_ : 1 = false;  // proxying to the fallback cluster: no retry, no fallback
   bool h2_ : 1 = false;           // an HTTP/2 stream: no HTTP/1 framing decisions
+  bool local_stream_ : 1 = false; // respondStreaming(): the body comes from a filter in pieces
 };
 
 } // namespace gw::server

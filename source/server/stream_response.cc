@@ -181,10 +181,8 @@ void Stream::onUpstreamBody(absl::string_view data) {
   }
   }
   extras().pending.append(data.data(), data.size());
-  if (upstream_ != nullptr && !upstream_paused_ &&
-      pendingSize() > DownstreamConnection::kHighWatermark) {
-    upstream_paused_ = true;
-    upstream_->pauseReading();
+  if (!upstream_paused_ && pendingSize() > DownstreamConnection::kHighWatermark) {
+    pauseBodySource();
   }
 }
 
@@ -235,12 +233,86 @@ void Stream::responseDone() {
 }
 
 void Stream::onDownstreamWritable() {
-  if (upstream_ != nullptr && upstream_paused_ &&
-      pendingSize() <= DownstreamConnection::kLowWatermark &&
+  if (upstream_paused_ && pendingSize() <= DownstreamConnection::kLowWatermark &&
       conn_.writeQueueSize() <= DownstreamConnection::kLowWatermark) {
-    upstream_paused_ = false;
-    upstream_->resumeReading();
+    resumeBodySource();
   }
+}
+
+void Stream::pauseBodySource() {
+  if (!hasBodySource()) {
+    return;
+  }
+  upstream_paused_ = true;
+  if (upstream_ != nullptr) {
+    upstream_->pauseReading();
+  } else {
+    extras_->body_source->pauseBody();
+  }
+}
+
+void Stream::resumeBodySource() {
+  if (!hasBodySource()) {
+    return;
+  }
+  upstream_paused_ = false;
+  if (upstream_ != nullptr) {
+    upstream_->resumeReading();
+  } else {
+    extras_->body_source->resumeBody();
+  }
+}
+
+void Stream::respondStreaming(http::ResponseHead head, filters::ResponseBodySource* source) {
+  if (response_started_ || finished_ || downstream_closed_ || response_stage_ || error_stage_) {
+    return;
+  }
+  const bool in_hook = runner_ && runner_->inHook();
+  if (runner_) {
+    runner_->noteAnswer();
+  }
+  dropUpstream();
+  conn_.disarmRequestTimer();  // as for an upstream head: the route timeout ends here
+  extras().body_source = source;
+  local_stream_ = true;
+  response_ = std::move(head);
+  response_.reason.clear();
+  const bool has_cl = response_.headers.has("content-length");
+  stripHopByHop(response_.headers);
+  const int s = response_.status;
+  response_no_body_ = request_.method == "HEAD" || s == 204 || s == 304;
+  if (response_mode_ == Mode::Untouched && !response_no_body_ && !has_cl && !h2_) {
+    if (request_.version_minor == 1) {
+      response_chunked_ = true;
+    } else {
+      close_after_ = true;
+    }
+  }
+  // From here the body moves as an upstream's would (onUpstreamBody / onUpstreamComplete).
+  act(in_hook, Interrupt::Respond);
+}
+
+void Stream::respondBody(absl::string_view piece, bool end_of_stream) {
+  if (!local_stream_ || upstream_done_ || finished_ || downstream_closed_) {
+    return;
+  }
+  if (!piece.empty()) {
+    onUpstreamBody(piece);
+  }
+  if (end_of_stream && !finished_ && !downstream_closed_) {
+    onUpstreamComplete();
+  }
+}
+
+void Stream::abortResponse() {
+  if (!local_stream_ || finished_ || downstream_closed_) {
+    return;
+  }
+  if (response_started_) {
+    conn_.close(true);  // mid-body: the client must not take a truncated body as complete
+    return;
+  }
+  fail(ErrorInfo::make(ErrorKind::UpstreamReset, "the shared response failed before its head"));
 }
 
 void Stream::onUpstreamReadBegin() { conn_.cork(); }
@@ -352,10 +424,8 @@ void Stream::writeBody(absl::string_view data) {
   }
   bytes_sent_ += data.size();
   conn_.sendResponseBody(data, response_chunked_);
-  if (upstream_ != nullptr && !upstream_paused_ &&
-      conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
-    upstream_paused_ = true;
-    upstream_->pauseReading();
+  if (!upstream_paused_ && conn_.writeQueueSize() > DownstreamConnection::kHighWatermark) {
+    pauseBodySource();
   }
 }
 

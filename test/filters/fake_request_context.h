@@ -192,6 +192,17 @@ public:
     const std::string* ct = head.headers.get("content-type");
     responses.push_back({head.status, std::move(body), ct == nullptr ? "" : *ct, std::move(head)});
   }
+  // A streamed response: its head lands in `responses` (body empty), the pieces in `streamed`.
+  void respondStreaming(http::ResponseHead head, ResponseBodySource* source) override {
+    const std::string* ct = head.headers.get("content-type");
+    responses.push_back({head.status, "", ct == nullptr ? "" : *ct, std::move(head)});
+    body_source = source;
+  }
+  void respondBody(absl::string_view piece, bool end_of_stream) override {
+    streamed.append(piece.data(), piece.size());
+    stream_ended = stream_ended || end_of_stream;
+  }
+  void abortResponse() override { aborted = true; }
   void fail(ErrorInfo error) override { failures.push_back(std::move(error)); }
   void resume() override { resumes++; }
   void runAfter(std::chrono::milliseconds delay, std::function<void()> fn) override {
@@ -215,6 +226,10 @@ public:
   std::vector<ErrorInfo> failures;
   int resumes = 0;
   std::vector<Timer> timers;
+  ResponseBodySource* body_source = nullptr;
+  std::string streamed;
+  bool stream_ended = false;
+  bool aborted = false;
 
 private:
   std::unique_ptr<router::RouteTable> table_;

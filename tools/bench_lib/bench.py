@@ -1406,13 +1406,20 @@ def main():
                          "body-post-64k, body-post-64k-buffered, json-rename-1k, json-rename-64k, "
                          "body-get-1m, policy, identity, breaker-open, "
                          "limit-none, limit-local, limit-global, fixed, workers, scaling, idle, "
-                         "stream, config")
+                         "stream, config, cache-hit-1k, cache-hit-100k, cache-l2-hit, "
+                         "cache-coalesce")
     args = ap.parse_args()
     args.only = [x for x in args.only.split(",") if x]
     scale_names = [x for x in ("stream", "idle", "config") if not args.only or x in args.only]
     if "config" in scale_names and not (args.gateway_control and args.gatewayctl):
         scale_names.remove("config")
         log("bench: no --gateway-control/--gatewayctl: config scenario skipped")
+    # Latency and coalescing of the cache (cache_bench.py): need demo_upstream.
+    cache_names = [x for x in ("cache-l2-hit", "cache-coalesce")
+                   if not args.only or x in args.only]
+    if cache_names and not args.demo_upstream:
+        cache_names = []
+        log("bench: no --demo-upstream: cache-l2-hit and cache-coalesce skipped")
 
     def on_term(signum, frame):
         log("bench: signal %d, stopping everything it started" % signum)
@@ -1441,6 +1448,14 @@ def main():
             except Exception:  # keep the throughput results measured so far
                 scale_error = traceback.format_exc()
                 log("bench: the memory/config scenarios failed:\n" + scale_error)
+        cache_out = {}
+        if cache_names:
+            import cache_bench
+            try:
+                cache_out = cache_bench.CacheBench(bench, args, args.quick).run(cache_names)
+            except Exception:  # keep what was measured so far
+                scale_error = (scale_error or "") + traceback.format_exc()
+                log("bench: the cache scenarios failed:\n" + traceback.format_exc())
         elapsed = time.time() - t0
     finally:
         for s in reversed(bench.servers):
@@ -1463,6 +1478,7 @@ def main():
         "scenarios": summary,
         "targets": targets(summary),
         "scale": scale_out,
+        "cache": cache_out,
     }
     if scale_error:
         doc["scale_error"] = scale_error
@@ -1494,9 +1510,14 @@ def main():
         import scale
         print(scale.table(scale_out))
         print()
+    if cache_out:
+        import cache_bench
+        print(cache_bench.table(cache_out))
+        print()
     print("JSON: %s" % args.out)
     if scale_error:
-        print("the idle/stream/config scenarios failed (see the log above); the JSON has the rest")
+        print("the idle/stream/config or cache scenarios failed (see the log above); the JSON "
+              "has the rest")
         sys.exit(1)
 
 

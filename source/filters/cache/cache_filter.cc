@@ -161,36 +161,12 @@ FilterStatus CacheFilter::miss(RequestContext& ctx) {
     return FilterStatus::Continue;  // nothing to store from these: no coalescing
   }
   if (c.coalesce_timeout.count() > 0) {
-    RequestHandle h = ctx.handle();
-    leader_ = c.coalescer->join(base_, ctx.worker(), [this, h](CacheEntryConstPtr e) {
-      RequestContext* rc = h.context();
-      if (rc == nullptr || !waiting_) {
-        return;
-      }
-      waiting_ = false;
-      if (e != nullptr && !variantMatches(*e, rc->request().headers)) {
-        e = cfg_->store->lookup(base_, rc->request().headers);  // another variant: maybe stored
-      }
-      if (e != nullptr && e->freshAt(nowMs())) {
-        cfg_->stats->hits.fetch_add(1, std::memory_order_relaxed);
-        serve(*rc, *e, "HIT");
-        return;
-      }
-      rc->resume();  // the leader stored nothing usable: go upstream
-    }, &waiter_id_);
-    if (!leader_) {
-      waiting_ = true;
-      c.stats->coalesced.fetch_add(1, std::memory_order_relaxed);
-      ctx.runAfter(c.coalesce_timeout, [this, &ctx]() {
-        if (waiting_) {
-          waiting_ = false;
-          cfg_->coalescer->leave(base_, waiter_id_);
-          cfg_->stats->coalesce_timeouts.fetch_add(1, std::memory_order_relaxed);
-          ctx.resume();
-        }
-      });
-      return FilterStatus::Pause;
+    Coalescer::Joined j = c.coalescer->join(base_, c.max_entry_bytes);
+    flight_ = std::move(j.flight);
+    if (!j.leader) {
+      return wait(ctx);
     }
+    leader_ = true;
   }
   if (!c.redis.empty()) {
     return redisLookup(ctx, redisKey(base_), false);
@@ -260,11 +236,21 @@ void CacheFilter::onRedisReply(RequestContext& ctx, absl::StatusOr<redis::RedisR
 
 void CacheFilter::serve(RequestContext& ctx, const CacheEntry& e, absl::string_view state) {
   served_ = true;
-  const int64_t now = nowMs();
-  http::ResponseHead head;
-  head.status = e.status;
   const HeaderMap& req = ctx.request().headers;
   const bool not_modified = state == "HIT" && e.status == 200 && conditionalMatches(req, e);
+  http::ResponseHead head = cachedHead(e, state, not_modified);
+  if (not_modified) {
+    cfg_->stats->not_modified.fetch_add(1, std::memory_order_relaxed);
+    ctx.respond(std::move(head), std::string());
+    return;
+  }
+  ctx.respond(std::move(head), e.body);
+}
+
+http::ResponseHead CacheFilter::cachedHead(const CacheEntry& e, absl::string_view state,
+                                           bool not_modified) {
+  http::ResponseHead head;
+  head.status = not_modified ? 304 : e.status;
   for (const auto& [k, v] : e.headers) {
     if (not_modified && k != "etag" && k != "last-modified" && k != "cache-control" &&
         k != "expires" && k != "vary" && k != "date" && k != "content-location") {
@@ -272,15 +258,9 @@ void CacheFilter::serve(RequestContext& ctx, const CacheEntry& e, absl::string_v
     }
     head.headers.add(k, v);
   }
-  head.headers.add("age", absl::StrCat(e.ageAt(now)));
+  head.headers.add("age", absl::StrCat(e.ageAt(nowMs())));
   setXCache(head, state);
-  if (not_modified) {
-    head.status = 304;
-    cfg_->stats->not_modified.fetch_add(1, std::memory_order_relaxed);
-    ctx.respond(std::move(head), std::string());
-    return;
-  }
-  ctx.respond(std::move(head), e.body);
+  return head;
 }
 
 bool CacheFilter::staleIfErrorOk(int64_t now_ms) const {
@@ -344,6 +324,8 @@ FilterStatus CacheFilter::onResponseHeaders(RequestContext& ctx) {
   }
   if (!storing_) {
     finishLeader(nullptr);
+  } else {
+    publishHead(*pending_, req);
   }
   if (result_ == "MISS") {
     c.stats->misses.fetch_add(1, std::memory_order_relaxed);
@@ -357,19 +339,22 @@ FilterStatus CacheFilter::onResponseHeaders(RequestContext& ctx) {
 }
 
 FilterStatus CacheFilter::onResponseBody(RequestContext& ctx, std::string& body, bool eos) {
-  if (!storing_ || served_) {
+  if (served_) {
     return FilterStatus::Continue;
   }
-  if (body_.size() + body.size() > cfg_->max_entry_bytes) {
-    storing_ = false;
-    body_.clear();
-    body_.shrink_to_fit();
-    cfg_->stats->too_large.fetch_add(1, std::memory_order_relaxed);
-    finishLeader(nullptr);
-    return FilterStatus::Continue;
+  if (storing_) {
+    if (body_.size() + body.size() > cfg_->max_entry_bytes) {
+      storing_ = false;
+      body_.clear();
+      body_.shrink_to_fit();
+      pending_.reset();
+      cfg_->stats->too_large.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      body_.append(body);
+    }
   }
-  body_.append(body);
-  if (eos) {
+  feedFlight(body, eos && !storing_);  // a stored response completes its flight in storeEntry
+  if (storing_ && eos) {
     storing_ = false;
     pending_->body = std::move(body_);
     storeEntry(ctx, std::move(pending_));
@@ -488,24 +473,13 @@ FilterStatus CacheFilter::onError(RequestContext& ctx) {
   return FilterStatus::Continue;
 }
 
-void CacheFilter::finishLeader(CacheEntryConstPtr e) {
-  if (!leader_) {
-    return;
-  }
-  leader_ = false;
-  cfg_->coalescer->complete(base_, std::move(e));
-}
-
 void CacheFilter::onDestroy(RequestContext&) {
   if (redis_id_ != 0 && redis_ != nullptr) {
     redis_->cancel(redis_id_);
     redis_id_ = 0;
   }
-  if (waiting_) {
-    waiting_ = false;
-    cfg_->coalescer->leave(base_, waiter_id_);
-  }
-  finishLeader(nullptr);
+  leaveFlight();
+  finishLeader(nullptr);  // a leader whose response did not complete: its waiters go on alone
 }
 
 } // namespace gw::filters::cache

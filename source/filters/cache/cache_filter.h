@@ -2,7 +2,8 @@
 
 // The `cache` filter's config (parsed and validated once per config push) and its per-request
 // instance. The rules are in rules.h, the key in key.h, the process-wide store, coalescing and
-// purge in store.h, the Redis encoding in redis_tier.h.
+// purge in store.h, the shared response of a coalesced miss in flight.h, the Redis encoding in
+// redis_tier.h. The filter's coalescing side (leader and waiters) is in coalesce.cc.
 
 #include <chrono>
 #include <memory>
@@ -42,7 +43,7 @@ public:
   Coalescer* coalescer = &Coalescer::global();
 };
 
-class CacheFilter : public Filter {
+class CacheFilter : public Filter, public ResponseBodySource {
 public:
   explicit CacheFilter(std::shared_ptr<const CacheConfig> cfg) : cfg_(std::move(cfg)) {}
   FilterStatus onRequestHeaders(RequestContext& ctx) override;
@@ -50,6 +51,9 @@ public:
   FilterStatus onResponseBody(RequestContext& ctx, std::string& body, bool eos) override;
   FilterStatus onError(RequestContext& ctx) override;
   void onDestroy(RequestContext& ctx) override;
+  // ResponseBodySource: a waiter streaming the leader's response to a slow client.
+  void pauseBody() override { paused_ = true; }
+  void resumeBody() override;
 
 private:
   // A found entry: HIT, STALE (+ a background refresh), or revalidation upstream.
@@ -63,7 +67,19 @@ private:
   void storeEntry(RequestContext& ctx, std::shared_ptr<CacheEntry> e);
   void writeRedis(RequestContext& ctx, const CacheEntry& e);
   void startBackgroundRefresh(RequestContext& ctx, CacheEntryConstPtr e);
+  // coalesce.cc. Leader: the head goes to the flight (or, when the waiters cannot use it, the
+  // flight fails), then each body piece; finishLeader ends it (`e`: the stored entry; nullptr:
+  // failed, unless the head was published and the body completed, then it just completes).
+  void publishHead(const CacheEntry& pending, const http::RequestHead& req);
+  void feedFlight(absl::string_view piece, bool eos);
   void finishLeader(CacheEntryConstPtr e);
+  // Waiter: joins the flight and pauses until it is woken (or times out).
+  FilterStatus wait(RequestContext& ctx);
+  void onWake(RequestContext& ctx);
+  void startStreaming(RequestContext& ctx, Flight::Take& t);
+  void writePieces(RequestContext& ctx, Flight::Take& t);
+  void leaveFlight();
+  http::ResponseHead cachedHead(const CacheEntry& e, absl::string_view state, bool not_modified);
   bool variantMatches(const CacheEntry& e, const HeaderMap& request_headers) const;
 
   std::shared_ptr<const CacheConfig> cfg_;
@@ -80,10 +96,16 @@ private:
   bool unsafe_ = false;       // POST/PUT/PATCH/DELETE: invalidates the resource on success
   bool served_ = false;       // answered from the cache (or a refreshed entry)
   bool storing_ = false;
-  bool leader_ = false;
-  bool waiting_ = false;
-  uint64_t waiter_id_ = 0;
   bool revalidating_ = false;
+  // Coalescing (coalesce.cc).
+  std::shared_ptr<Flight> flight_;
+  RequestHandle handle_;      // a streaming waiter's, for resumeBody
+  uint64_t sub_id_ = 0;
+  bool leader_ = false;       // owes flight_ an outcome
+  bool head_published_ = false;
+  bool waiting_ = false;      // joined flight_, not started
+  bool streaming_ = false;    // writing the leader's response from flight_
+  bool paused_ = false;       // streaming_, and the client's write queue is full
 };
 
 } // namespace gw::filters::cache

@@ -317,49 +317,22 @@ Coalescer::Shard& Coalescer::shardOf(const std::string& key) {
   return shards_[absl::HashOf(key) % 16];
 }
 
-bool Coalescer::join(const std::string& key, WorkerContext& worker, Callback cb,
-                     uint64_t* waiter_id) {
+Coalescer::Joined Coalescer::join(const std::string& key, uint64_t max_bytes) {
+  Shard& s = shardOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto [it, added] = s.flights.try_emplace(key);
+  if (added) {
+    it->second = std::make_shared<Flight>(max_bytes);
+  }
+  return {added, it->second};
+}
+
+void Coalescer::end(const std::string& key, const Flight* flight) {
   Shard& s = shardOf(key);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.flights.find(key);
-  if (it == s.flights.end()) {
-    s.flights.emplace(key, std::vector<Waiter>());
-    return true;
-  }
-  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  if (waiter_id != nullptr) {
-    *waiter_id = id;
-  }
-  it->second.push_back({id, &worker, std::move(cb)});
-  return false;
-}
-
-void Coalescer::leave(const std::string& key, uint64_t waiter_id) {
-  Shard& s = shardOf(key);
-  std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.flights.find(key);
-  if (it == s.flights.end()) {
-    return;
-  }
-  auto& w = it->second;
-  w.erase(std::remove_if(w.begin(), w.end(), [waiter_id](const Waiter& x) { return x.id == waiter_id; }),
-          w.end());
-}
-
-void Coalescer::complete(const std::string& key, CacheEntryConstPtr entry) {
-  std::vector<Waiter> waiters;
-  {
-    Shard& s = shardOf(key);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.flights.find(key);
-    if (it == s.flights.end()) {
-      return;
-    }
-    waiters = std::move(it->second);
+  if (it != s.flights.end() && it->second.get() == flight) {
     s.flights.erase(it);
-  }
-  for (auto& w : waiters) {
-    w.worker->post([cb = std::move(w.cb), entry]() { cb(entry); });
   }
 }
 

@@ -23,6 +23,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "source/common/header_map.h"
 #include "source/filters/cache/entry.h"
+#include "source/filters/cache/flight.h"
 
 namespace gw::filters {
 class WorkerContext;
@@ -116,41 +117,36 @@ private:
   std::vector<Rule> rules_;
 };
 
-// Request coalescing: the first miss for a key leads (goes upstream); later misses for the same
-// key wait for its outcome. Waiters may be on any worker: each one's callback is posted to its own
-// worker's loop. Process-wide, one mutex per shard.
+// Request coalescing: the first miss for a key leads (goes upstream) and gets a Flight; later
+// misses for the same key join that Flight as waiters and stream the leader's response from it
+// (flight.h). Process-wide, one mutex per shard; a Flight is shared by the leader and waiters on
+// any worker.
 class Coalescer {
 public:
-  using Callback = std::function<void(CacheEntryConstPtr)>;
+  struct Joined {
+    bool leader = false;
+    std::shared_ptr<Flight> flight;
+  };
   static Coalescer& global();
-  // True: nobody is in flight for `key`; the caller leads and must complete() it. False: `cb` is
-  // queued and will run on `worker`'s loop with the leader's entry (nullptr: go upstream).
-  // `waiter_id` receives the waiter's id for leave().
-  bool join(const std::string& key, WorkerContext& worker, Callback cb,
-            uint64_t* waiter_id = nullptr);
-  // A waiter that ends (timed out, request gone) withdraws its callback.
-  void leave(const std::string& key, uint64_t waiter_id);
-  // The leader is done: every waiter gets `entry` (nullptr: not stored, go upstream yourselves).
-  void complete(const std::string& key, CacheEntryConstPtr entry);
+  // The flight in progress for `key`, or a new one (max_bytes: the route's per-entry maximum)
+  // that the caller leads: it must end() it.
+  Joined join(const std::string& key, uint64_t max_bytes);
+  // New misses for `key` no longer join `flight` (stored, failed, overflowed or the leader went
+  // away): the next one leads its own. Waiters already on it keep it.
+  void end(const std::string& key, const Flight* flight);
   // stale-while-revalidate: one background refresh per key at a time.
   bool beginRefresh(const std::string& key);
   void endRefresh(const std::string& key);
   size_t inFlight() const;
 
 private:
-  struct Waiter {
-    uint64_t id;
-    WorkerContext* worker;
-    Callback cb;
-  };
   struct Shard {
     mutable std::mutex mu;
-    absl::flat_hash_map<std::string, std::vector<Waiter>> flights;
+    absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights;
     absl::flat_hash_set<std::string> refreshing;
   };
   Shard& shardOf(const std::string& key);
   Shard shards_[16];
-  std::atomic<uint64_t> next_id_{1};
 };
 
 } // namespace gw::filters::cache

@@ -53,6 +53,22 @@ struct Run {
       f->onResponseBody(ctx, body, true);
     }
   }
+  // The origin's head only (the body follows through piece()).
+  void head(int code, std::vector<std::pair<std::string, std::string>> headers) {
+    ctx.response().status = code;
+    for (auto& [k, v] : headers) ctx.response().headers.add(k, v);
+    f->onResponseHeaders(ctx);
+  }
+  void piece(std::string body, bool eos) { f->onResponseBody(ctx, body, eos); }
+  // Runs what was posted to this request's worker since the last call.
+  void runPosted() {
+    auto& p = ctx.fakeWorker().posted;
+    while (ran_ < p.size()) {
+      auto fn = p[ran_++];
+      fn();
+    }
+  }
+  size_t ran_ = 0;
   // What the client got: a response from the cache, or the upstream's head.
   std::string result() const {
     return ctx.responses.empty() ? xcache(const_cast<FakeRequestContext&>(ctx).response())
@@ -277,6 +293,128 @@ TEST_CASE("coalescing: a leader that dies releases its waiters") {
   REQUIRE(waiter.ctx.fakeWorker().posted.size() == 1);
   waiter.ctx.fakeWorker().posted[0]();
   CHECK(waiter.ctx.resumes == 1);
+}
+
+TEST_CASE("coalescing streams the leader's response to its waiters from the head on") {
+  Fixture fx;
+  auto c = config();
+  Run leader(*c);
+  Run early(*c);
+  CHECK(early.status == FilterStatus::Pause);
+  g_now += 2000;
+  leader.head(200, {{"cache-control", "max-age=60"}, {"content-type", "text/plain"}});
+  early.runPosted();  // woken by the head alone
+  REQUIRE(early.ctx.responses.size() == 1);
+  CHECK(early.ctx.responses[0].status == 200);
+  CHECK(xcache(early.ctx.responses[0].head) == "HIT");
+  // RFC 9111 4.2.3: the 2 s the leader's request took count as age (response_delay).
+  CHECK(*early.ctx.responses[0].head.headers.get("age") == "2");
+  CHECK(early.ctx.responses[0].content_type == "text/plain");
+  CHECK(early.ctx.body_source == dynamic_cast<ResponseBodySource*>(early.f.get()));
+  CHECK(early.ctx.streamed.empty());
+  leader.piece("first ", false);
+  early.runPosted();
+  CHECK(early.ctx.streamed == "first ");
+  CHECK_FALSE(early.ctx.stream_ended);
+  Run late(*c);  // joins mid-body: starts from byte 0
+  CHECK(late.status == FilterStatus::Pause);
+  late.runPosted();
+  REQUIRE(late.ctx.responses.size() == 1);
+  CHECK(late.ctx.streamed == "first ");
+  leader.piece("second", true);
+  early.runPosted();
+  late.runPosted();
+  CHECK(early.ctx.streamed == "first second");
+  CHECK(early.ctx.stream_ended);
+  CHECK(late.ctx.streamed == "first second");
+  CHECK(late.ctx.stream_ended);
+  CHECK(early.ctx.resumes == 0);
+  // The coalescing timeout no longer applies once streaming started.
+  REQUIRE(early.ctx.timers.size() == 1);
+  early.ctx.timers[0].fn();
+  CHECK(early.ctx.resumes == 0);
+  Run after(*c);  // stored: a plain hit
+  CHECK(after.status == FilterStatus::StopAndRespond);
+  CHECK(after.ctx.responses[0].body == "first second");
+}
+
+TEST_CASE("coalescing: a leader failing mid-body aborts streaming waiters; the others go upstream") {
+  Fixture fx;
+  auto c = config();
+  auto leader = std::make_unique<Run>(*c);
+  Run started(*c);
+  Run slow(*c);  // joined, but its wake has not run yet
+  leader->head(200, {{"cache-control", "max-age=60"}});
+  leader->piece("half", false);
+  started.runPosted();
+  CHECK(started.ctx.streamed == "half");
+  leader.reset();  // the upstream reset mid-body: the leader's request ends (onDestroy)
+  started.runPosted();
+  CHECK(started.ctx.aborted);  // not completed as a truncated body
+  CHECK_FALSE(started.ctx.stream_ended);
+  slow.runPosted();
+  CHECK(slow.ctx.responses.empty());
+  CHECK(slow.ctx.resumes == 1);  // goes upstream itself
+  Run next(*c);  // nothing stored, no flight left: leads
+  CHECK(next.status == FilterStatus::Continue);
+}
+
+TEST_CASE("coalescing: a body over max_entry_bytes keeps streaming waiters and sends the rest upstream") {
+  Fixture fx;
+  auto c = config(R"({"default_ttl_seconds": 30, "max_entry_bytes": 10})");
+  Run leader(*c);
+  Run started(*c);
+  Run later(*c);
+  leader.head(200, {});  // no Content-Length: the size shows while streaming
+  leader.piece("12345678", false);
+  started.runPosted();
+  CHECK(started.ctx.streamed == "12345678");
+  leader.piece("abcdefgh", false);  // 16 > 10: not stored
+  later.runPosted();
+  CHECK(later.ctx.resumes == 1);
+  CHECK(later.ctx.responses.empty());
+  Run newcomer(*c);  // the flight takes no one new: it leads its own request
+  CHECK(newcomer.status == FilterStatus::Continue);
+  started.runPosted();
+  leader.piece("!", true);
+  started.runPosted();
+  CHECK(started.ctx.streamed == "12345678abcdefgh!");
+  CHECK(started.ctx.stream_ended);
+  CHECK_FALSE(started.ctx.aborted);
+}
+
+TEST_CASE("coalescing: a paused waiter takes nothing until its client drains") {
+  Fixture fx;
+  auto c = config();
+  Run leader(*c);
+  Run w(*c);
+  leader.head(200, {{"cache-control", "max-age=60"}});
+  leader.piece("a", false);
+  w.runPosted();
+  REQUIRE(w.ctx.body_source != nullptr);
+  w.ctx.body_source->pauseBody();  // the client's write queue is over its high watermark
+  leader.piece("b", false);
+  w.runPosted();
+  CHECK(w.ctx.streamed == "a");
+  leader.piece("c", true);
+  w.runPosted();
+  CHECK(w.ctx.streamed == "a");
+  w.ctx.body_source->resumeBody();  // posts the next take
+  CHECK(w.ctx.streamed == "a");
+  w.runPosted();
+  CHECK(w.ctx.streamed == "abc");
+  CHECK(w.ctx.stream_ended);
+}
+
+TEST_CASE("coalescing: a leader response stored for revalidation only sends waiters upstream") {
+  Fixture fx;
+  auto c = config();
+  Run leader(*c);
+  Run w(*c);
+  leader.head(200, {{"cache-control", "no-cache"}, {"etag", "\"v1\""}});
+  w.runPosted();
+  CHECK(w.ctx.responses.empty());
+  CHECK(w.ctx.resumes == 1);
 }
 
 TEST_CASE("Vary on the response keeps variants apart; Vary: * is never stored") {

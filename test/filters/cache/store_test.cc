@@ -92,34 +92,125 @@ TEST_CASE("store: purge by key, prefix, tag, all; purge rules for entries found 
   CHECK(s.purge(PurgeKind::All, "") == 1);
 }
 
-TEST_CASE("coalescing: one leader per key; waiters on other workers get the entry on their loop") {
+TEST_CASE("coalescing: one leader per key; the flight ends for new joiners, not for its waiters") {
   Coalescer c;
-  test::FakeWorkerContext w1, w2;
-  std::vector<CacheEntryConstPtr> got;
-  auto cb = [&got](CacheEntryConstPtr e) { got.push_back(std::move(e)); };
-  CHECK(c.join("k", w1, cb));        // leader
-  CHECK_FALSE(c.join("k", w1, cb));  // waiter on the same worker
-  CHECK_FALSE(c.join("k", w2, cb));  // waiter on another worker
-  CHECK(c.join("other", w2, cb));    // another key leads on its own
+  auto lead = c.join("k", 1 << 20);
+  CHECK(lead.leader);
+  auto w1 = c.join("k", 1 << 20);
+  CHECK_FALSE(w1.leader);
+  CHECK(w1.flight == lead.flight);
+  CHECK(c.join("other", 1 << 20).leader);  // another key leads on its own
   CHECK(c.inFlight() == 2);
-  auto e = entry("/k", 1);
-  c.complete("k", e);
-  CHECK(got.empty());  // nothing runs on the completing thread
-  REQUIRE(w1.posted.size() == 1);
-  REQUIRE(w2.posted.size() == 1);
-  w1.posted[0]();
-  w2.posted[0]();
-  REQUIRE(got.size() == 2);
-  CHECK(got[0] == e);
-  CHECK(got[1] == e);
-  CHECK(c.join("k", w1, cb));  // done: the next miss leads again
-  c.complete("k", nullptr);
-  c.complete("other", nullptr);
+  c.end("k", lead.flight.get());
+  auto again = c.join("k", 1 << 20);  // done: the next miss leads again
+  CHECK(again.leader);
+  CHECK(again.flight != lead.flight);
+  c.end("k", lead.flight.get());  // an old flight's end leaves the new one alone
+  CHECK_FALSE(c.join("k", 1 << 20).leader);
+  c.end("k", again.flight.get());
+  c.end("other", c.join("other", 1).flight.get());
   CHECK(c.inFlight() == 0);
   CHECK(c.beginRefresh("k"));
   CHECK_FALSE(c.beginRefresh("k"));
   c.endRefresh("k");
   CHECK(c.beginRefresh("k"));
+}
+
+std::string joined(const Flight::Take& t) {
+  std::string s;
+  for (const auto& p : t.pieces) s += *p;
+  return s;
+}
+
+TEST_CASE("flight: waiters on other workers are woken on their loop and read from their own position") {
+  using K = Flight::Take::Kind;
+  Flight f(1 << 20);
+  test::FakeWorkerContext w1, w2;
+  int wakes1 = 0, wakes2 = 0;
+  const uint64_t a = f.subscribe(w1, [&] { ++wakes1; });
+  const uint64_t b = f.subscribe(w2, [&] { ++wakes2; });
+  CHECK(f.take(a).kind == K::Nothing);  // no head yet
+  auto head = entry("/k", 0);
+  f.setHead(head);
+  f.append("one ");
+  REQUIRE(w1.posted.size() == 1);  // one wake per waiter until it takes
+  REQUIRE(w2.posted.size() == 1);
+  w1.posted[0]();
+  CHECK(wakes1 == 1);
+  auto t = f.take(a);
+  CHECK(t.kind == K::Start);
+  CHECK(t.head == head);
+  CHECK(joined(t) == "one ");
+  f.append("two ");
+  REQUIRE(w1.posted.size() == 2);
+  CHECK(w2.posted.size() == 1);  // b has not taken its first wake yet
+  t = f.take(a);
+  CHECK(t.kind == K::More);
+  CHECK(joined(t) == "two ");
+  CHECK_FALSE(t.end);
+  auto stored = entry("/k", 8);
+  f.complete(stored);
+  t = f.take(a);
+  CHECK(t.kind == K::More);
+  CHECK(t.pieces.empty());
+  CHECK(t.end);
+  auto tb = f.take(b);  // b starts after completion: the stored entry, whole
+  CHECK(tb.kind == K::Whole);
+  CHECK(tb.entry == stored);
+  // A waiter that joins a complete flight is woken at once.
+  test::FakeWorkerContext w3;
+  const uint64_t c = f.subscribe(w3, [] {});
+  CHECK(w3.posted.size() == 1);
+  CHECK(f.take(c).kind == K::Whole);
+}
+
+TEST_CASE("flight: a failure sends waiters that have not started upstream and aborts the others") {
+  using K = Flight::Take::Kind;
+  Flight f(1 << 20);
+  test::FakeWorkerContext w;
+  const uint64_t a = f.subscribe(w, [] {});
+  const uint64_t b = f.subscribe(w, [] {});
+  f.setHead(entry("/k", 0));
+  f.append("part");
+  CHECK(f.take(a).kind == K::Start);
+  f.fail();
+  CHECK(f.head() == nullptr);
+  CHECK(f.take(a).kind == K::Abort);
+  CHECK(f.take(b).kind == K::GoUpstream);
+  CHECK(f.retainedBytes() == 0);
+  Flight g(1 << 20);  // no head at all, and no stored entry: go upstream
+  const uint64_t x = g.subscribe(w, [] {});
+  g.complete(nullptr);
+  CHECK(g.take(x).kind == K::GoUpstream);
+}
+
+TEST_CASE("flight: over the per-entry maximum memory stays bounded; laggards are cut off") {
+  using K = Flight::Take::Kind;
+  Flight f(10);
+  test::FakeWorkerContext w;
+  const uint64_t fast = f.subscribe(w, [] {});
+  const uint64_t slow = f.subscribe(w, [] {});
+  const uint64_t late = f.subscribe(w, [] {});
+  f.setHead(entry("/k", 0));
+  f.append("12345678");
+  CHECK(joined(f.take(fast)) == "12345678");
+  CHECK(joined(f.take(slow)) == "12345678");
+  f.append("abcdefgh");  // 16 > 10: overflowed
+  CHECK(f.overflowed());
+  CHECK(f.take(late).kind == K::GoUpstream);  // not started: fetch it yourself
+  CHECK(f.retainedBytes() == 8);  // what both started waiters have written is gone
+  CHECK(joined(f.take(fast)) == "abcdefgh");
+  CHECK(f.retainedBytes() == 8);  // slow still needs it
+  f.append("ABCDEFGH");  // slow would need 16 bytes kept: it is cut off
+  CHECK(f.retainedBytes() <= 10);
+  CHECK(f.take(slow).kind == K::Abort);
+  auto t = f.take(fast);
+  CHECK(joined(t) == "ABCDEFGH");
+  f.complete(nullptr);
+  t = f.take(fast);
+  CHECK(t.end);
+  CHECK(t.pieces.empty());
+  CHECK(f.retainedBytes() == 0);
 }
 
 TEST_CASE("store stats render per route in /metrics and JSON") {
