@@ -11,6 +11,7 @@
 #include "source/server/error_response.h"
 #include "source/server/read_buffer.h"
 #include "source/server/stream.h"
+#include "source/server/upgrade_tunnel.h"
 
 namespace gw::server {
 
@@ -72,7 +73,7 @@ bool DownstreamConnection::repin() {
 }
 
 void DownstreamConnection::onConfigChanged() {
-  if (stream_ || closing_) {
+  if (stream_ || closing_ || tunnel_) {
     return;  // the current request keeps the config it started with; the next one re-pins
   }
   // Idle: hold the newest config rather than keep an old generation alive until the next request.
@@ -136,6 +137,9 @@ void DownstreamConnection::updateReading() {
   if (stream_ && stream_->bodyBlocked()) {
     want = false;
   }
+  if (tunnel_started_) {
+    want = !tunnel_read_paused_;
+  }
   if (want && !reading_) {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
@@ -161,6 +165,10 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
       }
     }
     return;  // closing: input is discarded
+  }
+  if (tunnel_started_) {
+    onTunnelRead(nread, buf);
+    return;
   }
   if (nread < 0) {
     peer_closed_ = true;
@@ -297,6 +305,10 @@ void DownstreamConnection::onStreamComplete(bool close_after) {
   std::unique_ptr<Stream> done = std::move(stream_);
   const bool discarding = done->wantsBody();
   worker_.deferDelete(std::move(done));
+  if (tunnel_) {
+    startTunnel();  // the 101 went out: raw bytes from now on
+    return;
+  }
   if (parser_.state() == http::Http1Parser::State::Body && discarding && !close_after) {
     // The response went out before the request body was read: skip the rest of the body if it
     // is already buffered, else close.
@@ -399,6 +411,9 @@ void DownstreamConnection::onWriteDone(int status) {
   if (stream_ && writeQueueSize() <= kLowWatermark) {
     stream_->onDownstreamWritable();
   }
+  if (tunnel_started_ && writeQueueSize() <= kLowWatermark) {
+    tunnel_->onDownstreamWritable();
+  }
 }
 
 void DownstreamConnection::drain() {
@@ -406,6 +421,10 @@ void DownstreamConnection::drain() {
     return;
   }
   draining_ = true;
+  if (tunnel_) {
+    tunnel_->onDrain();  // ends after the route's upgrade.drain_timeout
+    return;
+  }
   if (stream_) {
     return;  // closes after the current response (Connection: close)
   }
@@ -431,6 +450,11 @@ void DownstreamConnection::close(bool abort) {
   if (stream_) {
     stream_->onDownstreamClosed();
     worker_.deferDelete(std::move(stream_));
+  }
+  if (tunnel_) {
+    tunnel_started_ = false;
+    tunnel_->onDownstreamClosed();  // ends the upstream side too (nothing if the tunnel is ending)
+    worker_.deferDelete(std::move(tunnel_));
   }
   if (abort) {
     uv_tcp_close_reset(&handle_, [](uv_handle_t* h) {

@@ -17,6 +17,7 @@
 namespace gw::server {
 
 class Stream;
+class UpgradeTunnel;
 
 // One downstream (client) HTTP/1.1 connection on one worker: reads and parses requests, and
 // writes responses with watermark backpressure. Requests are handled one at a time by a Stream:
@@ -72,6 +73,13 @@ public:
   bool requestBodyBlocked() const;
   size_t bufferedBytes() const { return in_.size() - in_off_; }  // read, not yet parsed
 
+  // Upgrade tunnel (downstream_connection_tunnel.cc). The stream hands over the tunnel once the
+  // 101 went out; when the stream completes, the connection stops parsing and carries raw bytes
+  // for the tunnel, which closes it at the end.
+  void setTunnel(std::unique_ptr<UpgradeTunnel> tunnel);
+  void setTunnelReading(bool on);  // the tunnel's backpressure on reading from the client
+  void shutdownWrite();            // FIN after what is queued; reading goes on
+
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
   void onBody(absl::string_view data) override;
@@ -90,6 +98,8 @@ private:
   void finishClose();
   void afterShutdown(int status);
   void closeLingering();
+  void startTunnel();
+  void onTunnelRead(ssize_t nread, const uv_buf_t* buf);
   // Points config_/listener_ at the worker's newest config; false if it lacks this listener.
   bool repin();
 
@@ -108,6 +118,7 @@ private:
   HostMemo host_memo_;
   ForwardedMemo forwarded_memo_;
   std::unique_ptr<Stream> stream_;
+  std::unique_ptr<UpgradeTunnel> tunnel_;
   uint32_t requests_served_ = 0;
   bool reading_ = false;
   bool peer_closed_ = false;
@@ -120,6 +131,8 @@ private:
   bool linger_closed_ = false;
   bool stream_pending_start_ = false;  // stream_ created by onRequestHead, not started yet
   bool processing_input_ = false;
+  bool tunnel_started_ = false;
+  bool tunnel_read_paused_ = false;
   int handles_open_ = 0;
 };
 
