@@ -272,7 +272,7 @@ def test_upstream_close_closes_the_client_side():
         wait_for(lambda: closes(gw, "upstream_closed") == 1, 5)
 
 
-def test_upstream_gone_resets_the_tunnel():
+def test_upstream_process_gone_closes_the_client_side():
     up = Upstream()
     with up, Gateway(config(), [up]) as gw:
         ws = WebSocket(url(gw))
