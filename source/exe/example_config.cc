@@ -207,6 +207,12 @@ listeners:
                     - {op: rename, path: instance, to: served_by}
                     - {op: remove, path: headers}
             route_filter: {name: router, config: {cluster: user-service}}
+          - name: ws-echo
+            # WebSocket: the Upgrade goes to the demo upstream's echo endpoint after the pre
+            # filters, then bytes flow both ways; a tunnel idle for 5 minutes is closed.
+            match: {path: /ws/echo}
+            upgrade: {allowed_types: [websocket], idle_timeout: 300s}
+            route_filter: {name: router, config: {cluster: echo-service}}
           - name: health
             match: {path: /healthz}
             route_filter: {name: direct_response, config: {status: 200, body: "ok\n"}}
@@ -239,6 +245,9 @@ clusters:
     endpoints: [{address: "127.0.0.1:9501"}]
   - name: legacy-soap
     # The legacy SOAP customer service (POST /soap/customers): the IdP's demo_upstream serves it.
+    endpoints: [{address: "127.0.0.1:9501"}]
+  - name: echo-service
+    # The WebSocket echo (/ws/echo) of the IdP's demo upstream.
     endpoints: [{address: "127.0.0.1:9501"}]
   - name: product-service
     lb_policy: RANDOM

@@ -128,6 +128,7 @@ public:
   const std::string& name() const override { return name_; }
   uint64_t maxRequestBodyBytes() const override { return max_request_body_bytes_; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
+  const UpgradePolicy* upgrade() const override { return upgrade_.get(); }
 
   bool rewrites() const override { return !prefix_rewrite_.empty() || rewrite_regex_ != nullptr; }
   std::string rewritePath(absl::string_view path) const override {
@@ -179,6 +180,7 @@ private:
   std::unique_ptr<RE2> rewrite_regex_;
   std::string rewrite_substitution_;
   std::chrono::milliseconds timeout_ = kDefaultRouteTimeout;
+  std::unique_ptr<UpgradePolicy> upgrade_;  // Route.upgrade; null when unset
 };
 
 absl::StatusOr<std::unique_ptr<RouteEntryImpl>> RouteEntryImpl::compile(const Route& route,
@@ -311,6 +313,13 @@ absl::StatusOr<std::unique_ptr<RouteEntryImpl>> RouteEntryImpl::compile(const Ro
       ms = 1;  // a sub-millisecond timeout is not "disabled"
     }
     e->timeout_ = std::chrono::milliseconds(ms);
+  }
+  if (route.has_upgrade()) {
+    auto up = compileUpgradePolicy(route.upgrade(), base);
+    if (!up.ok()) {
+      return up.status();
+    }
+    e->upgrade_ = std::move(*up);
   }
   return e;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "gateway/v1/config.pb.h"
 #include "source/http/message.h"
+#include "source/router/upgrade_policy.h"
 
 namespace gw::router {
 
@@ -26,6 +27,8 @@ public:
   virtual bool rewrites() const = 0;
   // 0 = no timeout.
   virtual std::chrono::milliseconds timeout() const = 0;
+  // Route.upgrade compiled; nullptr: the route tunnels no Upgrade.
+  virtual const UpgradePolicy* upgrade() const { return nullptr; }
   // Opaque per-route data attached by the config compiler (the compiled filter chain).
   void setAttachment(std::shared_ptr<const void> a) { attachment_ = std::move(a); }
   const void* attachment() const { return attachment_.get(); }

@@ -378,6 +378,13 @@ std::string renderMetrics(Server& server) {
     renderResilienceMetrics(*server.config(), stats, out);
     renderHttp2Metrics(stats, out);
   }
+  {
+    std::vector<const TunnelStats*> tunnels;
+    for (auto& w : server.workers()) {
+      tunnels.push_back(&w->stats().tunnel);
+    }
+    renderTunnelMetrics(tunnels, out);
+  }
   // Each filter's own stats (declared beside its code: source/filters/filter_stats.h).
   {
     std::vector<const filters::FilterStatsBlock*> blocks;

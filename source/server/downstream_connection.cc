@@ -12,6 +12,7 @@
 #include "source/server/http2_connection.h"
 #include "source/server/read_buffer.h"
 #include "source/server/stream.h"
+#include "source/server/upgrade_tunnel.h"
 
 namespace gw::server {
 
@@ -79,7 +80,7 @@ void DownstreamConnection::onConfigChanged() {
     }
     return;
   }
-  if (stream_ || closing_) {
+  if (stream_ || closing_ || tunnel_) {
     return;  // the current request keeps the config it started with; the next one re-pins
   }
   // Idle: hold the newest config rather than keep an old generation alive until the next request.
@@ -157,6 +158,8 @@ void DownstreamConnection::updateReading() {
     // HTTP/2 input is bounded by the flow-control windows; control frames are not, and each
     // may queue an answer: nothing is read while the client does not read what we write.
     want = writer_.queuedBytes() <= kHighWatermark && h2_->wantsRead();
+  } else if (tunnel_started_) {
+    want = !tunnel_read_paused_;
   }
   if (want && !reading_) {
     reading_ = true;
@@ -183,6 +186,10 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
       }
     }
     return;  // closing: input is discarded
+  }
+  if (tunnel_started_) {
+    onTunnelRead(nread, buf);
+    return;
   }
   if (nread < 0) {
     peer_closed_ = true;
@@ -381,6 +388,10 @@ void DownstreamConnection::onStreamComplete(bool close_after) {
   std::unique_ptr<Stream> done = std::move(stream_);
   const bool discarding = done->wantsBody();
   worker_.deferDelete(std::move(done));
+  if (tunnel_) {
+    startTunnel();  // the 101 went out: raw bytes from now on
+    return;
+  }
   if (parser_.state() == http::Http1Parser::State::Body && discarding && !close_after) {
     // The response went out before the request body was read: skip the rest of the body if it
     // is already buffered, else close.
@@ -490,6 +501,9 @@ void DownstreamConnection::onWriteDone(int status) {
   if (stream_ && writeQueueSize() <= kLowWatermark) {
     stream_->onDownstreamWritable();
   }
+  if (tunnel_started_ && writeQueueSize() <= kLowWatermark) {
+    tunnel_->onDownstreamWritable();
+  }
 }
 
 void DownstreamConnection::drain() {
@@ -499,6 +513,10 @@ void DownstreamConnection::drain() {
   draining_ = true;
   if (h2_ != nullptr) {
     h2_->drain();  // GOAWAY; the open streams finish, then the connection closes
+    return;
+  }
+  if (tunnel_) {
+    tunnel_->onDrain();  // ends after the route's upgrade.drain_timeout
     return;
   }
   if (stream_) {
@@ -529,6 +547,11 @@ void DownstreamConnection::close(bool abort) {
   }
   if (h2_ != nullptr) {
     h2_->onConnectionClosed();  // every open stream is aborted
+  }
+  if (tunnel_) {
+    tunnel_started_ = false;
+    tunnel_->onDownstreamClosed();  // ends the upstream side too (nothing if the tunnel is ending)
+    worker_.deferDelete(std::move(tunnel_));
   }
   if (abort) {
     uv_tcp_close_reset(&handle_, [](uv_handle_t* h) {

@@ -19,6 +19,7 @@ namespace gw::server {
 
 class Stream;
 class Http2Connection;
+class UpgradeTunnel;
 
 // One downstream (client) connection on one worker: the socket, its timers, reading, and
 // writing with watermark backpressure. It speaks HTTP/1.1 itself: requests are handled one at a
@@ -88,6 +89,7 @@ public:
   HostMemo& hostMemo() override { return host_memo_; }
   ForwardedMemo& forwardedMemo() override { return forwarded_memo_; }
   Worker& worker() override { return worker_; }
+  DownstreamConnection* http1Connection() override { return this; }
   bool draining() const override { return draining_; }
   uint32_t requestsServed() const override { return requests_served_; }
   size_t bufferedBytes() const override { return in_.size() - in_off_; }  // read, not parsed
@@ -99,6 +101,13 @@ public:
   void sendResponseEnd(bool chunked, const HeaderMap* trailers) override;
   void sendInformational(const http::ResponseHead& head) override;
   void sendContinue() override;
+
+  // Upgrade tunnel (downstream_connection_tunnel.cc). The stream hands over the tunnel once the
+  // 101 went out; when the stream completes, the connection stops parsing and carries raw bytes
+  // for the tunnel, which closes it at the end.
+  void setTunnel(std::unique_ptr<UpgradeTunnel> tunnel);
+  void setTunnelReading(bool on);  // the tunnel's backpressure on reading from the client
+  void shutdownWrite();            // FIN after what is queued; reading goes on
 
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
@@ -121,6 +130,8 @@ private:
   void finishClose();
   void afterShutdown(int status);
   void closeLingering();
+  void startTunnel();
+  void onTunnelRead(ssize_t nread, const uv_buf_t* buf);
   // Points config_/listener_ at the worker's newest config; false if it lacks this listener.
   bool repin();
 
@@ -140,6 +151,7 @@ private:
   ForwardedMemo forwarded_memo_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<Http2Connection> h2_;
+  std::unique_ptr<UpgradeTunnel> tunnel_;
   uint32_t requests_served_ = 0;
   bool reading_ = false;
   bool peer_closed_ = false;
@@ -152,6 +164,8 @@ private:
   bool linger_closed_ = false;
   bool stream_pending_start_ = false;  // stream_ created by onRequestHead, not started yet
   bool processing_input_ = false;
+  bool tunnel_started_ = false;
+  bool tunnel_read_paused_ = false;
   int handles_open_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "source/common/local_counter.h"
+#include "source/server/tunnel_stats.h"
 
 namespace gw::server {
 
@@ -64,6 +65,7 @@ struct WorkerStats {
   LocalCounter<int64_t> downstream_rq_active;
   LocalCounter<int64_t> upstream_cx_active;
   Http2Stats http2;
+  TunnelStats tunnel;  // Upgrade (WebSocket) tunnels
 
   void recordRequest(const std::string& route, const std::string& cluster, int status,
                      double latency_ms);

@@ -105,6 +105,9 @@ void Stream::start() {
     fail(std::move(*p.error));
     return;
   }
+  if (!admitUpgrade()) {
+    return;
+  }
   max_body_ = p.max_body;
   const auto timeout = route_->timeout();
   if (timeout.count() > 0) {

@@ -138,6 +138,10 @@ private:
     int avoid_host = -1;          // the endpoint a retry should avoid
     std::string fallback_reason;  // x-gateway-fallback of a proxied fallback's response
     filters::ResponseBodySource* body_source = nullptr;  // respondStreaming(); cleared at teardown
+    // Upgrade (stream_upgrade.cc): the protocol asked for ("websocket"), and the Upgrade value
+    // sent upstream (the client's), then the one the upstream's 101 names.
+    std::string upgrade_protocol;
+    std::string upgrade_value;
   };
   Extras& extras() {
     if (extras_ == nullptr) {
@@ -197,6 +201,11 @@ private:
   void releaseRetrySlot();
   // Answers an error with the route's fallback when it covers it: true when it did.
   bool tryFallback(filters::ErrorInfo& error);
+
+  // Upgrade (stream_upgrade.cc). admitUpgrade: false when the request was refused.
+  bool admitUpgrade();
+  void onSwitchingProtocols(http::ResponseHead&& head);
+  void startTunnel();
 
   // Response side (stream_response.cc).
   void beginResponseStage();
@@ -291,6 +300,8 @@ private:
   bool in_fallback_ : 1 = false;  // proxying to the fallback cluster: no retry, no fallback
   bool h2_ : 1 = false;           // an HTTP/2 stream: no HTTP/1 framing decisions
   bool local_stream_ : 1 = false; // respondStreaming(): the body comes from a filter in pieces
+  bool upgrade_ : 1 = false;         // an upgrade request the route allows (stream_upgrade.cc)
+  bool tunnel_pending_ : 1 = false;  // the upstream answered 101: the response hooks run first
 };
 
 } // namespace gw::server

@@ -10,6 +10,7 @@
 
 namespace gw::server {
 
+class DownstreamConnection;
 class Worker;
 struct HostMemo;
 struct ForwardedMemo;
@@ -33,6 +34,9 @@ public:
   virtual ~StreamConnection() = default;
 
   virtual Worker& worker() = 0;
+  // The HTTP/1.1 connection itself, for what only HTTP/1.1 has (an Upgrade tunnel); nullptr on
+  // HTTP/2.
+  virtual DownstreamConnection* http1Connection() { return nullptr; }
   virtual const std::string& clientIp() const = 0;
   virtual HostMemo& hostMemo() = 0;
   virtual ForwardedMemo& forwardedMemo() = 0;

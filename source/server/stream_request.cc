@@ -6,6 +6,7 @@
 #include "source/server/downstream_connection.h"
 #include "source/server/header_policy.h"
 #include "source/server/stream.h"
+#include "source/server/upgrade_request.h"
 
 namespace gw::server {
 
@@ -171,6 +172,9 @@ void Stream::onUpstreamReady() {
   }
   std::string& head = scratchBuffer();
   buildUpstreamHead(request_, o, head);
+  if (upgrade_) {
+    appendUpgradeHeaders(extras_->upgrade_value, head);  // kept for the upstream's 101
+  }
   upstream_->write(absl::string_view(head));
   if (retaining_ && extras_ != nullptr && !extras_->replay.empty()) {
     upstream_->write(absl::string_view(extras_->replay));  // a retry: the body sent so far

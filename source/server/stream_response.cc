@@ -17,6 +17,10 @@ void Stream::onUpstreamHead(http::ResponseHead&& head, bool informational) {
   if (finished_ || downstream_closed_) {
     return;
   }
+  if (informational && head.status == 101) {
+    onSwitchingProtocols(std::move(head));  // stream_upgrade.cc
+    return;
+  }
   if (informational) {
     // 100 Continue is ours to send; other 1xx (103 Early Hints) go to HTTP/1.1 clients.
     if (head.status != 100 && head.status != 101 && request_.version_minor == 1 &&
@@ -71,6 +75,10 @@ void Stream::startLocalResponse() {
 
 void Stream::afterResponseHeaders() {
   response_headers_done_ = true;
+  if (tunnel_pending_ && !is_local_) {
+    startTunnel();  // the 101 passed the response hooks
+    return;
+  }
   if (is_local_) {
     if (response_mode_ == Mode::Untouched) {
       sendWholeResponse();

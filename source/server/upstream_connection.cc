@@ -126,13 +126,17 @@ void UpstreamConnection::resumeReading() {
   read_paused_ = false;
   if (state_ == State::Busy || state_ == State::Idle) {
     startReading();
-    if (in_off_ < in_.size()) {
+    if (in_off_ < in_.size() && raw_ == nullptr) {
       processInput();
     }
   }
 }
 
 void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
+  if (raw_ != nullptr) {
+    onRawRead(nread, buf);
+    return;
+  }
   if (state_ == State::Idle) {
     // An idle connection that speaks or closes is of no further use.
     close();
@@ -174,6 +178,10 @@ void UpstreamConnection::processInput() {
     const size_t n = parser_.feed(in_.data() + in_off_, in_.size() - in_off_);
     in_callback_ = false;
     in_off_ += n;
+    if (raw_ != nullptr) {
+      flushRawInput();  // switched to raw inside the 101's callback: the rest is tunnel bytes
+      return;
+    }
     if (pending_release_ != PendingRelease::None) {
       // The request released us from inside a parser callback: finish it now that the consumed
       // bytes are accounted for.
@@ -193,6 +201,10 @@ void UpstreamConnection::processInput() {
     }
     if (st == http::Http1Parser::State::Complete) {
       if (parser_.informational()) {
+        if (switched_) {
+          pauseReading();  // not HTTP any more: kept for startRaw() (or dropped with us)
+          break;
+        }
         parser_.reset();
         continue;
       }
@@ -218,6 +230,9 @@ void UpstreamConnection::processInput() {
 
 void UpstreamConnection::onResponseHead(http::ResponseHead&& head) {
   response_started_ = true;
+  if (head.status == 101) {
+    switched_ = true;
+  }
   if (cb_ != nullptr) {
     cb_->onUpstreamHead(std::move(head), parser_.informational());
   }
@@ -271,8 +286,12 @@ void UpstreamConnection::onWriteDone(int status) {
     fail(absl::StrCat("upstream write error: ", uv_strerror(status)), UpstreamFailure::Reset);
     return;
   }
-  if (state_ == State::Busy && cb_ != nullptr && writeQueueSize() <= kLowWatermark) {
-    cb_->onUpstreamWritable();
+  if (state_ == State::Busy && writeQueueSize() <= kLowWatermark) {
+    if (cb_ != nullptr) {
+      cb_->onUpstreamWritable();
+    } else if (raw_ != nullptr) {
+      raw_->onUpstreamRawWritable();
+    }
   }
 }
 
@@ -286,7 +305,7 @@ void UpstreamConnection::release(bool reusable) {
     return;
   }
   HostPool& pool = *pool_;
-  const bool can_pool = reusable && response_complete_ && state_ == State::Busy &&
+  const bool can_pool = reusable && response_complete_ && !switched_ && state_ == State::Busy &&
                         in_off_ == in_.size() && !cluster_->retired() &&
                         pool.idle.size() < cluster_->config().max_idle_per_endpoint;
   if (!can_pool) {
@@ -308,10 +327,13 @@ void UpstreamConnection::armIdleTimer() {
 
 void UpstreamConnection::fail(const std::string& reason, UpstreamFailure failure) {
   UpstreamCallbacks* cb = cb_;
+  UpstreamRawCallbacks* raw = raw_;
   const bool before = !response_started_;
   close();
   if (cb != nullptr) {
     cb->onUpstreamFailure(reason, failure, before);
+  } else if (raw != nullptr) {
+    raw->onUpstreamRawClosed(reason);
   }
 }
 
@@ -325,6 +347,7 @@ void UpstreamConnection::close() {
   }
   state_ = State::Closed;
   cb_ = nullptr;
+  raw_ = nullptr;
   pool_->total--;
   cluster_->worker().stats().upstream_cx_active--;
   auto on_close = [](uv_handle_t* h) {

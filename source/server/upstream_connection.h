@@ -39,6 +39,17 @@ public:
   virtual void onUpstreamReadEnd() {}
 };
 
+// What a connection switched to raw bytes (a tunnel after 101 Switching Protocols) reports.
+class UpstreamRawCallbacks {
+public:
+  virtual ~UpstreamRawCallbacks() = default;
+  virtual void onUpstreamRawData(absl::string_view data) = 0;
+  virtual void onUpstreamRawEof() = 0;  // the upstream closed its side (FIN)
+  // A read or write failed: the connection has closed itself.
+  virtual void onUpstreamRawClosed(const std::string& reason) = 0;
+  virtual void onUpstreamRawWritable() = 0;  // the write queue fell below the low watermark
+};
+
 // An HTTP/1.1 connection to one upstream host, owned by its HostPool while idle and by the
 // request while busy. Closes itself; never outlives its ClusterState.
 class UpstreamConnection : public http::Http1ParserCallbacks {
@@ -62,6 +73,14 @@ public:
   const upstream::Host& host() const { return pool_->host; }
   bool responseStarted() const { return response_started_; }
 
+  // Raw mode (upstream_connection_raw.cc). After a 101 head the parser stops and reading pauses;
+  // startRaw() then hands the rest of the input and every later read to `cb` unparsed. A switched
+  // connection is never pooled again.
+  bool switchedProtocols() const { return switched_; }
+  void startRaw(UpstreamRawCallbacks& cb);
+  void shutdownWrite();  // FIN after what is queued
+  void closeRaw();       // closes now (queued bytes are sent first where the socket takes them)
+
   // Http1ParserCallbacks
   void onResponseHead(http::ResponseHead&& head) override;
   void onBody(absl::string_view data) override;
@@ -80,11 +99,14 @@ private:
   void armIdleTimer();
   void onWriteDone(int status);
   void afterWrite(int rc);
+  void onRawRead(ssize_t nread, const uv_buf_t* buf);
+  void flushRawInput();
 
   enum class State { Connecting, Busy, Idle, Closed };
   ClusterStateSharedPtr cluster_;
   HostPool* pool_;
   UpstreamCallbacks* cb_ = nullptr;
+  UpstreamRawCallbacks* raw_ = nullptr;  // raw mode: who gets the bytes
   uv_tcp_t handle_;
   uv_connect_t connect_req_;
   DeadlineTimer timer_;
@@ -99,6 +121,7 @@ private:
   bool response_started_ = false;
   bool response_complete_ = false;
   bool in_callback_ = false;
+  bool switched_ = false;  // a 101 head arrived: what follows is not HTTP
   enum class PendingRelease { None, Reuse, Close } pending_release_ = PendingRelease::None;
   int handles_open_ = 0;
 };

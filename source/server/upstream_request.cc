@@ -208,6 +208,13 @@ void UpstreamRequest::resumeReading() {
   }
 }
 
+UpstreamConnection* UpstreamRequest::detach() {
+  dropHost();
+  UpstreamConnection* c = conn_;
+  conn_ = nullptr;
+  return c;
+}
+
 void UpstreamRequest::release(bool reusable) {
   dropHost();
   if (conn_ == nullptr) {
@@ -225,7 +232,7 @@ void UpstreamRequest::onUpstreamReady() {
 }
 
 void UpstreamRequest::onUpstreamHead(http::ResponseHead&& head, bool informational) {
-  if (!informational) {
+  if (!informational || head.status == 101) {
     recordAttempt({upstream::AttemptResult::Kind::Response, head.status});
   }
   cb_.onUpstreamHead(std::move(head), informational);

@@ -83,6 +83,9 @@ public:
   void resumeReading();
   // Done with the connection: a reusable one goes back to the pool, otherwise it closes.
   void release(bool reusable);
+  // Takes the connection away (a tunnel after 101 Switching Protocols): the request no longer
+  // counts on its host; the caller owns what happens to the connection (nullptr if none).
+  UpstreamConnection* detach();
   bool connected() const { return conn_ != nullptr; }
   // The picked endpoint ("" before the first pick); valid while this object lives.
   const std::string& hostAddress() const;

@@ -28,8 +28,8 @@ def example_template(redis_address="127.0.0.1:1"):
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
     t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
-    assert n == 11, n  # four services, two instances each, the IdP, the function runtime
-    # and legacy-soap (both on the IdP's demo upstream)
+    assert n == 12, n  # four services, two instances each, the IdP, the function runtime,
+    # legacy-soap and the WebSocket echo (all three on the IdP's demo upstream)
     assert t.count(EXAMPLE_REDIS) == 1
     return t.replace(EXAMPLE_REDIS, redis_address)
 
@@ -359,3 +359,22 @@ def test_demo_contract_api_versions():
         _, metrics = gw.admin("GET", "/metrics")
         assert (b'gateway_filter_versioning_deprecated_calls_total{version="1",consumer="-"} 2'
                 in metrics), metrics
+
+
+def test_demo_contract_websocket_echo():
+    """`ws://127.0.0.1:8080/ws/echo` is a WebSocket route to the demo upstream's echo: a text
+    frame sent to it comes back (with the client tools/demo prints)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tools", "demo_lib"))
+    import wsclient
+    with Upstream(service="demo") as up, demo_gateway(up) as gw:
+        ws = wsclient.WebSocket("ws://127.0.0.1:%d/ws/echo" % gw.port)
+        ws.send_text("hello, demo")
+        assert ws.recv_frame() == (wsclient.TEXT, b"hello, demo")
+        assert ws.close() == 1000
+        ws.shutdown()
+        # The demo's own line: the CLI prints the echo.
+        out = subprocess.run([sys.executable, "tools/demo_lib/wsclient.py",
+                              "ws://127.0.0.1:%d/ws/echo" % gw.port, "hi"], capture_output=True,
+                             text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout == "hi\n", out

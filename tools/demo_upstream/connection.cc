@@ -95,6 +95,10 @@ void Connection::onRead(ssize_t nread) {
       return;
     }
     readEof_ = true;
+    if (ws_ != nullptr && !closing_) {
+      closeGracefully();  // the client left the WebSocket without a close frame
+      return;
+    }
     if (closing_) {
       if (shutdownDone_) {
         closeNow();
@@ -116,6 +120,10 @@ void Connection::onRead(ssize_t nread) {
     return;  // Lingering close: discard.
   }
   const size_t n = static_cast<size_t>(nread);
+  if (ws_ != nullptr) {
+    webSocketFeed(std::string_view(gReadBuffer, n));
+    return;
+  }
   if (responding_ || waitingDrain_ || !pending_.empty()) {
     pending_.append(gReadBuffer, n);
     if (pending_.size() >= kMaxPendingInput) {
@@ -314,6 +322,7 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   r.keepAlive = llhttp_should_keep_alive(p) != 0 && p->upgrade == 0;
   r.isHead = p->method == HTTP_HEAD;
   r.isStats = r.path() == "/__stats";
+  r.webSocket = p->upgrade != 0 && r.path() == kWebSocketEchoPath && r.status == 0 && !r.reset;
   r.endpoint = findEndpoint(r.path());
   if (!r.isStats) {
     ++gServer.stats.requests;
@@ -458,6 +467,10 @@ void Connection::onWriteDone(int status, bool resetAfter) {
   if (closing_ || queuedBytes() > kWriteLowWater) {
     return;
   }
+  if (ws_ != nullptr) {
+    startReading();  // the echo's backpressure: read again once the echoes drained
+    return;
+  }
   if (waitingWrite_) {
     waitingWrite_ = false;
     pump();
@@ -528,6 +541,49 @@ void Connection::resetNow() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onCloseCb);
   if (uv_tcp_close_reset(&tcp_, onCloseCb) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onCloseCb);
+  }
+}
+
+} // namespace demo
+
+namespace demo {
+
+// The WebSocket echo (websocket_echo.h): the handshake's answer, then the session owns the
+// connection's bytes.
+void Connection::startWebSocket() {
+  bool ok = false;
+  std::string out = webSocketHandshake(req_.headers, gServer.options.instance, &ok);
+  if (!ok) {
+    keepAlive_ = false;
+    pending_.clear();
+    stopReading();
+    if (write(std::move(out))) {
+      closeGracefully();
+    }
+    return;
+  }
+  if (!write(std::move(out))) {
+    return;
+  }
+  ws_ = std::make_unique<WebSocketEcho>();
+  std::string early;
+  early.swap(pending_);  // frames the client sent right behind its handshake
+  webSocketFeed(early);
+  startReading();
+}
+
+void Connection::webSocketFeed(std::string_view data) {
+  std::string out;
+  const bool more = ws_->feed(data, out);
+  if (!out.empty() && !write(std::move(out))) {
+    return;
+  }
+  if (!more) {
+    closeGracefully();  // a close was exchanged (or the protocol broken): FIN after the frames
+    return;
+  }
+  if (queuedBytes() > kWriteHighWater) {
+    stopReading();  // onWriteDone reads again below the low-water mark
   }
 }
 

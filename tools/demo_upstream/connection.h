@@ -24,6 +24,7 @@
 #include "tools/demo_upstream/endpoints.h"
 #include "tools/demo_upstream/server_state.h"
 #include "tools/demo_upstream/text_util.h"
+#include "tools/demo_upstream/websocket_echo.h"
 
 namespace demo {
 
@@ -44,6 +45,7 @@ struct Request {
   bool keepAlive = true;
   bool isHead = false;
   bool isStats = false;
+  bool webSocket = false;  // an Upgrade request for the WebSocket echo (websocket_echo.h)
   // An application endpoint (endpoints.h) answers this request; its body is kept for it.
   EndpointHandler endpoint = nullptr;
   std::string endpointBody;
@@ -126,6 +128,8 @@ private:
   void applyControl(std::string_view name, std::string_view value);
 
   void startResponse();
+  void startWebSocket();
+  void webSocketFeed(std::string_view data);
   void sendFinal();
   void sendStats();
   void sendEndpoint();
@@ -168,6 +172,8 @@ private:
   bool streamTrailers_ = false;
   size_t chunkSize_ = kFastChunkSize;
   uint64_t slowMs_ = 0;
+  // The WebSocket echo session once the handshake was answered: every read goes to it.
+  std::unique_ptr<WebSocketEcho> ws_;
 };
 
 } // namespace demo

@@ -8,6 +8,10 @@ namespace demo {
 void Connection::startResponse() {
   responding_ = true;
   keepAlive_ = req_.keepAlive;
+  if (req_.webSocket) {
+    startWebSocket();  // connection.cc
+    return;
+  }
   if (req_.isStats) {
     sendStats();
     return;
