@@ -85,11 +85,9 @@ void Session::fail(int ssl_error) {
   std::string queue = drainErrors(ssl_error == SSL_ERROR_SYSCALL ? "unexpected end of stream"
                                                                   : "TLS error");
   // The verification result says more than "certificate verify failed".
-  if (verify != X509_V_OK && SSL_get0_peer_certificate(ssl_) != nullptr) {
-    error_ = absl::StrCat("certificate verify failed: ", X509_verify_cert_error_string(verify));
-  } else if (verify != X509_V_OK && !SSL_is_server(ssl_)) {
-    error_ = absl::StrCat("server certificate verify failed: ",
-                          X509_verify_cert_error_string(verify));
+  if (verify != X509_V_OK) {
+    error_ = absl::StrCat(SSL_is_server(ssl_) ? "client" : "server",
+                          " certificate verify failed: ", X509_verify_cert_error_string(verify));
   } else {
     error_ = std::move(queue);
   }
