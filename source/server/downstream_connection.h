@@ -12,6 +12,8 @@
 #include "source/server/header_policy.h"
 #include "source/server/request_preparation.h"
 #include "source/server/socket_writer.h"
+#include "source/server/tls_transport.h"
+#include "source/tls/peer_cert.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
@@ -71,6 +73,12 @@ public:
   uint32_t requestsServed() const { return requests_served_; }
   bool requestBodyBlocked() const;
   size_t bufferedBytes() const { return in_.size() - in_off_; }  // read, not yet parsed
+  // TLS: the verified client certificate (nullptr: none, or plaintext), and the protocol ALPN
+  // chose ("http/1.1"; empty: none or plaintext). The lead routes "h2" to the h2 codec here.
+  const tls::PeerCertInfo* peerCert() const { return peer_cert_.get(); }
+  absl::string_view negotiatedProtocol() const {
+    return tls_ != nullptr ? tls_->session().alpn() : absl::string_view();
+  }
 
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
@@ -80,6 +88,9 @@ public:
 
 private:
   void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onTlsRead(const char* data, size_t len);
+  void onTlsOpened();
+  void onTlsFailed();
   void processInputLoop();
   void updateReading();
   void armWaitTimer();
@@ -100,6 +111,8 @@ private:
   uv_tcp_t handle_;
   DeadlineTimer timer_;
   SocketWriter writer_;
+  std::unique_ptr<TlsTransport> tls_;  // HTTPS listeners only; after writer_ (it detaches first)
+  std::unique_ptr<tls::PeerCertInfo> peer_cert_;
   enum class TimerMode { None, Idle, Headers } timer_mode_ = TimerMode::None;
   http::Http1Parser parser_;
   std::string in_;
