@@ -12,6 +12,11 @@
 #include "source/router/route_table.h"
 #include "source/policy/jwt.h"
 
+namespace gw::tls {
+class ServerContext;
+class ClientContext;
+} // namespace gw::tls
+
 namespace gw::config {
 
 // One problem in a config, with the field path in proto field-name form, e.g.
@@ -41,6 +46,12 @@ public:
                         std::unique_ptr<router::RouteTable> routes,
                         std::vector<std::shared_ptr<filters::FilterChain>> chains,
                         std::vector<ConfigError>& errors) = 0;
+  // The TLS context compiled from listeners[index].tls / clusters[index].tls (called just before
+  // listener() / cluster(), only for those with `tls`). `fingerprint`: a digest of what the
+  // client context was built from (secrets read from files included).
+  virtual void listenerTls(int index, std::shared_ptr<const tls::ServerContext> context) {}
+  virtual void clusterTls(int index, std::shared_ptr<const tls::ClientContext> context,
+                          std::string fingerprint) {}
 };
 
 // Every semantic problem of a config (all of them, not just the first), in one walk: duplicate
@@ -63,8 +74,9 @@ std::vector<ConfigError> validateConfig(const gateway::v1::Config& config,
 std::vector<ConfigError> buildValidationContext(const gateway::v1::Config& config,
                                                 filters::ValidationContext* ctx, bool serving);
 
-// Replaces secret values (auth_providers[].secret) with "<redacted>": for everything that shows a
-// config (/config_dump, gatewayctl get, the proxy admin's config).
+// Replaces secret values (auth_providers[].secret, redis passwords) with "<redacted>", and inline
+// TLS private keys (secrets[].private_key.inline) with "<redacted sha256:<12 hex digits>>": for
+// everything that shows a config (/config_dump, gatewayctl get, the proxy admin's config).
 void redactSecrets(gateway::v1::Config* config);
 constexpr const char* kRedacted = policy::kRedactedSecret;
 

@@ -7,6 +7,7 @@
 #include "source/config/config.h"
 #include "source/config/address.h"
 #include "source/config/field_path.h"
+#include "source/config/tls_config.h"
 #include "source/policy/api_keys.h"
 #include "source/policy/jwt.h"
 #include "source/policy/rate_limiter.h"
@@ -148,6 +149,14 @@ void redactSecrets(gateway::v1::Config* config) {
   for (auto& r : *config->mutable_redis_servers()) {
     if (!r.password().empty()) {
       r.set_password(kRedacted);
+    }
+  }
+  // TLS private keys: a fingerprint tells two keys apart without showing either. Keys from files
+  // and environment variables show only where they come from.
+  for (auto& s : *config->mutable_secrets()) {
+    auto* key = s.mutable_private_key();
+    if (key->has_inline_() && !isRedactedKey(key->inline_())) {
+      key->set_inline_(redactedKey(key->inline_()));
     }
   }
 }

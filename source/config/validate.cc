@@ -10,6 +10,7 @@
 #include "source/config/address.h"
 #include "source/config/config.h"
 #include "source/config/resilience_validation.h"
+#include "source/config/tls_config.h"
 #include "source/config/field_path.h"
 #include "source/filters/filter.h"
 #include "source/router/route_table.h"
@@ -31,6 +32,8 @@ public:
 
   std::vector<ConfigError> run() {
     errors_ = buildValidationContext(config_, &ctx_, serving_);
+    SecretTable secrets(config_, serving_, &errors_);
+    secrets_ = &secrets;
     if (config_.listeners_size() == 0) {
       error("listeners", "at least one listener is required");
     }
@@ -47,7 +50,16 @@ public:
       const size_t before = errors_.size();
       checkUniqueName(config_.clusters(i).name(), base, "cluster", names, /*required=*/true);
       checkCluster(config_.clusters(i), base);
+      std::shared_ptr<const tls::ClientContext> tls;
+      std::string tls_fingerprint;
+      if (config_.clusters(i).has_tls()) {
+        tls = compileUpstreamTls(config_.clusters(i), base + ".tls", secrets, &tls_fingerprint,
+                                 &errors_);
+      }
       if (sink_ != nullptr && errors_.size() == before) {
+        if (tls != nullptr) {
+          sink_->clusterTls(i, std::move(tls), std::move(tls_fingerprint));
+        }
         sink_->cluster(i, config_.clusters(i), errors_);
       }
     }
@@ -157,6 +169,10 @@ private:
   void checkListener(const gateway::v1::Listener& l, const std::string& base, int index) {
     const size_t listener_errors = errors_.size();
     checkListenerAddress(l.address(), base + ".address");
+    std::shared_ptr<const tls::ServerContext> tls;
+    if (l.has_tls()) {
+      tls = compileListenerTls(l, base + ".tls", *secrets_, &errors_);
+    }
     if (!gateway::v1::Listener::HeadersWithUnderscores_IsValid(l.headers_with_underscores())) {
       error(base + ".headers_with_underscores",
             absl::StrCat("unknown action ", l.headers_with_underscores()));
@@ -217,6 +233,9 @@ private:
     }
     sortInConfigOrder(listener_errors);
     if (sink_ != nullptr && errors_.size() == listener_errors && table.ok()) {
+      if (tls != nullptr) {
+        sink_->listenerTls(index, std::move(tls));
+      }
       sink_->listener(index, l, std::move(*table), std::move(chains), errors_);
     }
   }
@@ -477,6 +496,7 @@ private:
   ConfigSink* const sink_;  // may be null: validation only
   const bool serving_;
   filters::ValidationContext ctx_;
+  const SecretTable* secrets_ = nullptr;  // run()'s, while it runs
   std::vector<ConfigError> errors_;
   std::vector<std::pair<HostPort, std::string>> listener_addresses_;
 };

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "source/config/config.h"
+#include "source/config/tls_config.h"
 #include "source/control/diff.h"
 #include "source/server/runtime_config.h"
 
@@ -274,13 +275,30 @@ void restoreRedactedSecrets(gateway::v1::Config* config, const StoredSnapshot* b
       }
     }
   }
+  // A TLS key shown as "<redacted sha256:…>" comes back from the same-named secret whose key
+  // has that fingerprint (a different key under the same placeholder is not restored).
+  for (auto& s : *config->mutable_secrets()) {
+    if (!s.private_key().has_inline_() || !config::isRedactedKey(s.private_key().inline_())) {
+      continue;
+    }
+    for (const auto& old : base->config().secrets()) {
+      if (old.name() == s.name() && old.private_key().has_inline_() &&
+          config::redactedKey(old.private_key().inline_()) == s.private_key().inline_()) {
+        s.mutable_private_key()->set_inline_(old.private_key().inline_());
+        break;
+      }
+    }
+  }
 }
 
 bool hasRedactedSecret(const gateway::v1::Config& c) {
   return std::any_of(c.auth_providers().begin(), c.auth_providers().end(),
                      [](const auto& p) { return p.secret() == config::kRedacted; }) ||
          std::any_of(c.redis_servers().begin(), c.redis_servers().end(),
-                     [](const auto& r) { return r.password() == config::kRedacted; });
+                     [](const auto& r) { return r.password() == config::kRedacted; }) ||
+         std::any_of(c.secrets().begin(), c.secrets().end(), [](const auto& s) {
+           return s.private_key().has_inline_() && config::isRedactedKey(s.private_key().inline_());
+         });
 }
 
 } // namespace

@@ -243,6 +243,11 @@ gateway::v1::Diff diffConfigs(const Config& from, const Config& to) {
             [](const Named<gateway::v1::ApiKey>& a, const Named<gateway::v1::ApiKey>& b) {
               return changedFields(*a.item, *b.item);
             });
+  // Field names only ("~ secret edge-cert (certificate_chain, private_key)"): never a value.
+  diffNamed(diff, "secret", namedOf(from.secrets()), namedOf(to.secrets()),
+            [](const Named<gateway::v1::Secret>& a, const Named<gateway::v1::Secret>& b) {
+              return changedFields(*a.item, *b.item);
+            });
   return diff;
 }
 

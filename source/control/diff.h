@@ -17,6 +17,8 @@ namespace gw::control {
 //                         relative to the routes both configs have (first match wins, so order is
 //                         behaviour)
 //   clusters (by name)    fields: the Cluster fields that differ
+//   ... auth providers, rate-limit policies, redis servers, usage plans, api keys, then
+//   secrets (by name)     fields only (certificate_chain, private_key): never a value
 // Within a type: ADDED and CHANGED in `to`'s order, then REMOVED in `from`'s order.
 // Config.version is ignored. from_version is left 0 for the caller.
 gateway::v1::Diff diffConfigs(const gateway::v1::Config& from, const gateway::v1::Config& to);

@@ -9,7 +9,7 @@ using S = ErrorSource;
 
 // The one table from error kind to status, code, source and whether a retry may help. Indexed
 // by ErrorKind; kErrorTableChecked below keeps it in step with the enum.
-constexpr std::array<ErrorKindInfo, 27> kErrorTable = {{
+constexpr std::array<ErrorKindInfo, 28> kErrorTable = {{
     {400, "bad_request", S::Downstream, false},              // BadRequest
     {400, "invalid_path", S::Downstream, false},             // InvalidPath
     {401, "unauthenticated", S::Filter, false},              // Unauthenticated
@@ -32,6 +32,7 @@ constexpr std::array<ErrorKindInfo, 27> kErrorTable = {{
     {503, "unavailable", S::Internal, true},                 // Unavailable
     {504, "upstream_timeout", S::Upstream, false},           // UpstreamTimeout
     {503, "circuit_open", S::Upstream, false},               // CircuitOpen
+    {503, "upstream_tls_error", S::Upstream, false},         // UpstreamTlsError
     {502, "aggregate_part_failed", S::Upstream, false},      // AggregatePartFailed
     {502, "function_error", S::Upstream, false},             // FunctionError
     {400, "invalid_json", S::Downstream, false},             // InvalidJson

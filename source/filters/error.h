@@ -40,6 +40,7 @@ enum class ErrorKind : uint8_t {
   Unavailable,            // 503 unavailable: a dependency (Redis, an auth server) is down
   UpstreamTimeout,        // 504 upstream_timeout
   CircuitOpen,            // 503 circuit_open: the cluster's or route's breaker is open
+  UpstreamTlsError,       // 503 upstream_tls_error: TLS handshake with the upstream failed
   AggregatePartFailed,    // 502 aggregate_part_failed: a required part of an aggregation failed
   FunctionError,          // 502 function_error: a function's error, invalid result or timeout
   InvalidJson,            // 400 invalid_json: a request body that must be JSON is not

@@ -325,7 +325,7 @@ std::string renderMetrics(Server& server) {
   };
   std::map<std::string, RouteClusterStats> routes;
   uint64_t cx_total = 0, rq_total = 0, rejected = 0, up_cx = 0, up_fail = 0, retries = 0,
-           timeouts = 0;
+           timeouts = 0, tls_ok = 0, tls_failed = 0, up_tls_failed = 0;
   int64_t cx_active = 0, rq_active = 0, up_active = 0;
   for (auto& w : server.workers()) {
     WorkerStats& st = w->stats();
@@ -335,6 +335,9 @@ std::string renderMetrics(Server& server) {
     rejected += st.downstream_rq_rejected.value();
     up_cx += st.upstream_cx_total.value();
     up_fail += st.upstream_cx_connect_fail.value();
+    tls_ok += st.downstream_tls_handshakes.value();
+    tls_failed += st.downstream_tls_handshake_failed.value();
+    up_tls_failed += st.upstream_tls_handshake_failed.value();
     retries += st.upstream_rq_retry.value();
     timeouts += st.upstream_rq_timeout.value();
     cx_active += st.downstream_cx_active.value();
@@ -367,6 +370,12 @@ std::string renderMetrics(Server& server) {
   counter("gateway_upstream_connections_total", "Upstream connections opened.", up_cx);
   gauge("gateway_upstream_connections_active", "Open upstream connections.", up_active);
   counter("gateway_upstream_connect_failures_total", "Failed upstream connects.", up_fail);
+  counter("gateway_downstream_tls_handshakes_total", "Completed downstream TLS handshakes.",
+          tls_ok);
+  counter("gateway_downstream_tls_handshake_failures_total",
+          "Failed downstream TLS handshakes (each logged with its reason).", tls_failed);
+  counter("gateway_upstream_tls_handshake_failures_total",
+          "Failed TLS handshakes with upstream endpoints.", up_tls_failed);
   counter("gateway_upstream_retries_total",
           "Retries: the route's retry policy, or a stale pooled connection.", retries);
   counter("gateway_upstream_timeouts_total", "Route timeouts.", timeouts);

@@ -54,6 +54,10 @@ void DownstreamConnection::start() {
   }
   parser_.~Http1Parser();
   new (&parser_) http::Http1Parser(http::Http1Parser::Kind::Request, *this, listener_->codec_limits);
+  if (listener_->tls != nullptr) {
+    // This connection keeps this SSL (and its context) whatever pushes come later.
+    tls_ = std::make_unique<TlsTransport>(listener_->tls->newSsl(), listener_->tls, writer_);
+  }
   armWaitTimer();
   updateReading();
 }
@@ -207,12 +211,72 @@ void DownstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) {
     return;
   }
+  if (tls_ != nullptr) {
+    onTlsRead(buf->base, static_cast<size_t>(nread));
+    return;
+  }
   in_.append(buf->base, nread);
   // Responses produced while this input is processed (direct responses, pipelined requests)
   // leave in one write.
   cork();
   processInput();
   uncork();
+}
+
+void DownstreamConnection::onTlsRead(const char* data, size_t len) {
+  cork();
+  const TlsTransport::Result r = tls_->onCiphertext(data, len, &in_);
+  if (r == TlsTransport::Result::Failed) {
+    uncork();
+    onTlsFailed();
+    return;
+  }
+  if (r == TlsTransport::Result::Opened) {
+    onTlsOpened();
+  }
+  if (tls_->writeError() != 0) {
+    uncork();
+    close(true);
+    return;
+  }
+  processInput();
+  uncork();
+  if (r == TlsTransport::Result::PeerClosed && !closing_) {
+    onRead(UV_EOF, nullptr);  // close_notify: as the end of the stream
+  }
+}
+
+void DownstreamConnection::onTlsOpened() {
+  worker_.stats().downstream_tls_handshakes++;
+  tls::PeerCertInfo info;
+  if (tls::verifiedPeerCert(tls_->session().ssl(), &info)) {
+    peer_cert_ = std::make_unique<tls::PeerCertInfo>(std::move(info));
+  }
+  if (negotiatedProtocol() == "h2") {
+    startHttp2();  // ALPN chose h2 (offered only where the listener enables HTTP/2)
+  }
+}
+
+void DownstreamConnection::onTlsFailed() {
+  if (!tls_->open() && tls_->session().state() == tls::Session::State::Failed) {
+    worker_.stats().downstream_tls_handshake_failed++;
+    // At most kMaxLines lines a second per worker; the counter has them all.
+    constexpr int kMaxLines = 20;
+    thread_local int64_t second = 0;
+    thread_local int lines = 0;
+    const int64_t now = static_cast<int64_t>(uv_now(worker_.loop()) / 1000);
+    if (now != second) {
+      second = now;
+      lines = 0;
+    }
+    if (lines++ < kMaxLines) {
+      const absl::string_view sni = tls_->session().serverName();
+      fprintf(stderr, "gatewayd: tls handshake failed: listener=%s client=%s sni=%s reason=%s\n",
+              listener_name_.c_str(), client_ip_.c_str(),
+              sni.empty() ? "-" : std::string(sni).c_str(), tls_->error().c_str());
+    }
+  }
+  close();  // graceful: the alert goes out before the FIN
 }
 
 void DownstreamConnection::processInput() {
@@ -250,7 +314,7 @@ bool DownstreamConnection::startHttp2() {
 }
 
 void DownstreamConnection::processInputLoop() {
-  if (h2_ == nullptr && requests_served_ == 0 && !stream_ && !head_started_ &&
+  if (h2_ == nullptr && tls_ == nullptr && requests_served_ == 0 && !stream_ && !head_started_ &&
       listener_->http2.enabled && listener_->http2.allow_h2c &&
       parser_.state() == http::Http1Parser::State::Head) {
     // h2c with prior knowledge: the connection opens with the client preface.
@@ -539,6 +603,9 @@ void DownstreamConnection::close(bool abort) {
     writer_.discard();
   } else {
     writer_.flush();  // what gathered while corked goes out before the FIN
+    if (tls_ != nullptr && tls_->open()) {
+      tls_->shutdown();  // close_notify after the last response
+    }
   }
   closing_ = true;
   if (stream_) {

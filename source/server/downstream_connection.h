@@ -13,6 +13,8 @@
 #include "source/server/request_preparation.h"
 #include "source/server/socket_writer.h"
 #include "source/server/stream_connection.h"
+#include "source/server/tls_transport.h"
+#include "source/tls/peer_cert.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
@@ -108,6 +110,12 @@ public:
   void setTunnel(std::unique_ptr<UpgradeTunnel> tunnel);
   void setTunnelReading(bool on);  // the tunnel's backpressure on reading from the client
   void shutdownWrite();            // FIN after what is queued; reading goes on
+  // TLS: the verified client certificate (nullptr: none, or plaintext), and the protocol ALPN
+  // chose ("h2" or "http/1.1"; empty: none or plaintext). "h2" switches to HTTP/2 (onTlsOpened).
+  const tls::PeerCertInfo* peerCert() const override { return peer_cert_.get(); }
+  absl::string_view negotiatedProtocol() const {
+    return tls_ != nullptr ? tls_->session().alpn() : absl::string_view();
+  }
 
   // Http1ParserCallbacks (request side)
   void onRequestHead(http::RequestHead&& head) override;
@@ -117,6 +125,9 @@ public:
 
 private:
   void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onTlsRead(const char* data, size_t len);
+  void onTlsOpened();
+  void onTlsFailed();
   void processInputLoop();
   // h2c prior knowledge: the input starts with the client preface (wait while it may).
   enum class Preface { No, Maybe, Yes };
@@ -142,6 +153,8 @@ private:
   uv_tcp_t handle_;
   DeadlineTimer timer_;
   SocketWriter writer_;
+  std::unique_ptr<TlsTransport> tls_;  // HTTPS listeners only; after writer_ (it detaches first)
+  std::unique_ptr<tls::PeerCertInfo> peer_cert_;
   enum class TimerMode { None, Idle, Headers } timer_mode_ = TimerMode::None;
   http::Http1Parser parser_;
   std::string in_;

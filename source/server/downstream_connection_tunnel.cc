@@ -48,6 +48,22 @@ void DownstreamConnection::onTunnelRead(ssize_t nread, const uv_buf_t* buf) {
     }
     return;
   }
+  if (tls_ != nullptr) {
+    // A tunnel on an HTTPS listener: decrypted here (the writer encrypts what goes out).
+    std::string plain;
+    const TlsTransport::Result r = tls_->onCiphertext(buf->base, static_cast<size_t>(nread), &plain);
+    if (r == TlsTransport::Result::Failed) {
+      close(true);
+      return;
+    }
+    if (!plain.empty()) {
+      tunnel_->onDownstreamData(plain);
+    }
+    if (r == TlsTransport::Result::PeerClosed && tunnel_ && !closing_) {
+      tunnel_->onDownstreamEof();  // close_notify: as the end of the stream
+    }
+    return;
+  }
   tunnel_->onDownstreamData(absl::string_view(buf->base, static_cast<size_t>(nread)));
 }
 

@@ -157,7 +157,7 @@ bool applyUnderscorePolicy(HeaderMap& headers, UnderscoreAction action) {
 }
 
 void appendForwardedElement(absl::string_view client_ip, absl::string_view host,
-                            std::string& out) {
+                            std::string& out, bool https) {
   out += "for=";
   if (client_ip.find(':') != absl::string_view::npos) {
     absl::StrAppend(&out, "\"[", client_ip, "]\"");  // IPv6 node: quoted, in brackets
@@ -168,7 +168,7 @@ void appendForwardedElement(absl::string_view client_ip, absl::string_view host,
     out += ";host=";
     appendForwardedValue(host, out);
   }
-  out += ";proto=http";
+  out += https ? ";proto=https" : ";proto=http";
 }
 
 void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptions& o,
@@ -257,7 +257,7 @@ void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptio
     absl::StrAppend(&xff, ", ", o.client_ip);
     http::appendHeaderLine("x-forwarded-for", xff, out);
   }
-  http::appendHeaderLine("x-forwarded-proto", "http", out);
+  http::appendHeaderLine("x-forwarded-proto", o.https ? "https" : "http", out);
   if (host != nullptr) {
     http::appendHeaderLine("x-forwarded-host", *host, out);
   }
@@ -272,12 +272,12 @@ void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptio
     if (!m->valid || m->host != fwd_host) {
       m->host.assign(fwd_host.data(), fwd_host.size());
       m->element.clear();
-      appendForwardedElement(o.client_ip, fwd_host, m->element);
+      appendForwardedElement(o.client_ip, fwd_host, m->element, o.https);
       m->valid = true;
     }
     out += m->element;
   } else {
-    appendForwardedElement(o.client_ip, fwd_host, out);
+    appendForwardedElement(o.client_ip, fwd_host, out, o.https);
   }
   out += "\r\n";
   if (o.attempt_count > 0) {

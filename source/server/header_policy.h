@@ -78,6 +78,8 @@ struct UpstreamHeadOptions {
   // x-gateway-attempt-count: this attempt's number (1, 2, ...) for routes with a retry policy;
   // 0: not sent. A client-sent copy is always dropped.
   uint32_t attempt_count = 0;
+  // The client spoke TLS to the gateway: X-Forwarded-Proto and Forwarded say https.
+  bool https = false;
 };
 
 // Serializes the request head for the upstream straight from the downstream head, skipping what
@@ -87,9 +89,10 @@ struct UpstreamHeadOptions {
 void buildUpstreamHead(const http::RequestHead& request, const UpstreamHeadOptions& options,
                        std::string& out);
 
-// Appends the Forwarded element the gateway adds: `for=192.0.2.7;host=a.example;proto=http`,
-// with quoting where RFC 7239 needs it (IPv6 addresses, a host with a port).
+// Appends the Forwarded element the gateway adds: `for=192.0.2.7;host=a.example;proto=http`
+// (proto=https with `https`), with quoting where RFC 7239 needs it (IPv6 addresses, a host with a
+// port).
 void appendForwardedElement(absl::string_view client_ip, absl::string_view host,
-                            std::string& out);
+                            std::string& out, bool https = false);
 
 } // namespace gw::server

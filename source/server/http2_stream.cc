@@ -150,6 +150,8 @@ size_t Http2Stream::writeQueueSize() const {
   return s->queuedData(id_) + conn_.writeQueueSize();
 }
 
+const tls::PeerCertInfo* Http2Stream::peerCert() const { return conn_.peerCert(); }
+
 void Http2Stream::armRequestTimer(uint64_t ms) {
   if (route_timer_ == nullptr) {
     route_timer_ = worker_.createTimer([this] {

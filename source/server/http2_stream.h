@@ -47,6 +47,7 @@ public:
   ForwardedMemo& forwardedMemo() override;
   bool draining() const override;
   uint32_t requestsServed() const override { return 0; }
+  const tls::PeerCertInfo* peerCert() const override;
   size_t bufferedBytes() const override { return in_.size(); }
   size_t writeQueueSize() const override;
   void processInput() override;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -94,7 +95,7 @@ int64_t RuntimeConfig::liveGenerations() {
 
 bool ClusterConfig::sameUpstreamsAs(const ClusterConfig& other) const {
   if (!google::protobuf::util::MessageDifferencer::Equals(proto, other.proto) ||
-      endpoints.size() != other.endpoints.size()) {
+      endpoints.size() != other.endpoints.size() || tls_fingerprint != other.tls_fingerprint) {
     return false;
   }
   // A DNS name may resolve to another address at the next load: the proto alone is not enough.
@@ -132,9 +133,20 @@ class RuntimeBuilder : public config::ConfigSink {
 public:
   explicit RuntimeBuilder(RuntimeConfig& rc) : rc_(rc) {}
 
+  void listenerTls(int, std::shared_ptr<const tls::ServerContext> context) override {
+    pending_listener_tls_ = std::move(context);
+  }
+  void clusterTls(int, std::shared_ptr<const tls::ClientContext> context,
+                  std::string fingerprint) override {
+    pending_cluster_tls_ = std::move(context);
+    pending_cluster_tls_fingerprint_ = std::move(fingerprint);
+  }
+
   void cluster(int ci, const gateway::v1::Cluster& c,
                std::vector<config::ConfigError>& errors) override {
     auto cc = std::make_unique<ClusterConfig>();
+    cc->tls = std::move(pending_cluster_tls_);
+    cc->tls_fingerprint = std::move(pending_cluster_tls_fingerprint_);
     cc->proto = c;
     cc->name = c.name();
     for (int ei = 0; ei < c.endpoints_size(); ei++) {
@@ -166,6 +178,13 @@ public:
                 std::vector<std::shared_ptr<filters::FilterChain>> chains,
                 std::vector<config::ConfigError>& errors) override {
     auto lc = std::make_unique<ListenerConfig>();
+    lc->tls = std::move(pending_listener_tls_);
+    if (l.has_tls()) {
+      const auto& h = l.tls().client_cert_headers();
+      lc->cert_subject_header = absl::AsciiStrToLower(h.subject());
+      lc->cert_sans_header = absl::AsciiStrToLower(h.sans());
+      lc->cert_fingerprint_header = absl::AsciiStrToLower(h.fingerprint());
+    }
     lc->address = l.address();
     lc->name = l.name();
     if (auto st = parseAddress(l.address(), &lc->addr, &lc->addr_len); !st.ok()) {
@@ -243,6 +262,10 @@ public:
 
 private:
   RuntimeConfig& rc_;
+  // listenerTls()/clusterTls() come just before the listener()/cluster() they belong to.
+  std::shared_ptr<const tls::ServerContext> pending_listener_tls_;
+  std::shared_ptr<const tls::ClientContext> pending_cluster_tls_;
+  std::string pending_cluster_tls_fingerprint_;
 };
 
 } // namespace

@@ -18,6 +18,8 @@
 #include "source/http/path.h"
 #include "source/router/route_table.h"
 #include "source/server/header_policy.h"
+#include "source/tls/client_context.h"
+#include "source/tls/server_context.h"
 #include "source/upstream/cluster_runtime.h"
 
 namespace gw::server {
@@ -59,6 +61,14 @@ struct ListenerConfig {
   UnderscoreAction headers_with_underscores = UnderscoreAction::Drop;
   bool abort_on_client_close = true;
   Http2Settings http2;
+  // HTTPS: set when the listener has `tls`. New connections take an SSL from it; a push that
+  // changes a certificate makes a new context, and open connections keep their SSL.
+  std::shared_ptr<const tls::ServerContext> tls;
+  // Request headers set from the verified client certificate (empty: not set). Client-sent
+  // copies of these names are always removed.
+  std::string cert_subject_header;
+  std::string cert_sans_header;
+  std::string cert_fingerprint_header;
 };
 
 struct EndpointConfig {
@@ -76,6 +86,10 @@ struct ClusterConfig {
   uint32_t max_idle_per_endpoint = 64;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds connect_timeout{5000};
+  // TLS to the endpoints (Cluster.tls); null: plaintext. `tls_fingerprint` digests what it was
+  // built from, so that a secret file changed under the same config is a different cluster.
+  std::shared_ptr<const tls::ClientContext> tls;
+  std::string tls_fingerprint;
   // The cluster's process-wide state (breaker, retry budget, endpoint health). Made with the
   // config; replaced by the previous config's runtime when Server::publish finds the cluster
   // unchanged (adoptClusterRuntimes), before any worker sees this config. Never null.

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "source/tls/session.h"
+
 namespace gw::server {
 
 namespace {
@@ -103,9 +105,52 @@ size_t SocketWriter::queuedBytes() const {
   return uv_stream_get_write_queue_size(stream_) + gathered_.size();
 }
 
+int SocketWriter::sendTlsOutput() {
+  if (tls_ == nullptr || !tls_->hasOutput()) {
+    return 0;
+  }
+  if (!gathered_.empty()) {
+    // The next encryption appends after the session's pending output, in order.
+    return corked_ > 0 ? 0 : sendSoon();
+  }
+  std::string wire;
+  tls_->takeOutput(&wire);
+  return sendRaw(std::move(wire));
+}
+
+// The gathered plaintext (if any) and `data`, encrypted together, then sent as ciphertext.
+int SocketWriter::sendEncrypted(absl::string_view data) {
+  std::string wire;
+  const bool prefix = !gathered_.empty() && data.data() != gathered_.data();
+  bool ok = true;
+  if (prefix) {
+    ok = tls_->send(gathered_, &wire);
+    clearGathered();
+  }
+  ok = ok && tls_->send(data, &wire);
+  if (!ok) {
+    return UV_EPROTO;
+  }
+  return sendRaw(std::move(wire));
+}
+
+int SocketWriter::sendRaw(std::string&& wire) {
+  if (wire.empty()) {
+    return 0;
+  }
+  tls::Session* session = tls_;
+  tls_ = nullptr;  // send() as plaintext: these bytes are already ciphertext
+  const int rc = send(wire, &wire);
+  tls_ = session;
+  return rc;
+}
+
 // Sends what gathered (if anything) followed by `data`, in one syscall. `owned`, when set, is the
-// string `data` views, which may be moved into the queue.
+// string `data` views, which may be moved into the queue. With TLS, encrypted first.
 int SocketWriter::send(absl::string_view data, std::string* owned) {
+  if (tls_ != nullptr) {
+    return sendEncrypted(data);
+  }
   uv_buf_t bufs[2];
   unsigned n = 0;
   const bool prefix = !gathered_.empty() && data.data() != gathered_.data();

@@ -7,6 +7,10 @@
 
 #include "absl/strings/string_view.h"
 
+namespace gw::tls {
+class Session;
+} // namespace gw::tls
+
 namespace gw::server {
 
 // The write side of one libuv stream, shaped for the proxy's small-message traffic:
@@ -24,6 +28,9 @@ namespace gw::server {
 //   loop that has read 50 requests sends the 50 upstream requests back to back, instead of
 //   interleaving each send with the next read: the receiver is woken once for the burst rather
 //   than once per message, which on loopback is most of what a send costs beyond the copy.
+//
+// * With a TLS session attached (setTls, by TlsTransport), every byte is encrypted at send time:
+//   what gathered under a cork or in the batch becomes one SSL_write, so few records.
 //
 // The owner is told when queued writes finish (see `Done`), so it can apply watermarks and close
 // after the last byte. Not thread-safe: the stream's loop thread only.
@@ -63,10 +70,18 @@ public:
   // Queued uv_write requests still in flight.
   int pendingWrites() const { return pending_; }
 
+  // Encrypts everything sent from now on with `session` (nullptr: plaintext again).
+  void setTls(tls::Session* session) { tls_ = session; }
+  // Sends what the TLS session has to say by itself (handshake messages, tickets, alerts): now,
+  // or, when plaintext is gathered, with it (the session's output is then sent first).
+  int sendTlsOutput();
+
 private:
   friend class WriteBatch;
   int write(absl::string_view data, std::string* owned);
   int send(absl::string_view data, std::string* owned);
+  int sendEncrypted(absl::string_view data);
+  int sendRaw(std::string&& wire);
   void clearGathered() {
     gathered_.clear();
     released_ = 0;
@@ -82,6 +97,7 @@ private:
   void* owner_;
   Done done_;
   WriteBatch* batch_;
+  tls::Session* tls_ = nullptr;  // set: bytes are encrypted in send()
   std::string gathered_;
   int corked_ = 0;
   int pending_ = 0;

@@ -51,6 +51,9 @@ struct WorkerStats {
   LocalCounter<uint64_t> downstream_rq_rejected;  // codec errors (400/431/...)
   LocalCounter<uint64_t> upstream_cx_total;
   LocalCounter<uint64_t> upstream_cx_connect_fail;
+  LocalCounter<uint64_t> downstream_tls_handshakes;        // completed
+  LocalCounter<uint64_t> downstream_tls_handshake_failed;  // failed (logged with the reason)
+  LocalCounter<uint64_t> upstream_tls_handshake_failed;
   LocalCounter<uint64_t> upstream_rq_retry;          // every retry (policy or stale connection)
   LocalCounter<uint64_t> upstream_rq_retry_exhausted; // retriable, but the retries were spent
   LocalCounter<uint64_t> upstream_rq_retry_budget_exceeded;  // refused by the cluster's budget

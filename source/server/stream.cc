@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "source/server/access_log.h"
+#include "source/server/client_cert_headers.h"
 #include "source/server/downstream_connection.h"
 #include "source/server/header_policy.h"
 #include "source/server/request_preparation.h"
@@ -91,6 +92,7 @@ void Stream::start() {
       request_.headers.add("x-request-id", request_id_);
     }
   }
+  applyClientCertHeaders(listener_, conn_.peerCert(), request_.headers);
   PreparedRequest p = prepareRequest(listener_, request_, {request_has_cl_, request_cl_}, nullptr,
                                      &conn_.hostMemo());
   route_ = p.route;

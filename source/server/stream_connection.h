@@ -8,6 +8,10 @@
 #include "source/common/header_map.h"
 #include "source/http/message.h"
 
+namespace gw::tls {
+struct PeerCertInfo;
+}
+
 namespace gw::server {
 
 class DownstreamConnection;
@@ -37,6 +41,8 @@ public:
   // The HTTP/1.1 connection itself, for what only HTTP/1.1 has (an Upgrade tunnel); nullptr on
   // HTTP/2.
   virtual DownstreamConnection* http1Connection() { return nullptr; }
+  // TLS: the connection's verified client certificate (nullptr: none, or plaintext).
+  virtual const tls::PeerCertInfo* peerCert() const = 0;
   virtual const std::string& clientIp() const = 0;
   virtual HostMemo& hostMemo() = 0;
   virtual ForwardedMemo& forwardedMemo() = 0;

@@ -148,6 +148,7 @@ void Stream::onUpstreamReady() {
   o.xff_trusted_hops = listener_.xff_trusted_hops;
   o.default_host = upstream_->hostAddress();
   o.forwarded_memo = &conn_.forwardedMemo();
+  o.https = listener_.tls != nullptr;
   if (policy() != nullptr && policy()->add_attempt_count && !in_fallback_) {
     o.attempt_count = attempts_;
   }

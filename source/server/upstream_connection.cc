@@ -79,9 +79,7 @@ void UpstreamConnection::connect() {
                                     return;
                                   }
                                   uv_tcp_nodelay(&self->handle_, 1);
-                                  self->state_ = State::Busy;
-                                  self->startReading();
-                                  self->cb_->onUpstreamReady();
+                                  self->onConnected();
                                 });
   if (rc != 0) {
     // Report asynchronously so the caller's stack unwinds first.
@@ -100,6 +98,64 @@ void UpstreamConnection::connect() {
       self->fail(absl::StrCat("connect to ", self->pool_->host.address, " timed out"),
                  UpstreamFailure::ConnectFailed);
     });
+  }
+}
+
+void UpstreamConnection::onConnected() {
+  const auto& tls_ctx = cluster_->config().tls;
+  if (tls_ctx == nullptr) {
+    state_ = State::Busy;
+    startReading();
+    cb_->onUpstreamReady();
+    return;
+  }
+  // TLS: ready once the handshake completes (still Connecting, under the connect timeout).
+  // The endpoint's host without the port (and IPv6 brackets): SNI and the name verified.
+  absl::string_view host = pool_->host.address;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == absl::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  tls_ = std::make_unique<TlsTransport>(tls_ctx->newSsl(host), tls_ctx, writer_);
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
+                [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+                  static_cast<UpstreamConnection*>(s->data)->onRead(nread, buf);
+                });
+  const uint64_t ms = cluster_->config().connect_timeout.count();
+  if (ms > 0) {
+    timer_.arm(ms, [](void* owner) {
+      auto* self = static_cast<UpstreamConnection*>(owner);
+      self->cluster_->worker().stats().upstream_tls_handshake_failed++;
+      self->fail(absl::StrCat("TLS handshake with ", self->pool_->host.address, " timed out"),
+                 UpstreamFailure::TlsHandshake);
+    });
+  }
+  if (const int rc = tls_->connect(); rc != 0) {
+    fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), UpstreamFailure::ConnectFailed);
+  }
+}
+
+void UpstreamConnection::onTlsRead(const char* data, size_t len) {
+  const bool was_open = tls_->open();
+  const TlsTransport::Result r = tls_->onCiphertext(data, len, &in_);
+  if (r == TlsTransport::Result::Failed) {
+    if (!was_open) {
+      cluster_->worker().stats().upstream_tls_handshake_failed++;
+      fail(absl::StrCat("TLS handshake with ", pool_->host.address, " failed: ", tls_->error()),
+           UpstreamFailure::TlsHandshake);
+    } else {
+      fail(absl::StrCat("upstream TLS error: ", tls_->error()), UpstreamFailure::Reset);
+    }
+    return;
+  }
+  if (r == TlsTransport::Result::Opened && state_ == State::Connecting) {
+    timer_.disarm();
+    state_ = State::Busy;
+    if (cb_ != nullptr) {
+      cb_->onUpstreamReady();
+    }
   }
 }
 
@@ -137,6 +193,18 @@ void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
     onRawRead(nread, buf);
     return;
   }
+  if (state_ == State::Connecting && tls_ != nullptr) {
+    // The TLS handshake.
+    if (nread < 0) {
+      cluster_->worker().stats().upstream_tls_handshake_failed++;
+      fail(absl::StrCat("TLS handshake with ", pool_->host.address,
+                        " failed: the upstream closed the connection"),
+           UpstreamFailure::TlsHandshake);
+    } else if (nread > 0) {
+      onTlsRead(buf->base, static_cast<size_t>(nread));
+    }
+    return;
+  }
   if (state_ == State::Idle) {
     // An idle connection that speaks or closes is of no further use.
     close();
@@ -159,7 +227,14 @@ void UpstreamConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) {
     return;
   }
-  in_.append(buf->base, nread);
+  if (tls_ != nullptr) {
+    onTlsRead(buf->base, static_cast<size_t>(nread));
+    if (state_ != State::Busy) {
+      return;
+    }
+  } else {
+    in_.append(buf->base, nread);
+  }
   // The request (a Stream) outlives this callback even if it completes here: streams are
   // deleted at the end of the loop iteration.
   UpstreamCallbacks* cb = cb_;

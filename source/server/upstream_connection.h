@@ -8,6 +8,7 @@
 #include "source/http/http1_codec.h"
 #include "source/server/deadline_timer.h"
 #include "source/server/socket_writer.h"
+#include "source/server/tls_transport.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
@@ -17,6 +18,7 @@ enum class UpstreamFailure : uint8_t {
   ConnectFailed,   // connect error, refused, or connect timeout
   Reset,           // closed, reset or a write/read error
   ProtocolError,   // a response the parser refused
+  TlsHandshake,    // the TLS handshake failed (certificate not verified, no common version...)
 };
 
 // What a pooled upstream connection reports to the request that is using it.
@@ -93,6 +95,8 @@ private:
   void connect();
   void startReading();
   void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onConnected();
+  void onTlsRead(const char* data, size_t len);
   void processInput();
   void fail(const std::string& reason, UpstreamFailure failure);
   void close();
@@ -111,6 +115,7 @@ private:
   uv_connect_t connect_req_;
   DeadlineTimer timer_;
   SocketWriter writer_;
+  std::unique_ptr<TlsTransport> tls_;  // clusters with `tls`; after writer_ (it detaches first)
   http::Http1Parser parser_;
   std::string in_;
   size_t in_off_ = 0;

@@ -48,6 +48,19 @@ void UpstreamConnection::onRawRead(ssize_t nread, const uv_buf_t* buf) {
     fail(absl::StrCat("upstream read error: ", uv_strerror(nread)), UpstreamFailure::Reset);
     return;
   }
+  if (tls_ != nullptr) {
+    // A tunnel over upstream TLS: the bytes are decrypted here (the writer encrypts).
+    std::string plain;
+    if (tls_->onCiphertext(buf->base, static_cast<size_t>(nread), &plain) ==
+        TlsTransport::Result::Failed) {
+      fail(absl::StrCat("upstream TLS error: ", tls_->error()), UpstreamFailure::Reset);
+      return;
+    }
+    if (!plain.empty()) {
+      raw_->onUpstreamRawData(plain);
+    }
+    return;
+  }
   raw_->onUpstreamRawData(absl::string_view(buf->base, static_cast<size_t>(nread)));
 }
 

@@ -252,6 +252,8 @@ void UpstreamRequest::onUpstreamFailure(const std::string& reason, UpstreamFailu
   conn_ = nullptr;  // the connection has closed itself
   dropHost();
   ErrorInfo e = ErrorInfo::make(failure == UpstreamFailure::ConnectFailed ? ErrorKind::UpstreamConnectFailed
+                                : failure == UpstreamFailure::TlsHandshake
+                                    ? ErrorKind::UpstreamTlsError
                                 : failure == UpstreamFailure::ProtocolError
                                     ? ErrorKind::UpstreamProtocolError
                                     : ErrorKind::UpstreamReset,
@@ -266,7 +268,9 @@ void UpstreamRequest::onUpstreamFailure(const std::string& reason, UpstreamFailu
   }
   if (before_response) {
     using K = upstream::AttemptResult::Kind;
-    recordAttempt({failure == UpstreamFailure::ConnectFailed   ? K::ConnectFailure
+    recordAttempt({failure == UpstreamFailure::ConnectFailed ||
+                           failure == UpstreamFailure::TlsHandshake
+                       ? K::ConnectFailure
                    : failure == UpstreamFailure::ProtocolError ? K::ProtocolError
                                                                : K::Reset,
                    0});
