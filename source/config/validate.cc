@@ -11,6 +11,7 @@
 #include "source/config/config.h"
 #include "source/config/resilience_validation.h"
 #include "source/config/tls_config.h"
+#include "source/config/upstream_protocol_validation.h"
 #include "source/config/field_path.h"
 #include "source/filters/filter.h"
 #include "source/router/route_table.h"
@@ -490,6 +491,7 @@ private:
       validateRetryBudget(c.retry_budget(), base + ".retry_budget", errors_);
     }
     validateClusterHealth(c, base, errors_);
+    validateUpstreamProtocol(c, base, errors_);
   }
 
   const gateway::v1::Config& config_;

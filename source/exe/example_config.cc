@@ -54,10 +54,18 @@ listeners:
           response_set:
             - {name: x-gateway-route, value: "%ROUTE_NAME%"}
             - {name: x-gateway-upstream, value: "%UPSTREAM_HOST%"}
+    # Trailers pass through (gRPC's grpc-status arrives in them).
+    forward_trailers: true
     virtual_hosts:
       - name: demo
         domains: ["*"]
         routes:
+          - name: greeter
+            # The demo gRPC service (tools/demo_grpc, gRPC C++) over HTTP/2 without TLS; call it
+            # with tools/demo_grpc's client. Gateway errors on gRPC calls are trailers-only
+            # responses with a grpc-status.
+            match: {prefix: /demo.Greeter/}
+            route_filter: {name: router, config: {cluster: greeter}}
           - name: users
             match: {path_template: "/api/users/**"}
             route_filter: {name: router, config: {cluster: user-service}}
@@ -252,6 +260,11 @@ clusters:
   - name: product-service
     lb_policy: RANDOM
     endpoints: [{address: "127.0.0.1:9401", weight: 3}, {address: "127.0.0.1:9402", weight: 1}]
+  - name: greeter
+    # The demo gRPC server: HTTP/2 with prior knowledge, up to 100 calls per connection.
+    protocol: H2C
+    http2: {max_concurrent_streams: 100}
+    endpoints: [{address: "127.0.0.1:9601"}]
 )yaml";
 
 } // namespace gw

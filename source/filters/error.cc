@@ -82,4 +82,78 @@ const char* errorSourceName(ErrorSource source) {
   return "internal";
 }
 
+namespace {
+
+// gRPC status codes (grpc/status.h), named here so the table reads as the docs do.
+enum GrpcCode : int {
+  kCancelled = 1, kUnknown = 2, kInvalidArgument = 3, kDeadlineExceeded = 4,
+  kPermissionDenied = 7, kResourceExhausted = 8, kUnimplemented = 12, kInternal = 13,
+  kUnavailable = 14, kUnauthenticated = 16,
+};
+
+int grpcStatusForHttp(int status) {
+  switch (status) {
+  case 400: return kInternal;  // as gRPC's own HTTP-to-gRPC mapping
+  case 401: return kUnauthenticated;
+  case 403: return kPermissionDenied;
+  case 404: return kUnimplemented;
+  case 408: return kDeadlineExceeded;
+  case 413: return kResourceExhausted;
+  case 429: return kResourceExhausted;
+  case 431: return kInternal;
+  case 499: return kCancelled;
+  case 500: return kInternal;
+  case 501: return kUnimplemented;
+  case 502: case 503: return kUnavailable;
+  case 504: return kDeadlineExceeded;
+  default: return kUnknown;
+  }
+}
+
+} // namespace
+
+int grpcStatusFor(const ErrorInfo& error) {
+  switch (error.kind) {
+  case ErrorKind::NoRoute:
+  case ErrorKind::MethodNotAllowed:
+  case ErrorKind::NotImplemented:
+    return kUnimplemented;
+  case ErrorKind::Unauthenticated:
+    return kUnauthenticated;
+  case ErrorKind::Forbidden:
+    return kPermissionDenied;
+  case ErrorKind::RateLimited:
+  case ErrorKind::PayloadTooLarge:
+  case ErrorKind::ResponseTooLarge:
+    return kResourceExhausted;
+  case ErrorKind::RequestTimeout:
+  case ErrorKind::UpstreamTimeout:
+    return kDeadlineExceeded;
+  case ErrorKind::UpstreamConnectFailed:
+  case ErrorKind::UpstreamReset:
+  case ErrorKind::NoCluster:
+  case ErrorKind::NoHealthyUpstream:
+  case ErrorKind::UpstreamOverflow:
+  case ErrorKind::Unavailable:
+  case ErrorKind::CircuitOpen:
+  case ErrorKind::UpstreamTlsError:
+    return kUnavailable;
+  case ErrorKind::BadRequest:
+  case ErrorKind::InvalidPath:
+  case ErrorKind::HeadersTooLarge:
+  case ErrorKind::UpstreamProtocolError:
+  case ErrorKind::Internal:
+    return kInternal;
+  case ErrorKind::InvalidJson:
+    return kInvalidArgument;
+  case ErrorKind::AggregatePartFailed:
+  case ErrorKind::FunctionError:
+  case ErrorKind::SoapFault:
+    return kUnknown;
+  case ErrorKind::FilterAbort:
+    break;  // a configured status: by the status
+  }
+  return grpcStatusForHttp(error.status);
+}
+
 } // namespace gw::filters

@@ -84,5 +84,10 @@ const ErrorKindInfo& errorKindInfo(ErrorKind kind);
 // BadRequest for 4xx and Internal for the rest.
 ErrorKind errorKindForStatus(int status);
 const char* errorSourceName(ErrorSource source);
+// The gRPC status code (0..16) an error becomes when the request is a gRPC call (content-type
+// application/grpc*): by kind where the kind says it (NoRoute 12 UNIMPLEMENTED, NoHealthyUpstream
+// and CircuitOpen 14 UNAVAILABLE, UpstreamTimeout 4 DEADLINE_EXCEEDED, ...), else by status
+// (401 16, 403 7, 429 8, ...). The table is in docs/operations.md ("gRPC and HTTP/2 upstreams").
+int grpcStatusFor(const ErrorInfo& error);
 
 } // namespace gw::filters

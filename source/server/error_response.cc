@@ -29,4 +29,34 @@ std::string errorBody(const filters::ErrorInfo& error, absl::string_view request
   return out;
 }
 
+std::string grpcPercentEncode(absl::string_view message) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(message.size());
+  for (const char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c <= 0x7e && c != '%') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+void grpcErrorHead(const filters::ErrorInfo& error, http::ResponseHead& out) {
+  out = http::ResponseHead();
+  out.status = 200;
+  out.headers.add("content-type", "application/grpc");
+  out.headers.add("grpc-status", absl::StrCat(filters::grpcStatusFor(error)));
+  out.headers.add("grpc-message", grpcPercentEncode(error.message));
+  out.headers.add("x-gateway-error", error.code);
+  out.headers.add("content-length", "0");
+  for (const auto& [name, value] : error.headers) {
+    out.headers.add(name, value);
+  }
+}
+
 } // namespace gw::server

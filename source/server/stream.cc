@@ -10,6 +10,7 @@
 #include "source/server/downstream_connection.h"
 #include "source/server/header_policy.h"
 #include "source/server/request_preparation.h"
+#include "source/server/grpc_request.h"
 
 namespace gw::server {
 
@@ -111,7 +112,7 @@ void Stream::start() {
     return;
   }
   max_body_ = p.max_body;
-  const auto timeout = route_->timeout();
+  const auto timeout = requestDeadline(route_->timeout(), request_.headers);  // grpc-timeout
   if (timeout.count() > 0) {
     conn_.armRequestTimer(static_cast<uint64_t>(timeout.count()));
   }
@@ -338,8 +339,9 @@ void Stream::onRouteTimeout() {
   }
   conn_.worker().stats().upstream_rq_timeout++;
   fail(ErrorInfo::make(ErrorKind::UpstreamTimeout,
-                       absl::StrCat("no response within the route timeout of ",
-                                    route_->timeout().count(), " ms")));
+                       absl::StrCat("no response within the request deadline of ",
+                                    requestDeadline(route_->timeout(), request_.headers).count(),
+                                    " ms")));
 }
 
 void Stream::finish() {

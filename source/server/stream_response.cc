@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/server/downstream_connection.h"
 #include "source/server/error_response.h"
+#include "source/server/grpc_request.h"
 #include "source/server/header_policy.h"
 #include "source/server/stream.h"
 
@@ -327,6 +328,16 @@ void Stream::onUpstreamReadBegin() { conn_.cork(); }
 void Stream::onUpstreamReadEnd() { conn_.uncork(); }
 
 void Stream::setErrorResponse() {
+  if (isGrpcRequest(request_.headers)) {
+    // A gRPC caller reads grpc-status, not the HTTP status: a trailers-only response.
+    grpcErrorHead(extras().error, response_);
+    response_body_.clear();
+    response_no_body_ = true;
+    response_chunked_ = false;
+    is_local_ = true;
+    extras_->pending.clear();
+    return;
+  }
   response_ = http::ResponseHead();
   response_.status = extras().error.status;
   response_body_ = errorBody(extras().error, request_id_);

@@ -9,6 +9,7 @@
 #include "source/server/deadline_timer.h"
 #include "source/server/socket_writer.h"
 #include "source/server/tls_transport.h"
+#include "source/server/upstream_handle.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
@@ -54,7 +55,7 @@ public:
 
 // An HTTP/1.1 connection to one upstream host, owned by its HostPool while idle and by the
 // request while busy. Closes itself; never outlives its ClusterState.
-class UpstreamConnection : public http::Http1ParserCallbacks {
+class UpstreamConnection : public UpstreamHandle, public http::Http1ParserCallbacks {
 public:
   static constexpr size_t kHighWatermark = 1 << 20;
   static constexpr size_t kLowWatermark = 256 << 10;
@@ -63,15 +64,16 @@ public:
   static UpstreamConnection* acquire(ClusterStateSharedPtr cluster, HostPool& pool,
                                      UpstreamCallbacks& cb, bool head_request);
 
-  void write(std::string&& data);
-  void write(absl::string_view data);
-  size_t writeQueueSize() const { return writer_.queuedBytes(); }
+  void write(std::string&& data) override;
+  void write(absl::string_view data) override;
+  size_t writeQueueSize() const override { return writer_.queuedBytes(); }
   // The request is done with this connection. Reusable ones go back to the pool.
-  void release(bool reusable);
+  void release(bool reusable) override;
   // Stop/resume reading the response (downstream backpressure).
-  void pauseReading();
-  void resumeReading();
-  bool reused() const { return reused_; }
+  void pauseReading() override;
+  void resumeReading() override;
+  bool reused() const override { return reused_; }
+  UpstreamConnection* http1Connection() override { return this; }
   const upstream::Host& host() const { return pool_->host; }
   bool responseStarted() const { return response_started_; }
 

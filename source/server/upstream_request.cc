@@ -1,6 +1,7 @@
 #include "source/server/upstream_request.h"
 
 #include "absl/strings/str_cat.h"
+#include "source/server/h2_client_connection.h"
 #include "source/upstream/load_balancer.h"
 
 namespace gw::server {
@@ -116,7 +117,18 @@ void UpstreamRequest::pickAndConnect() {
     return;
   }
   host_pool_ = cluster_->poolOf(host);
-  UpstreamConnection* c = UpstreamConnection::acquire(cluster_, *host_pool_, *this, head_request_);
+  UpstreamHandle* c = nullptr;
+  bool ready = false;
+  if (cluster_->config().proto.protocol() == gateway::v1::Cluster::H2C) {
+    H2UpstreamStream* s = H2ClientConnection::acquire(cluster_, *host_pool_, *this);
+    ready = s != nullptr && s->ready();
+    c = s;
+  } else {
+    UpstreamConnection* h1 =
+        UpstreamConnection::acquire(cluster_, *host_pool_, *this, head_request_);
+    ready = h1 != nullptr && h1->reused();
+    c = h1;
+  }
   if (c == nullptr) {
     releaseAdmissions();
     recorded_ = true;
@@ -130,7 +142,7 @@ void UpstreamRequest::pickAndConnect() {
   host->total_requests++;
   counted_ = true;
   conn_ = c;
-  if (c->reused()) {
+  if (ready) {
     cb_.onUpstreamReady();
   }
 }
@@ -209,8 +221,11 @@ void UpstreamRequest::resumeReading() {
 }
 
 UpstreamConnection* UpstreamRequest::detach() {
+  UpstreamConnection* c = conn_ != nullptr ? conn_->http1Connection() : nullptr;
+  if (c == nullptr) {
+    return nullptr;  // no connection, or an HTTP/2 stream (no tunnel over it): released as usual
+  }
   dropHost();
-  UpstreamConnection* c = conn_;
   conn_ = nullptr;
   return c;
 }
@@ -220,7 +235,7 @@ void UpstreamRequest::release(bool reusable) {
   if (conn_ == nullptr) {
     return;
   }
-  UpstreamConnection* c = conn_;
+  UpstreamHandle* c = conn_;
   conn_ = nullptr;
   c->release(reusable);
 }

@@ -46,7 +46,9 @@ public:
 // pooled connection (or opens one), keeps the host's active-request count, and retries once on
 // a fresh connection when a reused keep-alive connection turns out closed before any response
 // byte (the upstream closed it as we sent: the error is retryable, from the upstream, and the
-// request replayable). A request pinned to an older config than the worker's goes to the cluster
+// request replayable; on an HTTP/2 cluster: when the upstream refused the stream unprocessed).
+// The cluster's protocol picks the handle: a pooled HTTP/1.1 UpstreamConnection or a stream of a
+// multiplexed H2ClientConnection (H2C). A request pinned to an older config than the worker's goes to the cluster
 // its own config names, through a one-off state whose connections close after use.
 class UpstreamRequest : public UpstreamCallbacks {
 public:
@@ -114,7 +116,7 @@ private:
   UpstreamRequestCallbacks& cb_;
   ClusterStateSharedPtr cluster_;
   HostPool* host_pool_ = nullptr;
-  UpstreamConnection* conn_ = nullptr;
+  UpstreamHandle* conn_ = nullptr;  // an HTTP/1.1 connection or an HTTP/2 stream
   const filters::ProxyPolicy* policy_ = nullptr;
   uint64_t hash_ = 0;
   uint32_t attempts_ = 0;

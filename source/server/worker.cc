@@ -15,6 +15,7 @@
 #include "source/redis/redis_client.h"
 #include "source/server/downstream_connection.h"
 #include "source/server/health_status.h"
+#include "source/server/h2_client_connection.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker_http_client.h"
 
@@ -64,6 +65,7 @@ void ClusterState::retire() {
       c->release(false);  // idle: closes
     }
     p->idle.clear();
+    H2ClientConnection::drainPool(*p);  // HTTP/2: no new streams, close when empty
   }
 }
 

@@ -33,6 +33,7 @@ public:
   virtual ~DeferredDeletable() = default;
 };
 class UpstreamConnection;
+class H2ClientConnection;
 class ClusterState;
 
 struct ServerOptions {
@@ -44,6 +45,7 @@ struct ServerOptions {
 struct HostPool {
   upstream::Host host;
   std::vector<UpstreamConnection*> idle;  // most recently used at the back
+  std::vector<H2ClientConnection*> h2;    // HTTP/2 connections taking new streams (H2C clusters)
   uint32_t total = 0;                     // open connections (idle + busy + connecting)
 };
 

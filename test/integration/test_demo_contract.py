@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from harness import GATEWAYD, Gateway, RedisServer, Upstream, wait_for
+from harness import GATEWAYD, Gateway, RawClient, RedisServer, Upstream, wait_for
 
 # The example's Redis (tools/demo points it at its own redis-server).
 EXAMPLE_REDIS = "127.0.0.1:6379"
@@ -378,3 +378,27 @@ def test_demo_contract_websocket_echo():
                               "ws://127.0.0.1:%d/ws/echo" % gw.port, "hi"], capture_output=True,
                              text=True, timeout=20)
         assert out.returncode == 0 and out.stdout == "hi\n", out
+
+
+def test_demo_contract_grpc_greeter_route():
+    # The example routes /demo.Greeter/ to the H2C cluster `greeter` (tools/demo starts the gRPC
+    # C++ demo server on 127.0.0.1:9601): an HTTP/1.1 gRPC call gets the reply and grpc-status 0
+    # in the trailers, and a gRPC call to an unknown service a trailers-only grpc-status 12.
+    from test_grpc import GrpcServer, frame, grpc_status, hello_request, parse_fields, unframe
+    with Upstream(service="demo") as up, GrpcServer() as g:
+        template = example_template().replace("127.0.0.1:9601", "{up1}")
+        with Gateway(template, [up, g],
+                     env=dict(os.environ, DEMO_IDP_CLIENT_SECRET="demo-secret")) as gw:
+            body = frame(hello_request("alice"))
+            with RawClient(gw.port) as c:
+                c.send(b"POST /demo.Greeter/SayHello HTTP/1.1\r\nHost: localhost\r\n"
+                       b"content-type: application/grpc\r\nte: trailers\r\n"
+                       b"content-length: %d\r\n\r\n" % len(body) + body)
+                r = c.read_response()
+                assert r.status == 200 and grpc_status(r) == 0, r
+                assert parse_fields(unframe(r.body)[0])[1] == b"Hello, alice!", r
+                c.send(b"POST /demo.Nope/X HTTP/1.1\r\nHost: localhost\r\n"
+                       b"content-type: application/grpc\r\ncontent-length: %d\r\n\r\n" % len(body)
+                       + body)
+                r = c.read_response()
+                assert r.status == 200 and grpc_status(r) == 12, r
