@@ -34,13 +34,13 @@ listeners:
     address: 127.0.0.1:8080
     # HTTP/2 too: h2c with prior knowledge (curl --http2-prior-knowledge).
     http2: {enabled: true}
-    limits:
+    limits: &public_limits
       request_headers_timeout: 10s
       idle_timeout: 60s
       max_request_body_bytes: 10485760
     # Browser apps on https://app.example.com may call every route: the listener's default
     # pre_filters, and the first filter of routes with their own.
-    pre_filters:
+    pre_filters: &public_pre
       - &cors
         name: cors
         config:
@@ -48,7 +48,7 @@ listeners:
           allow_methods: [GET, POST, PUT, DELETE]
           allow_headers: [authorization, content-type, x-api-key]
           expose_headers: [x-request-id]
-    post_filters:
+    post_filters: &public_post
       - name: headers
         config:
           response_set:
@@ -56,7 +56,8 @@ listeners:
             - {name: x-gateway-upstream, value: "%UPSTREAM_HOST%"}
     # Trailers pass through (gRPC's grpc-status arrives in them).
     forward_trailers: true
-    virtual_hosts:
+    # tools/demo adds an HTTPS listener with these hosts and filters (tools/demo_lib/demo_tls.py).
+    virtual_hosts: &public_hosts
       - name: demo
         domains: ["*"]
         routes:

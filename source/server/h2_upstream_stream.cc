@@ -253,11 +253,18 @@ void H2UpstreamStream::onHeadersEnd(bool end_stream) {
     head_done_ = true;
   }
   response_started_ = true;
-  if (cb_ != nullptr) {
-    cb_->onUpstreamHead(std::move(head_), informational);
+  // As for one read of an HTTP/1.1 response: what the head (and a headers-only end) makes the
+  // request write downstream leaves together (a gRPC trailers-only status: one HEADERS frame).
+  UpstreamCallbacks* cb = cb_;
+  if (cb != nullptr) {
+    cb->onUpstreamReadBegin();
+    cb->onUpstreamHead(std::move(head_), informational);
   }
   if (end_stream) {
     onEndStream();
+  }
+  if (cb != nullptr) {
+    cb->onUpstreamReadEnd();
   }
 }
 

@@ -97,6 +97,11 @@ void Http2Connection::uncork() {
   if (--corked_ > 0) {
     return;
   }
+  if (pending_heads_ > 0) {
+    for (auto& [id, stream] : streams_) {
+      stream->submitPendingHead(false);
+    }
+  }
   if (!session_.busy()) {
     flush();
   }

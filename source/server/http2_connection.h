@@ -42,6 +42,11 @@ public:
   void flushSoon();
   void cork();
   void uncork();
+  bool corked() const { return corked_ > 0; }
+  // Streams holding a response head back while corked (Http2Stream::sendResponseHead): the
+  // outermost uncork() submits what is still held.
+  void addPendingHead() { pending_heads_++; }
+  void removePendingHead() { pending_heads_--; }
   // Response data held per connection before every stream counts as blocked.
   static constexpr size_t kMaxQueuedPerConnection = 4 << 20;
 
@@ -73,6 +78,7 @@ private:
   uint64_t idle_ms_ = 0;        // the listener's idle timeout (no open stream)
   uint64_t idle_since_ms_ = 0;  // when the last stream ended
   int corked_ = 0;
+  int pending_heads_ = 0;
   bool draining_ = false;
   bool closed_ = false;
 };

@@ -16,6 +16,9 @@ Http2Stream::Http2Stream(Http2Connection& owner, DownstreamConnection& conn, int
 
 Http2Stream::~Http2Stream() {
   stream_.reset();  // first: the Stream's teardown still calls this object
+  if (pending_head_ != nullptr && owner_ != nullptr) {
+    owner_->removePendingHead();
+  }
 }
 
 void Http2Stream::touch() { last_activity_ms_ = uv_now(worker_.loop()); }
@@ -176,12 +179,17 @@ void Http2Stream::cork() {
 }
 
 void Http2Stream::uncork() {
+  submitPendingHead(false);
   if (owner_ != nullptr) {
     owner_->uncork();
   }
 }
 
 void Http2Stream::close(bool) {
+  if (pending_head_ != nullptr && owner_ != nullptr) {
+    owner_->removePendingHead();
+  }
+  pending_head_.reset();
   // Mid-response error: this stream cannot be answered cleanly; the others go on.
   if (session() != nullptr) {
     session()->resetStream(id_, NGHTTP2_INTERNAL_ERROR);
@@ -216,8 +224,27 @@ void Http2Stream::sendResponseHead(http::ResponseHead& head, absl::string_view r
   }
   touch();
   head_ended_ = end_stream;
+  if (!end_stream && owner_->corked()) {
+    pending_head_ = std::make_unique<http::ResponseHead>(head);
+    pending_request_id_.assign(request_id.data(), request_id.size());
+    owner_->addPendingHead();
+    return;  // submitted with what follows, or at uncork()
+  }
   session()->submitHead(id_, head, request_id, end_stream);
   owner_->flushSoon();
+}
+
+void Http2Stream::submitPendingHead(bool end_stream) {
+  if (pending_head_ == nullptr) {
+    return;
+  }
+  std::unique_ptr<http::ResponseHead> head = std::move(pending_head_);
+  if (owner_ != nullptr) {
+    owner_->removePendingHead();
+  }
+  if (session() != nullptr) {
+    session()->submitHead(id_, *head, pending_request_id_, end_stream);
+  }
 }
 
 void Http2Stream::sendResponseBody(absl::string_view data, bool) {
@@ -225,6 +252,7 @@ void Http2Stream::sendResponseBody(absl::string_view data, bool) {
     return;
   }
   touch();
+  submitPendingHead(false);
   session()->appendData(id_, data);
   owner_->flushSoon();
 }
@@ -238,7 +266,13 @@ void Http2Stream::sendResponseEnd(bool, const HeaderMap* trailers) {
     return;
   }
   head_ended_ = true;
-  session()->endData(id_, trailers != nullptr && !trailers->empty() ? trailers : nullptr);
+  const bool has_trailers = trailers != nullptr && !trailers->empty();
+  if (pending_head_ != nullptr && !has_trailers) {
+    submitPendingHead(true);  // nothing but the head: one HEADERS frame with END_STREAM
+  } else {
+    submitPendingHead(false);
+    session()->endData(id_, has_trailers ? trailers : nullptr);
+  }
   owner_->flushSoon();
 }
 

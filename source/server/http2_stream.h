@@ -66,6 +66,9 @@ public:
   void sendInformational(const http::ResponseHead& head) override;
   void sendContinue() override;
 
+  // Submits a head held back by sendResponseHead (see there), if any.
+  void submitPendingHead(bool end_stream);
+
 private:
   void touch();
   void deliver();
@@ -79,6 +82,11 @@ private:
   std::unique_ptr<Stream> stream_;
   std::string in_;  // request body not yet taken by the Stream (not yet consumed)
   HeaderMap trailers_;
+  // A response head held back while the connection is corked: when the response ends before
+  // anything else is sent (an upstream's headers-only answer, e.g. a gRPC trailers-only
+  // status), it goes out as one HEADERS frame with END_STREAM, as gRPC clients require.
+  std::unique_ptr<http::ResponseHead> pending_head_;
+  std::string pending_request_id_;
   event::TimerPtr route_timer_;
   uint64_t last_activity_ms_ = 0;
   bool end_received_ = false;

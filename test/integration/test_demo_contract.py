@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -19,12 +20,15 @@ from harness import GATEWAYD, Gateway, RawClient, RedisServer, Upstream, wait_fo
 EXAMPLE_REDIS = "127.0.0.1:6379"
 
 
-def example_template(redis_address="127.0.0.1:1"):
+def example_template(redis_address="127.0.0.1:1", edit=None):
     """The embedded example as a Gateway template: {listen} for the listener, {up0} for every
     service endpoint (literal braces doubled), its Redis at `redis_address` (by default a port
-    nothing listens on: the orders' limit then fails open, as with no Redis at all)."""
+    nothing listens on: the orders' limit then fails open, as with no Redis at all). `edit`
+    changes the printed example first (as tools/demo adds its HTTPS listener)."""
     text = subprocess.run([GATEWAYD, "--print-example-config"], capture_output=True, text=True,
                           check=True, timeout=20).stdout
+    if edit is not None:
+        text = edit(text)
     t = text.replace("{", "{{").replace("}", "}}")
     t = t.replace("127.0.0.1:8080", "{listen}")
     t, n = re.subn(r"127\.0\.0\.1:9([1-4]0[12]|501)", "{up0}", t)
@@ -62,6 +66,40 @@ def test_demo_contract_h2c_prior_knowledge():
                             "http://127.0.0.1:%d/api/users/1" % gw.port],
                            capture_output=True, text=True, timeout=20)
         assert r.stdout == "2 200", (r.stdout, r.stderr)
+
+
+def test_demo_contract_https_h2_and_http11():
+    """tools/demo makes a local CA and a certificate for localhost and 127.0.0.1 and serves HTTPS
+    (tools/demo_lib/demo_tls.py): `curl --cacert CA --http2 https://localhost:8443/api/users/1` is
+    answered over HTTP/2 and `--http1.1` over HTTP/1.1 (the port moved to a free one here)."""
+    import tempfile
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tools", "demo_lib"))
+    import demo_tls
+    d = tempfile.mkdtemp(prefix="gw-demo-tls-")
+    ca, cert, key = demo_tls.make_pki(d)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    tls_port = s.getsockname()[1]
+    s.close()
+    template = example_template(edit=lambda t: demo_tls.add_tls_listener(
+        t, cert, key, "127.0.0.1:%d" % tls_port))
+    with Upstream() as up, Gateway(template, [up],
+                                   env=dict(os.environ, DEMO_IDP_CLIENT_SECRET="demo-secret")):
+        url = "https://localhost:%d/api/users/1" % tls_port
+        for flag, version in (("--http2", "2"), ("--http1.1", "1.1")):
+            r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", ca, flag,
+                                "-o", "/dev/null", "-w", "%{http_version} %{http_code}", url],
+                               capture_output=True, text=True, timeout=20)
+            assert r.stdout == version + " 200", (flag, r.stdout, r.stderr)
+        # The certificate also names 127.0.0.1; the CA file is what verifies it.
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", ca, "-o", "/dev/null",
+                            "-w", "%{http_code}", "https://127.0.0.1:%d/api/users/1" % tls_port],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == "200", r.stderr
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", url],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 60, (r.returncode, r.stderr)  # without the CA: not trusted
 
 
 def test_demo_contract_identity_and_cors():
@@ -402,3 +440,12 @@ def test_demo_contract_grpc_greeter_route():
                        + body)
                 r = c.read_response()
                 assert r.status == 200 and grpc_status(r) == 12, r
+            # What tools/demo prints: the gRPC C++ client through the gateway (h2c).
+            from test_grpc import GRPC_CLIENT
+            target = "127.0.0.1:%d" % gw.port
+            out = subprocess.run([GRPC_CLIENT, "--target", target, "hello", "alice"],
+                                 capture_output=True, text=True, timeout=20)
+            assert out.returncode == 0 and "Hello, alice!" in out.stdout, out
+            out = subprocess.run([GRPC_CLIENT, "--target", target, "echo", "one", "two", "three"],
+                                 capture_output=True, text=True, timeout=20)
+            assert out.returncode == 0 and out.stdout.split()[:3] == ["one", "two", "three"], out

@@ -421,16 +421,16 @@ def _gateway_speaks_h2c(port):
 
 
 def test_grpc_cpp_client_through_gateway():
-    with GrpcServer() as up, Gateway(grpc_config(), [up]) as gw:
+    # gRPC clients speak HTTP/2: the listener accepts h2c with prior knowledge.
+    config = grpc_config().replace("    forward_trailers: true\n",
+                                   "    forward_trailers: true\n    http2: {{enabled: true}}\n")
+    with GrpcServer() as up, Gateway(config, [up]) as gw:
         target = "127.0.0.1:%d" % gw.port
         # The real client against the server directly: the binaries work.
         out = subprocess.run([GRPC_CLIENT, "--target", up.address, "hello", "alice"],
                              capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and "Hello, alice!" in out.stdout, out
-        if not _gateway_speaks_h2c(gw.port):
-            print("SKIP test_grpc_cpp_client_through_gateway: the gateway does not accept h2c "
-                  "prior knowledge from clients yet (downstream HTTP/2, branch h2-downstream)")
-            return
+        assert _gateway_speaks_h2c(gw.port)
         out = subprocess.run([GRPC_CLIENT, "--target", target, "hello", "alice"],
                              capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and "Hello, alice!" in out.stdout, out

@@ -69,7 +69,7 @@ def test_validate_good_config_exits_0():
         # The embedded example validates too.
         rc, out, err = run_gatewayd(["--validate"])
         assert rc == 0, (rc, out, err)
-        assert "config OK: 1 listener(s), 7 cluster(s)" in out, out
+        assert "config OK: 1 listener(s), 9 cluster(s)" in out, out
         # --print-example-config prints a config that validates, given the IdP client secret
         # it names (gatewayd sets it itself only for the embedded example).
         rc, example, _ = run_gatewayd(["--print-example-config"])
@@ -276,7 +276,7 @@ def test_no_config_runs_embedded_example():
         assert dump["bound_listeners"] == {"public": "127.0.0.1:8080"}
         assert [cl["name"] for cl in dump["config"]["clusters"]] == [
             "user-service", "order-service", "payment-service", "idp", "functions", "legacy-soap",
-            "product-service"]
+            "echo-service", "product-service", "greeter"]
         # The example's direct response works without any upstream.
         c = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
         c.request("GET", "/healthz")
