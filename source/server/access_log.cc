@@ -7,16 +7,18 @@
 
 namespace gw::server {
 
+void appendUtcTime(std::chrono::system_clock::time_point when, std::string& out) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(when);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  out += buf;
+}
+
 void appendAccessLogLine(const AccessLogRecord& r, std::string& line) {
   line += "{\"time\":\"";
-  {
-    const std::time_t t = std::chrono::system_clock::to_time_t(r.start);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    line += buf;
-  }
+  appendUtcTime(r.start, line);
   line += "\",\"request_id\":\"";
   appendJsonEscaped(r.request_id, line);
   line += "\",\"client\":\"";

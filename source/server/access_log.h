@@ -34,6 +34,9 @@ struct AccessLogRecord {
 };
 
 // Appends `{"time":...,"request_id":...,...}\n` to `out`.
+// Appends `when` as 2026-12-06T08:11:01Z (UTC, seconds), the log lines' time field.
+void appendUtcTime(std::chrono::system_clock::time_point when, std::string& out);
+
 void appendAccessLogLine(const AccessLogRecord& r, std::string& out);
 
 // The line of a request the codec refused before it became a request (no route, no stream).

@@ -5,20 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "source/common/json.h"
+#include "source/server/access_log.h"
 #include "source/server/downstream_connection.h"
 
 namespace gw::server {
 
 void appendTunnelLogLine(const TunnelLogRecord& r, std::string& line) {
   line += "{\"time\":\"";
-  {
-    const std::time_t t = std::chrono::system_clock::to_time_t(r.start);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    line += buf;
-  }
+  appendUtcTime(r.start, line);
   auto field = [&line](const char* name, absl::string_view v) {
     absl::StrAppend(&line, "\",\"", name, "\":\"");
     appendJsonEscaped(v, line);
