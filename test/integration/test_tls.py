@@ -388,3 +388,53 @@ def test_certificate_rotated_by_a_push_under_load():
         kept.request("GET", "/d")
         assert kept.getresponse().read() == b"ok"
         kept.close()
+
+
+def test_alpn_h2_and_http2_over_tls_when_the_listener_enables_it():
+    # With http2 enabled the listener offers h2 first; curl and nghttp then speak HTTP/2 over TLS
+    # through the same routes, and a client offering only http/1.1 still gets HTTP/1.1.
+    p = pki()
+    config = tls_config(p, p.certs()).replace(
+        '    address: "{listen}"\n', '    address: "{listen}"\n    http2: {{enabled: true}}\n', 1)
+    with Upstream("svc") as up, Gateway(config, [up]) as gw:
+        assert "ALPN protocol: h2" in s_client(gw.port, "-alpn", "h2,http/1.1")
+        assert "ALPN protocol: http/1.1" in s_client(gw.port, "-alpn", "http/1.1")
+        r = https(gw.port, p, "--http2", "-w", "\n%{http_version}")
+        assert r.returncode == 0, r.stderr
+        body, version = r.stdout.rsplit(b"\n", 1)
+        assert version == b"2", r.stdout
+        assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"
+        r = https(gw.port, p, "--http1.1", "-w", "\n%{http_version}")
+        assert r.returncode == 0 and r.stdout.endswith(b"\n1.1"), r.stderr
+        # nghttp: several streams on one TLS connection.
+        n = subprocess.run(["nghttp", "-n", "-s", "-m", "5",
+                            "https://127.0.0.1:%d/direct" % gw.port],
+                           capture_output=True, text=True, timeout=30)
+        assert n.returncode == 0, n.stderr
+        assert n.stdout.count("/direct") >= 5, n.stdout
+
+
+def test_ocsp_response_stapled_when_configured():
+    # A DER OCSP response made by the test CA for the default certificate (openssl ocsp as the
+    # responder) is stapled to handshakes that ask for it (status_request).
+    p = pki()
+    cert, key = p.default
+    serial = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-serial"],
+                            capture_output=True, text=True, check=True).stdout.split("=")[1].strip()
+    end = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 86400))
+    index, resp = p.path("ocsp-index.txt"), p.path("default.ocsp.der")
+    with open(index, "w") as f:
+        f.write("V\t%s\t\t%s\tunknown\t/CN=localhost\n" % (end, serial))
+    subprocess.run(["openssl", "ocsp", "-index", index, "-rsigner", p.ca, "-rkey", p.ca_key,
+                    "-CA", p.ca, "-issuer", p.ca, "-cert", cert, "-respout", resp, "-ndays", "1"],
+                   capture_output=True, check=True, timeout=20)
+    config = tls_config(p, [("default", cert, key, [])]).replace(
+        "      file: %s\n" % key, "      file: %s\n    ocsp_response_file: %s\n" % (key, resp), 1)
+    assert "ocsp_response_file" in config
+    with Upstream("svc") as up, Gateway(config, [up]) as gw:
+        out = s_client(gw.port, "-status", "-servername", "localhost")
+        assert "OCSP Response Status: successful" in out, out
+        assert "Cert Status: good" in out, out
+    # Without the file nothing is stapled.
+    with Upstream("svc") as up, Gateway(tls_config(p, [("default", cert, key, [])]), [up]) as gw:
+        assert "OCSP response: no response sent" in s_client(gw.port, "-status")
