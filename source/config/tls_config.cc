@@ -315,6 +315,13 @@ std::shared_ptr<const tls::ClientContext> compileUpstreamTls(const gateway::v1::
     }
     o.alpn.push_back(t.alpn(i));
   }
+  // HTTP/2 over TLS offers h2 unless told otherwise (validation checks a configured list); AUTO
+  // lets the upstream choose.
+  if (o.alpn.empty() && c.protocol() == gateway::v1::Cluster::H2) {
+    o.alpn = {"h2"};
+  } else if (o.alpn.empty() && c.protocol() == gateway::v1::Cluster::AUTO) {
+    o.alpn = {"h2", "http/1.1"};
+  }
   o.params = paramsOf(t.params(), base, errors);
   if (errors->size() != before || !resolvable) {
     return nullptr;

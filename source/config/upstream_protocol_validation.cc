@@ -1,5 +1,7 @@
 #include "source/config/upstream_protocol_validation.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace gw::config {
@@ -15,17 +17,52 @@ void validateUpstreamProtocol(const gateway::v1::Cluster& c, const std::string& 
     error(base + ".protocol", absl::StrCat("unknown protocol ", static_cast<int>(p)));
     return;
   }
-  if (p == Cluster::H2 || p == Cluster::AUTO) {
+  if ((p == Cluster::H2 || p == Cluster::AUTO) && !c.has_tls()) {
     error(base + ".protocol",
           absl::StrCat(Cluster::UpstreamProtocol_Name(p),
-                       " needs TLS (not yet available); use H2C for HTTP/2 without TLS"));
+                       " is HTTP/2 over TLS and needs `tls`; use H2C for HTTP/2 without TLS"));
+  }
+  if (c.has_tls()) {
+    // What the cluster offers by ALPN must be what it can speak (tls_config.cc fills the default).
+    const auto& alpn = c.tls().alpn();
+    auto offers = [&](absl::string_view name) {
+      return std::find(alpn.begin(), alpn.end(), name) != alpn.end();
+    };
+    if (p == Cluster::HTTP1 || p == Cluster::H2C) {
+      for (int i = 0; i < alpn.size(); i++) {
+        if (alpn[i] == "h2" && p == Cluster::HTTP1) {
+          error(absl::StrCat(base, ".tls.alpn[", i, "]"),
+                "this cluster speaks HTTP1: offering h2 would let the upstream pick a protocol "
+                "it is not sent; use protocol H2 or AUTO");
+        }
+      }
+      if (p == Cluster::H2C) {
+        error(base + ".protocol",
+              "H2C is HTTP/2 without TLS; with `tls` use H2 (or AUTO to let ALPN choose)");
+      }
+    } else if (!alpn.empty() && !offers("h2")) {
+      error(base + ".tls.alpn",
+            absl::StrCat("protocol ", Cluster::UpstreamProtocol_Name(p), " must offer h2"));
+    } else if (p == Cluster::AUTO && !alpn.empty() && !offers("http/1.1")) {
+      error(base + ".tls.alpn", "protocol AUTO must offer http/1.1 as well as h2");
+    }
+  }
+  if (c.has_health_check() && p != Cluster::HTTP1) {
+    error(base + ".health_check",
+          absl::StrCat("active health checks speak plaintext HTTP/1.1; this cluster speaks ",
+                       Cluster::UpstreamProtocol_Name(p),
+                       " (use outlier_detection to eject failing endpoints)"));
+  } else if (c.has_health_check() && c.has_tls()) {
+    error(base + ".health_check",
+          "active health checks speak plaintext HTTP/1.1; this cluster's endpoints speak TLS "
+          "(use outlier_detection to eject failing endpoints)");
   }
   if (!c.has_http2()) {
     return;
   }
   const std::string h = base + ".http2";
   if (p == Cluster::HTTP1) {
-    error(h, "only for HTTP/2 clusters (protocol H2C); this cluster speaks HTTP1");
+    error(h, "only for HTTP/2 clusters (protocol H2C, H2 or AUTO); this cluster speaks HTTP1");
   }
   const auto& o = c.http2();
   if (o.has_max_concurrent_streams() &&

@@ -102,7 +102,7 @@ H2UpstreamStream* H2ClientConnection::streamOf(int32_t id) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transport: plain TCP.
+// Transport: TCP, then TLS for clusters with `tls`.
 
 void H2ClientConnection::connect() {
   connect_req_.data = this;
@@ -142,10 +142,95 @@ void H2ClientConnection::onConnect(int status) {
     return;
   }
   uv_tcp_nodelay(&handle_, 1);
+  if (cluster_->config().tls != nullptr) {
+    startTls();
+    return;
+  }
+  startReading();
+  onOpened();
+}
+
+void H2ClientConnection::startTls() {
+  const auto& ctx = cluster_->config().tls;
+  tls_ = std::make_unique<TlsTransport>(
+      ctx->newSsl(tls::ClientContext::hostOf(pool_->host.address)), ctx, writer_);
+  startReading();
+  const uint64_t ms = cluster_->config().connect_timeout.count();
+  if (ms > 0) {
+    timer_.arm(ms, [](void* owner) {
+      auto* self = selfOf(owner);
+      self->cluster_->worker().stats().upstream_tls_handshake_failed++;
+      self->fail(absl::StrCat("TLS handshake with ", self->pool_->host.address, " timed out"),
+                 UpstreamFailure::TlsHandshake);
+    });
+  }
+  if (const int rc = tls_->connect(); rc != 0) {
+    fail(absl::StrCat("upstream write error: ", uv_strerror(rc)), UpstreamFailure::ConnectFailed);
+  }
+}
+
+bool H2ClientConnection::acceptAlpn() {
+  const absl::string_view chosen = tls_->session().alpn();
+  if (cluster_->config().proto.protocol() == gateway::v1::Cluster::AUTO) {
+    if (chosen == "h2") {
+      pool_->alpn = HostPool::Alpn::H2;
+      return true;
+    }
+    pool_->alpn = HostPool::Alpn::Http1;
+    fail(absl::StrCat(pool_->host.address, " chose ", chosen.empty() ? "no protocol" : chosen,
+                      " by ALPN: HTTP/1.1 from now on"),
+         UpstreamFailure::AlpnHttp1);
+    return false;
+  }
+  if (!chosen.empty() && chosen != "h2") {
+    fail(absl::StrCat(pool_->host.address, " chose ", chosen,
+                      " by ALPN; this cluster speaks only HTTP/2 (protocol H2; AUTO lets the "
+                      "endpoint choose)"),
+         UpstreamFailure::ProtocolError);
+    return false;
+  }
+  return true;
+}
+
+void H2ClientConnection::onTlsInput(const char* data, size_t len) {
+  const bool was_open = tls_->open();
+  const TlsTransport::Result r = tls_->onCiphertext(data, len, &plain_);
+  if (r == TlsTransport::Result::Failed) {
+    plain_.clear();
+    if (!was_open) {
+      cluster_->worker().stats().upstream_tls_handshake_failed++;
+      fail(absl::StrCat("TLS handshake with ", pool_->host.address, " failed: ", tls_->error()),
+           UpstreamFailure::TlsHandshake);
+    } else {
+      fail(absl::StrCat("upstream TLS error: ", tls_->error()), UpstreamFailure::Reset);
+    }
+    return;
+  }
+  if (r == TlsTransport::Result::Opened) {
+    timer_.disarm();  // the handshake timeout
+    if (!acceptAlpn()) {
+      plain_.clear();
+      return;
+    }
+    onOpened();
+  }
+  if (!plain_.empty() && state_ != State::Closed) {
+    onInput(plain_.data(), plain_.size());
+  }
+  plain_.clear();
+  if (r == TlsTransport::Result::PeerClosed) {
+    fail("upstream closed the HTTP/2 connection (TLS close_notify)", UpstreamFailure::Reset);
+  }
+}
+
+void H2ClientConnection::onOpened() {
+  if (state_ == State::Closed) {
+    return;
+  }
   // Retired while connecting: the requests already waiting still go, then it closes.
   const bool draining = state_ == State::Draining;
   state_ = State::Open;
-  startReading();
+  opened_ = true;
   flush();  // the preface and SETTINGS
   // Every request waiting for the connection may now write; each may release or fail others.
   std::vector<H2UpstreamStream*> waiting;
@@ -176,13 +261,22 @@ void H2ClientConnection::onRead(ssize_t nread, const uv_buf_t* buf) {
   if (state_ == State::Closed) {
     return;
   }
+  if (nread < 0 && tls_ != nullptr && !tls_->open()) {
+    cluster_->worker().stats().upstream_tls_handshake_failed++;
+    fail(absl::StrCat("TLS handshake with ", pool_->host.address,
+                      " failed: the upstream closed the connection"),
+         UpstreamFailure::TlsHandshake);
+    return;
+  }
   if (nread < 0) {
     fail(nread == UV_EOF ? "upstream closed the HTTP/2 connection"
                          : absl::StrCat("upstream read error: ", uv_strerror(nread)),
          UpstreamFailure::Reset);
     return;
   }
-  if (nread > 0) {
+  if (nread > 0 && tls_ != nullptr) {
+    onTlsInput(buf->base, static_cast<size_t>(nread));
+  } else if (nread > 0) {
     onInput(buf->base, static_cast<size_t>(nread));
   }
 }
@@ -258,7 +352,7 @@ void H2ClientConnection::onInput(const char* data, size_t len) {
 }
 
 void H2ClientConnection::flush() {
-  if (in_session_ || flushing_ || state_ == State::Connecting || state_ == State::Closed) {
+  if (in_session_ || flushing_ || !opened_ || state_ == State::Closed) {
     return;
   }
   flushing_ = true;

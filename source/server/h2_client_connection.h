@@ -10,12 +10,14 @@
 #include "source/server/deadline_timer.h"
 #include "source/server/h2_upstream_stream.h"
 #include "source/server/socket_writer.h"
+#include "source/server/tls_transport.h"
 #include "source/server/upstream_connection.h"
 #include "source/server/worker.h"
 
 namespace gw::server {
 
-// An HTTP/2 client connection to one upstream host (cluster protocol H2C): one nghttp2 client
+// An HTTP/2 client connection to one upstream host (cluster protocol H2C, or H2 and AUTO over
+// TLS): one nghttp2 client
 // session multiplexing up to max_concurrent_streams requests (Cluster.http2; lowered by the
 // peer's SETTINGS_MAX_CONCURRENT_STREAMS). Listed in its HostPool's `h2` while it takes new
 // streams; a request that finds every listed connection at its cap opens a new one (within
@@ -31,8 +33,13 @@ namespace gw::server {
 // from each stream's bounded send buffer, and pulls frames from nghttp2 only while the socket's
 // write queue is below kSocketHighWatermark.
 //
-// Socket I/O is the transport section (connect, onRead -> onInput, sendToSocket): plain TCP
-// today; TLS goes between the socket and onInput / sendToSocket.
+// Socket I/O is the transport section (connect, onRead -> onInput, sendToSocket). On a cluster
+// with `tls`, a TlsTransport sits between them: the handshake runs under the connect timeout,
+// ciphertext read goes through onTlsInput, and the SocketWriter encrypts what sendToSocket
+// writes. H2 speaks HTTP/2 unless the endpoint chose another protocol by ALPN (then
+// ProtocolError); AUTO records the endpoint's choice in the HostPool, and when it is not h2 the
+// waiting streams fail with AlpnHttp1 (nothing was sent) and their requests go again over
+// HTTP/1.1.
 class H2ClientConnection : public DeferredDeletable {
 public:
   static constexpr size_t kSocketHighWatermark = 256 << 10;
@@ -63,6 +70,13 @@ private:
   // Transport.
   void connect();
   void onConnect(int status);
+  void startTls();
+  // The connection is usable (TCP connected; with TLS, handshake done): waiting streams go.
+  void onOpened();
+  // Whether the protocol the endpoint chose by ALPN is one this connection may speak; fails the
+  // connection when not.
+  bool acceptAlpn();
+  void onTlsInput(const char* data, size_t len);
   void startReading();
   void onRead(ssize_t nread, const uv_buf_t* buf);
   int sendToSocket(absl::string_view bytes);
@@ -111,12 +125,15 @@ private:
   DeadlineTimer timer_;     // connect timeout, then idle timeout
   event::TimerPtr deferred_;  // failures and frees that must not run on the caller's stack
   SocketWriter writer_;
+  std::unique_ptr<TlsTransport> tls_;  // clusters with `tls`; after writer_ (it detaches first)
+  std::string plain_;                  // plaintext out of one read (TLS)
   nghttp2_session* session_ = nullptr;
   std::vector<std::unique_ptr<H2UpstreamStream>> streams_;
   std::vector<H2UpstreamStream*> writable_;  // send buffers that drained during a flush
   State state_ = State::Connecting;
   bool in_session_ = false;    // inside nghttp2_session_mem_recv / mem_send
   bool flushing_ = false;
+  bool opened_ = false;        // connected (and, with TLS, the handshake done): frames may go
   bool goaway_ = false;
   bool deleting_ = false;
   int handles_open_ = 0;

@@ -110,14 +110,11 @@ void UpstreamConnection::onConnected() {
     return;
   }
   // TLS: ready once the handshake completes (still Connecting, under the connect timeout).
-  // The endpoint's host without the port (and IPv6 brackets): SNI and the name verified.
-  absl::string_view host = pool_->host.address;
-  if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') == absl::string_view::npos ? 0 : host.find(']') - 1);
-  } else if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  tls_ = std::make_unique<TlsTransport>(tls_ctx->newSsl(host), tls_ctx, writer_);
+  // An AUTO cluster sends HTTP/1.1 only to endpoints that chose it by ALPN: offer just that.
+  const bool http1_only = cluster_->config().proto.protocol() == gateway::v1::Cluster::AUTO;
+  tls_ = std::make_unique<TlsTransport>(
+      tls_ctx->newSsl(tls::ClientContext::hostOf(pool_->host.address), http1_only), tls_ctx,
+      writer_);
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), threadReadBuffer,
                 [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {

@@ -20,6 +20,8 @@ enum class UpstreamFailure : uint8_t {
   Reset,           // closed, reset or a write/read error
   ProtocolError,   // a response the parser refused
   TlsHandshake,    // the TLS handshake failed (certificate not verified, no common version...)
+  AlpnHttp1,       // an AUTO cluster's endpoint chose HTTP/1.1 by ALPN on a connection opened
+                   // for HTTP/2: nothing was sent; the request goes again over HTTP/1.1
 };
 
 // What a pooled upstream connection reports to the request that is using it.

@@ -116,10 +116,17 @@ void UpstreamRequest::pickAndConnect() {
                         false);
     return;
   }
+  connectTo(host);
+}
+
+void UpstreamRequest::connectTo(upstream::Host* host) {
+  using gateway::v1::Cluster;
   host_pool_ = cluster_->poolOf(host);
   UpstreamHandle* c = nullptr;
   bool ready = false;
-  if (cluster_->config().proto.protocol() == gateway::v1::Cluster::H2C) {
+  const Cluster::UpstreamProtocol protocol = cluster_->config().proto.protocol();
+  if (protocol == Cluster::H2C || protocol == Cluster::H2 ||
+      (protocol == Cluster::AUTO && host_pool_->alpn != HostPool::Alpn::Http1)) {
     H2UpstreamStream* s = H2ClientConnection::acquire(cluster_, *host_pool_, *this);
     ready = s != nullptr && s->ready();
     c = s;
@@ -266,6 +273,13 @@ void UpstreamRequest::onUpstreamFailure(const std::string& reason, UpstreamFailu
   const bool reused = conn_ != nullptr && conn_->reused();
   conn_ = nullptr;  // the connection has closed itself
   dropHost();
+  if (failure == UpstreamFailure::AlpnHttp1 && before_response && !alpn_moved_ &&
+      host_pool_ != nullptr) {
+    // Nothing was sent (the stream never became ready): the same endpoint, over HTTP/1.1.
+    alpn_moved_ = true;
+    connectTo(&host_pool_->host);
+    return;
+  }
   ErrorInfo e = ErrorInfo::make(failure == UpstreamFailure::ConnectFailed ? ErrorKind::UpstreamConnectFailed
                                 : failure == UpstreamFailure::TlsHandshake
                                     ? ErrorKind::UpstreamTlsError

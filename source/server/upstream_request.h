@@ -48,8 +48,10 @@ public:
 // byte (the upstream closed it as we sent: the error is retryable, from the upstream, and the
 // request replayable; on an HTTP/2 cluster: when the upstream refused the stream unprocessed).
 // The cluster's protocol picks the handle: a pooled HTTP/1.1 UpstreamConnection or a stream of a
-// multiplexed H2ClientConnection (H2C). A request pinned to an older config than the worker's goes to the cluster
-// its own config names, through a one-off state whose connections close after use.
+// multiplexed H2ClientConnection (H2C, H2; AUTO until the endpoint chose HTTP/1.1 by ALPN, and
+// then the request goes again, once, to the same endpoint over HTTP/1.1). A request pinned to an
+// older config than the worker's goes to the cluster its own config names, through a one-off
+// state whose connections close after use.
 class UpstreamRequest : public UpstreamCallbacks {
 public:
   // `pinned`: the config the request runs on (nullptr: the worker's), held by the caller for as
@@ -107,6 +109,8 @@ public:
 
 private:
   void pickAndConnect();
+  // Takes a connection (or stream) to `host` for the request.
+  void connectTo(upstream::Host* host);
   void dropHost();
   // A breaker admission that will not get a result (the request ends without one).
   void releaseAdmissions();
@@ -128,6 +132,7 @@ private:
   bool has_hash_ = false;
   bool head_request_ = false;
   bool counted_ = false;  // host_pool_->host.active_requests holds this request
+  bool alpn_moved_ = false;  // went again over HTTP/1.1 after an AUTO endpoint chose it
 };
 
 } // namespace gw::server

@@ -45,8 +45,12 @@ struct ServerOptions {
 struct HostPool {
   upstream::Host host;
   std::vector<UpstreamConnection*> idle;  // most recently used at the back
-  std::vector<H2ClientConnection*> h2;    // HTTP/2 connections taking new streams (H2C clusters)
+  std::vector<H2ClientConnection*> h2;    // HTTP/2 connections taking new streams (H2C, H2, AUTO)
   uint32_t total = 0;                     // open connections (idle + busy + connecting)
+  // AUTO clusters: what the endpoint chose by ALPN on this worker's first TLS connection to it.
+  // Unknown and H2 go through H2ClientConnection; Http1 through UpstreamConnection.
+  enum class Alpn : uint8_t { Unknown, H2, Http1 };
+  Alpn alpn = Alpn::Unknown;
 };
 
 // One cluster as one worker sees it: its hosts with their counters, the balancer and the pools.

@@ -80,9 +80,24 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientContextOp
   return errors->size() == before ? cc : nullptr;
 }
 
-SSL* ClientContext::newSsl(absl::string_view host_in) const {
+absl::string_view ClientContext::hostOf(absl::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return host.substr(1, close == absl::string_view::npos ? 0 : close - 1);
+  }
+  if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    return host.substr(0, colon);
+  }
+  return host;
+}
+
+SSL* ClientContext::newSsl(absl::string_view host_in, bool http1_only) const {
   SSL* ssl = SSL_new(ctx_.get());
   SSL_set_connect_state(ssl);
+  if (http1_only) {
+    static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_set_alpn_protos(ssl, kHttp11, sizeof(kHttp11));
+  }
   const std::string host = sni_.empty() ? std::string(host_in) : sni_;
   const bool ip = isIpLiteral(host);
   if (!host.empty() && !ip) {

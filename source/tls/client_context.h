@@ -30,8 +30,13 @@ public:
 
   // A new client SSL for an endpoint whose configured host is `host` ("backend.local" or an IP
   // literal): SNI is the configured sni, else `host` when it is a name; with verify on, the
-  // certificate must match that name (or the IP). Caller owns it.
-  SSL* newSsl(absl::string_view host) const;
+  // certificate must match that name (or the IP). `http1_only` offers just "http/1.1" by ALPN
+  // (an AUTO cluster's HTTP/1.1 connections, once the endpoint chose it). Caller owns it.
+  SSL* newSsl(absl::string_view host, bool http1_only = false) const;
+
+  // An endpoint address's host without the port and IPv6 brackets: "[::1]:443" -> "::1",
+  // "backend.local:443" -> "backend.local" (the SNI and the name verified).
+  static absl::string_view hostOf(absl::string_view address);
   bool verify() const { return verify_; }
 
 private:

@@ -58,9 +58,38 @@ TEST_CASE("HTTP1 (default) and H2C with full http2 settings validate") {
 )yaml").empty());
 }
 
-TEST_CASE("H2 and AUTO need TLS") {
-  expectOne("    protocol: H2\n", "clusters[0].protocol", "H2 needs TLS (not yet available)");
-  expectOne("    protocol: AUTO\n", "clusters[0].protocol", "AUTO needs TLS (not yet available)");
+TEST_CASE("H2 and AUTO need TLS, H2C refuses it") {
+  expectOne("    protocol: H2\n", "clusters[0].protocol", "H2 is HTTP/2 over TLS and needs `tls`");
+  expectOne("    protocol: AUTO\n", "clusters[0].protocol",
+            "AUTO is HTTP/2 over TLS and needs `tls`");
+  CHECK(errorsOf("    protocol: H2\n    tls: {verify: false}\n").empty());
+  CHECK(errorsOf("    protocol: AUTO\n    tls: {verify: false}\n").empty());
+  CHECK(errorsOf("    protocol: H2\n    tls: {verify: false}\n    http2: {max_concurrent_streams: 7}\n")
+            .empty());
+  expectOne("    protocol: H2C\n    tls: {verify: false}\n", "clusters[0].protocol",
+            "H2C is HTTP/2 without TLS");
+}
+
+TEST_CASE("the offered ALPN names fit the protocol") {
+  CHECK(errorsOf("    protocol: H2\n    tls: {alpn: [h2]}\n").empty());
+  CHECK(errorsOf("    protocol: AUTO\n    tls: {alpn: [h2, http/1.1]}\n").empty());
+  CHECK(errorsOf("    tls: {alpn: [http/1.1]}\n").empty());
+  expectOne("    protocol: H2\n    tls: {alpn: [http/1.1]}\n", "clusters[0].tls.alpn",
+            "protocol H2 must offer h2");
+  expectOne("    protocol: AUTO\n    tls: {alpn: [http/1.1]}\n", "clusters[0].tls.alpn",
+            "protocol AUTO must offer h2");
+  expectOne("    protocol: AUTO\n    tls: {alpn: [h2]}\n", "clusters[0].tls.alpn",
+            "protocol AUTO must offer http/1.1 as well as h2");
+  expectOne("    tls: {alpn: [http/1.1, h2]}\n", "clusters[0].tls.alpn[1]",
+            "this cluster speaks HTTP1");
+}
+
+TEST_CASE("active health checks only on plaintext HTTP1 clusters") {
+  const std::string hc = "    health_check: {path: /healthz}\n";
+  CHECK(errorsOf(hc).empty());
+  expectOne("    protocol: H2C\n" + hc, "clusters[0].health_check", "this cluster speaks H2C");
+  expectOne("    tls: {verify: false}\n" + hc, "clusters[0].health_check",
+            "this cluster's endpoints speak TLS");
 }
 
 TEST_CASE("an unknown protocol is refused by the parser") {

@@ -392,10 +392,8 @@ clusters:
   - name: c
     endpoints: [{address: "127.0.0.1:1"}]
 """
-    rc, out = validate_output(base + "    protocol: H2\n")
-    assert rc != 0 and "clusters[0].protocol: H2 needs TLS (not yet available)" in out, out
     rc, out = validate_output(base + "    protocol: AUTO\n")
-    assert rc != 0 and "clusters[0].protocol: AUTO needs TLS (not yet available)" in out, out
+    assert rc != 0 and "clusters[0].protocol: AUTO is HTTP/2 over TLS and needs `tls`" in out, out
     rc, out = validate_output(base + "    protocol: H2C\n    http2: {max_concurrent_streams: 0}\n")
     assert rc != 0 and "clusters[0].http2.max_concurrent_streams: must be 1..10000" in out, out
     rc, out = validate_output(base + "    http2: {initial_stream_window_size: 1000}\n")
