@@ -17,8 +17,8 @@
 
 namespace gw::config {
 
-// Whether a listener speaks HTTP/2, and so offers "h2" by ALPN before http/1.1. Always false
-// until the listener's `http2` field (Listener field 14) exists: the lead switches it on here.
+// Whether a listener speaks HTTP/2 (`http2.enabled`), and so offers "h2" by ALPN before
+// http/1.1.
 bool listenerSpeaksHttp2(const gateway::v1::Listener& listener);
 
 // The config's secrets, resolved once per walk.
