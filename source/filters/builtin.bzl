@@ -19,6 +19,7 @@ BUILTIN_FILTERS = [
     "jwt_auth",
     "local_ratelimit",
     "oauth2_introspection",
+    "redirect",
     "router",
     "soap",
     "versioning",
