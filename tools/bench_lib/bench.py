@@ -848,7 +848,8 @@ class Bench:
 
     def url(self, target, path, h2c=False):
         server = self.targets[target]
-        return "http://127.0.0.1:%d%s" % (server.h2_port if h2c else server.port, path)
+        return "%s://127.0.0.1:%d%s" % (getattr(server, "scheme", "http"),
+                                        server.h2_port if h2c else server.port, path)
 
     def sanity(self):
         """Every target answers; the policy peers reject missing/bad tokens and add the header."""
@@ -927,6 +928,7 @@ class Bench:
     # --- scenarios ----------------------------------------------------------------------------
 
     def scenarios(self):
+        import tls_bench  # h2-tls, tls-handshake, https-keepalive: tls_bench.py
         post = self.write("post64k.lua", 'wrk.method = "POST"\n'
                           'wrk.body = string.rep("a", 65536)\n'
                           'wrk.headers["Content-Type"] = "application/octet-stream"\n')
@@ -1012,7 +1014,7 @@ class Bench:
                  what="gatewayd alone, 1 worker against 2, where the proxy is the limit: two "
                       "ES256 signature checks per request (token caches off), answered by "
                       "direct_response (no upstream); wrk -t2 -c50"),
-        ]
+        ] + tls_bench.scenarios(self)
 
     def run_wrk(self, sc, url, duration):
         argv = ["wrk", "-t", str(sc["threads"]), "-c", str(sc["conns"]), "-d", "%ds" % duration,
@@ -1222,7 +1224,7 @@ def summarize(scenarios, results):
 
 def table(summary):
     lines = []
-    hdr = "%-14s %-10s %8s %15s %9s %9s %11s %8s %6s %6s" % (
+    hdr = "%-15s %-10s %8s %15s %9s %9s %11s %8s %6s %6s" % (
         "scenario", "target", "req/s", "(min-max)", "p50", "p99", "cpu us/req", "(sys)",
         "errors", "other")
     lines.append(hdr)
@@ -1230,7 +1232,7 @@ def table(summary):
     notes = []
     for name, s in summary.items():
         for fam, row in s["targets"].items():
-            lines.append("%-14s %-10s %8s %15s %9s %9s %11s %8s %6d %6s" % (
+            lines.append("%-15s %-10s %8s %15s %9s %9s %11s %8s %6d %6s" % (
                 name, fam + ("*" if row["label"] != fam else ""), fmt_num(row["rps"]),
                 "(%s-%s)" % (fmt_num(row["rps_min"]), fmt_num(row["rps_max"])),
                 fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]),
@@ -1240,12 +1242,12 @@ def table(summary):
             if row["label"] != fam:
                 notes.append("%s/%s: %s" % (name, fam, row["label"]))
         for rname, r in s["ratios"].items():
-            lines.append("%-14s %-10s %8s %15s %9s %9s %11s" % (
+            lines.append("%-15s %-10s %8s %15s %9s %9s %11s" % (
                 "", rname.replace("gatewayd/", "gw/"), fmt_num(r["rps"], 2) + "x", "", "",
                 fmt_num(r["p99"], 2) + "x", fmt_num(r["cpu_per_req"], 2) + "x"))
             pr = r.get("per_round_median") or {}
             if len(pr.get("cpu_per_req_rounds") or []) > 1:
-                lines.append("%-14s %-10s %8s %15s %9s %9s %11s" % (
+                lines.append("%-15s %-10s %8s %15s %9s %9s %11s" % (
                     "", "  by round", fmt_num(pr["rps"], 2) + "x", "", "",
                     fmt_num(pr["p99"], 2) + "x", fmt_num(pr["cpu_per_req"], 2) + "x"))
         lines.append("")
@@ -1407,7 +1409,7 @@ def main():
                          "body-get-1m, policy, identity, breaker-open, "
                          "limit-none, limit-local, limit-global, fixed, workers, scaling, idle, "
                          "stream, config, cache-hit-1k, cache-hit-100k, cache-l2-hit, "
-                         "cache-coalesce")
+                         "cache-coalesce, h2c, h2-tls, tls-handshake, https-keepalive")
     args = ap.parse_args()
     args.only = [x for x in args.only.split(",") if x]
     scale_names = [x for x in ("stream", "idle", "config") if not args.only or x in args.only]
@@ -1437,6 +1439,8 @@ def main():
     try:
         bench.start_all()
         bench.sanity()
+        import tls_bench  # the TLS scenarios' own proxies, when selected (tls_bench.py)
+        tls_bench.start(bench)
         t0 = time.time()
         scenarios, results = bench.run()
         scale_out = {}
@@ -1479,6 +1483,7 @@ def main():
         "targets": targets(summary),
         "scale": scale_out,
         "cache": cache_out,
+        "tls": tls_bench.report(bench, summary),
     }
     if scale_error:
         doc["scale_error"] = scale_error
@@ -1505,6 +1510,9 @@ def main():
     print()
     if doc["targets"]:
         print(targets_table(doc["targets"]))
+        print()
+    if doc["tls"]:
+        print(tls_bench.table(doc["tls"]))
         print()
     if scale_out:
         import scale
