@@ -53,17 +53,16 @@ bool Session::advance(std::string* plain) {
     }
     state_ = State::Open;
   }
-  // Everything decryptable now: the caller's buffer grows by a record at a time.
+  // Everything decryptable now, a record at a time through a stack buffer: the caller's buffer
+  // grows by what was read (growing it by a chunk first would zero-fill 16 KiB per read).
+  char chunk[kReadChunk];
   while (state_ == State::Open) {
-    const size_t at = plain->size();
-    plain->resize(at + kReadChunk);
     ERR_clear_error();
-    const int n = SSL_read(ssl_, plain->data() + at, static_cast<int>(kReadChunk));
+    const int n = SSL_read(ssl_, chunk, static_cast<int>(kReadChunk));
     if (n > 0) {
-      plain->resize(at + static_cast<size_t>(n));
+      plain->append(chunk, static_cast<size_t>(n));
       continue;
     }
-    plain->resize(at);
     const int e = SSL_get_error(ssl_, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
       break;
