@@ -486,6 +486,39 @@ def test_listener_added_bound_then_removed_drains():
             assert gw.config_dump()["bound_listeners"] == {"main": "127.0.0.1:%d" % moved}
 
 
+def test_listener_removed_by_a_push_sends_goaway_and_finishes_h2_streams():
+    import h2frames as h2
+    configs = Configs()
+    port = free_port()
+    main = listener("main", "127.0.0.1:%d" % port, [direct("a", "/a", "A")])
+    with Upstream("slow") as up, FakeControlPlane() as cp, LiveGateway(cp) as gw:
+        h2l = listener("h2", "127.0.0.1:0", [proxy("slow", "/slow", "slow")])
+        h2l["http2"] = {"enabled": True}
+        assert cp.push("v1", configs.write([main, h2l], [cluster("slow", up.address)])) \
+            .startswith("ack ")
+        h2_port = gw.bound_port("h2")
+        c = h2.H2Conn(h2_port)
+        for sid in (1, 3):
+            c.send(h2.headers(sid, h2.request_fields("/slow", extra=[("x-demo-delay-ms",
+                                                                     "1000")])))
+        wait_for(lambda: gw.value("gateway_downstream_requests_active") == 2, timeout=5,
+                 what="two streams in flight")
+        # The push retires the listener: GOAWAY (NO_ERROR, last stream 3), both streams finish,
+        # a stream opened after it is not served, and the connection closes.
+        assert cp.push("v2", configs.write([main])).startswith("ack ")
+        g = c.read_until(lambda f: f.type == h2.GOAWAY, timeout=5)
+        assert g is not None and g.error_code == h2.NO_ERROR and g.last_stream_id == 3, g
+        c.send(h2.headers(5, h2.request_fields("/slow")))
+        for sid in (1, 3):
+            assert c.read_until(lambda f, s=sid: f.stream_id == s and
+                                f.flags & h2.END_STREAM, timeout=5) is not None
+        assert json.loads(c.body(1))["path"] == "/slow"
+        assert c.wait_closed(5)
+        assert not any(f.stream_id == 5 and f.type == h2.HEADERS for f in c.received)
+        assert refused(h2_port)
+        assert get_once(port, "/a").body == b"A"
+
+
 def test_in_flight_request_finishes_on_the_config_it_started_with():
     configs = Configs()
     port = free_port()
