@@ -466,3 +466,57 @@ def test_10000_route_snapshots_apply_and_route_under_load():
         # The a-generation is freed once nothing holds it (the reaper thread).
         wait_for(lambda: gw.value("gateway_config_generations_live") == 1, timeout=10,
                  what="old generations freed")
+
+
+def test_private_keys_are_redacted_in_get_diff_proxy_config_and_logs():
+    from test_tls import pki
+    p = pki()
+    port = free_port()
+    cfg_dir = tempfile.mkdtemp(prefix="gw-e2e-keys-")
+
+    def write(name, cert_path, key_path):
+        with open(cert_path) as f:
+            cert = f.read()
+        with open(key_path) as f:
+            key = f.read()
+        main = listener("tls", port, [direct("a", "/a", "one")])
+        main["tls"] = {"certificates": [{"secret": "edge-cert"}]}
+        path = os.path.join(cfg_dir, name)
+        with open(path, "w") as f:
+            json.dump({"secrets": [{"name": "edge-cert", "certificate_chain": {"inline": cert},
+                                    "private_key": {"inline": key}}],
+                       "listeners": [main]}, f)
+        return path, key
+
+    def no_key(text, key):
+        body = "".join(key.splitlines()[1:-1])
+        return "PRIVATE KEY" not in text and body[:40] not in text
+
+    first, key1 = write("v1.json", p.a[0], p.a[1])
+    second, key2 = write("v2.json", p.default[0], p.default[1])
+    with Control() as cp, Proxy(cp, "edge-1") as gw:
+        cp.apply(first)
+        r = subprocess.run(["curl", "-sS", "--cacert", p.ca, "--resolve",
+                            "a.test:%d:127.0.0.1" % port, "https://a.test:%d/a" % port],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+        assert r.stdout == b"one", r
+        for args in (["get", "snapshot", "-o", "yaml"], ["get", "snapshot", "-o", "json"],
+                     ["get", "listeners"], ["--proxy", gw.grpc_address, "proxy", "config",
+                                            "-o", "json"]):
+            rc, out, err = cp.ctl(*args)
+            assert rc == 0, (args, out, err)
+            assert no_key(out + err, key1), (args, out)
+            if "-o" in args:
+                assert re.search(r"<redacted sha256:[0-9a-f]{12}>", out), (args, out)
+        # A diff that rotates the key names the secret, never the key.
+        rc, out, err = cp.ctl("diff", "-f", second)
+        assert rc == 0, (out, err)
+        assert "edge-cert" in out, out
+        assert no_key(out + err, key1) and no_key(out + err, key2), out
+        cp.apply(second)
+        rc, out, _ = cp.ctl("get", "snapshot", "-o", "yaml")
+        assert no_key(out, key2), out
+        with open(cp.stderr_path) as f:
+            cp_log = f.read()
+        for log in (cp_log, gw.stderr()):
+            assert no_key(log, key1) and no_key(log, key2), log
