@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
 #include "source/http2/header_validation.h"
 
 namespace gw::http2 {
@@ -121,6 +122,7 @@ struct Callbacks {
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       auto st = std::make_unique<ServerSession::StreamState>();
       st->head.version_minor = 1;
+      st->head.headers.entries().reserve(8);  // a typical request's regular fields, grown once
       s.streams_[id] = std::move(st);
     } else if (auto* st = s.find(id)) {
       st->in_trailers = true;
@@ -562,7 +564,7 @@ void ServerSession::submitHead(int32_t id, const http::ResponseHead& head,
   status[0] = static_cast<char>('0' + code / 100);
   status[1] = static_cast<char>('0' + code / 10 % 10);
   status[2] = static_cast<char>('0' + code % 10);
-  std::vector<nghttp2_nv> nva;
+  absl::InlinedVector<nghttp2_nv, 16> nva;  // on the stack for a typical response head
   nva.reserve(head.headers.size() + 2);
   nva.push_back(makeNv(":status", absl::string_view(status, 3)));
   for (const auto& [name, value] : head.headers.entries()) {

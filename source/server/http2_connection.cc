@@ -157,7 +157,24 @@ void Http2Connection::armTimer() {
   if (idle_ms_ > 0) {
     tick = std::min<uint64_t>(tick, std::max<uint64_t>(idle_ms_ / 4, 1));
   }
-  conn_.armHttp2Timer(std::max<uint64_t>(tick, 10));
+  const uint64_t now = uv_now(conn_.worker().loop());
+  uint64_t due = now + std::max<uint64_t>(tick, 10);
+  for (auto& [id, s] : streams_) {
+    if (s->routeDeadlineMs() != 0) {
+      due = std::min(due, s->routeDeadlineMs());
+    }
+  }
+  next_timer_ms_ = due;
+  conn_.armHttp2Timer(due > now ? due - now : 0);
+}
+
+void Http2Connection::armStreamDeadline(uint64_t deadline_ms) {
+  if (closed_ || deadline_ms >= next_timer_ms_) {
+    return;  // the timer fires earlier anyway and then looks at every stream's deadline
+  }
+  next_timer_ms_ = deadline_ms;
+  const uint64_t now = uv_now(conn_.worker().loop());
+  conn_.armHttp2Timer(deadline_ms > now ? deadline_ms - now : 0);
 }
 
 void Http2Connection::onTimer() {
@@ -166,22 +183,32 @@ void Http2Connection::onTimer() {
   }
   const uint64_t now = uv_now(conn_.worker().loop());
   const uint64_t stream_idle = static_cast<uint64_t>(settings_.stream_idle_timeout.count());
-  if (stream_idle > 0) {
-    std::vector<int32_t> idle;
-    for (auto& [id, s] : streams_) {
-      if (now - s->lastActivityMs() >= stream_idle) {
-        idle.push_back(id);
-      }
+  std::vector<int32_t> late;
+  std::vector<int32_t> idle;
+  for (auto& [id, s] : streams_) {
+    if (s->routeDeadlineMs() != 0 && s->routeDeadlineMs() <= now) {
+      late.push_back(id);
+    } else if (stream_idle > 0 && now - s->lastActivityMs() >= stream_idle) {
+      idle.push_back(id);
     }
-    for (int32_t id : idle) {
-      // A stream nothing moved on (a client that keeps its window closed, an upstream that
-      // never answers): reset; the close aborts its Stream.
-      conn_.worker().stats().http2.stream_idle_timeouts++;
-      session_.resetStream(id, NGHTTP2_CANCEL);
+  }
+  // Each may end its stream (and others: a 504 can close the connection): looked up again.
+  for (int32_t id : late) {
+    if (Http2Stream* s = find(id); s != nullptr && !closed_) {
+      s->onRouteDeadline();
     }
-    if (!idle.empty()) {
-      flushSoon();
+  }
+  for (int32_t id : idle) {
+    if (closed_ || find(id) == nullptr) {
+      continue;
     }
+    // A stream nothing moved on (a client that keeps its window closed, an upstream that
+    // never answers): reset; the close aborts its Stream.
+    conn_.worker().stats().http2.stream_idle_timeouts++;
+    session_.resetStream(id, NGHTTP2_CANCEL);
+  }
+  if (!idle.empty() && !closed_) {
+    flushSoon();
   }
   if (!closed_ && streams_.empty() && idle_ms_ > 0 && now - idle_since_ms_ >= idle_ms_) {
     drain();  // idle connection: GOAWAY, then close

@@ -15,7 +15,7 @@ class Http2Stream;
 // The HTTP/2 side of a DownstreamConnection: its nghttp2 session (source/http2) and one
 // Http2Stream (and Stream) per request stream. The DownstreamConnection keeps the socket: it
 // hands read bytes to onInput(), frames leave through its write path, and its timer drives the
-// idle checks here. Frames are produced only while the socket's write queue is under the high
+// idle checks and the streams' route deadlines here. Frames are produced only while the socket's write queue is under the high
 // watermark (a client that does not read gets nothing more, and its control frames queue up
 // inside nghttp2 until the outbound-ACK limit ends the session).
 class Http2Connection : public http2::ServerSessionCallbacks {
@@ -47,6 +47,11 @@ public:
   // outermost uncork() submits what is still held.
   void addPendingHead() { pending_heads_++; }
   void removePendingHead() { pending_heads_--; }
+  // A stream's route deadline (loop time, ms) was set: the connection's timer fires by then.
+  // Streams keep their own deadlines (Http2Stream::routeDeadlineMs); one timer per connection
+  // serves them all and the idle checks, so a stream costs no timer of its own.
+  void armStreamDeadline(uint64_t deadline_ms);
+
   // Response data held per connection before every stream counts as blocked.
   static constexpr size_t kMaxQueuedPerConnection = 4 << 20;
 
@@ -77,6 +82,7 @@ private:
   absl::flat_hash_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
   uint64_t idle_ms_ = 0;        // the listener's idle timeout (no open stream)
   uint64_t idle_since_ms_ = 0;  // when the last stream ended
+  uint64_t next_timer_ms_ = 0;  // when the connection's timer fires next (loop time)
   int corked_ = 0;
   int pending_heads_ = 0;
   bool draining_ = false;

@@ -16,7 +16,7 @@ Http2Stream::Http2Stream(Http2Connection& owner, DownstreamConnection& conn, int
 
 Http2Stream::~Http2Stream() {
   stream_.reset();  // first: the Stream's teardown still calls this object
-  if (pending_head_ != nullptr && owner_ != nullptr) {
+  if (pending_head_.has_value() && owner_ != nullptr) {
     owner_->removePendingHead();
   }
 }
@@ -124,7 +124,7 @@ void Http2Stream::abort() {
     return;
   }
   aborted_ = true;
-  route_timer_.reset();
+  route_deadline_ms_ = 0;
   if (stream_ != nullptr) {
     stream_->onDownstreamClosed();  // drops the upstream request: nothing half-sent completes
   }
@@ -156,19 +156,18 @@ size_t Http2Stream::writeQueueSize() const {
 const tls::PeerCertInfo* Http2Stream::peerCert() const { return conn_.peerCert(); }
 
 void Http2Stream::armRequestTimer(uint64_t ms) {
-  if (route_timer_ == nullptr) {
-    route_timer_ = worker_.createTimer([this] {
-      if (stream_ != nullptr && !finished_ && !aborted_) {
-        stream_->onRouteTimeout();
-      }
-    });
+  route_deadline_ms_ = uv_now(worker_.loop()) + ms;
+  if (owner_ != nullptr) {
+    owner_->armStreamDeadline(route_deadline_ms_);
   }
-  route_timer_->enable(std::chrono::milliseconds(ms));
 }
 
-void Http2Stream::disarmRequestTimer() {
-  if (route_timer_ != nullptr) {
-    route_timer_->disable();
+void Http2Stream::disarmRequestTimer() { route_deadline_ms_ = 0; }
+
+void Http2Stream::onRouteDeadline() {
+  route_deadline_ms_ = 0;
+  if (stream_ != nullptr && !finished_ && !aborted_) {
+    stream_->onRouteTimeout();
   }
 }
 
@@ -186,7 +185,7 @@ void Http2Stream::uncork() {
 }
 
 void Http2Stream::close(bool) {
-  if (pending_head_ != nullptr && owner_ != nullptr) {
+  if (pending_head_.has_value() && owner_ != nullptr) {
     owner_->removePendingHead();
   }
   pending_head_.reset();
@@ -200,7 +199,7 @@ void Http2Stream::close(bool) {
 
 void Http2Stream::onStreamComplete(bool) {
   finished_ = true;
-  route_timer_.reset();
+  route_deadline_ms_ = 0;
   http2::ServerSession* s = session();
   if (s == nullptr) {
     return;
@@ -225,7 +224,7 @@ void Http2Stream::sendResponseHead(http::ResponseHead& head, absl::string_view r
   touch();
   head_ended_ = end_stream;
   if (!end_stream && owner_->corked()) {
-    pending_head_ = std::make_unique<http::ResponseHead>(head);
+    pending_head_.emplace(head);
     pending_request_id_.assign(request_id.data(), request_id.size());
     owner_->addPendingHead();
     return;  // submitted with what follows, or at uncork()
@@ -235,15 +234,16 @@ void Http2Stream::sendResponseHead(http::ResponseHead& head, absl::string_view r
 }
 
 void Http2Stream::submitPendingHead(bool end_stream) {
-  if (pending_head_ == nullptr) {
+  if (!pending_head_.has_value()) {
     return;
   }
-  std::unique_ptr<http::ResponseHead> head = std::move(pending_head_);
+  http::ResponseHead head = std::move(*pending_head_);
+  pending_head_.reset();
   if (owner_ != nullptr) {
     owner_->removePendingHead();
   }
   if (session() != nullptr) {
-    session()->submitHead(id_, *head, pending_request_id_, end_stream);
+    session()->submitHead(id_, head, pending_request_id_, end_stream);
   }
 }
 
@@ -267,7 +267,7 @@ void Http2Stream::sendResponseEnd(bool, const HeaderMap* trailers) {
   }
   head_ended_ = true;
   const bool has_trailers = trailers != nullptr && !trailers->empty();
-  if (pending_head_ != nullptr && !has_trailers) {
+  if (pending_head_.has_value() && !has_trailers) {
     submitPendingHead(true);  // nothing but the head: one HEADERS frame with END_STREAM
   } else {
     submitPendingHead(false);

@@ -2,9 +2,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "source/event/timer.h"
 #include "source/http2/server_session.h"
 #include "source/server/runtime_config.h"
 #include "source/server/stream_connection.h"
@@ -39,6 +39,10 @@ public:
   void onWritable();
   int32_t id() const { return id_; }
   uint64_t lastActivityMs() const { return last_activity_ms_; }
+  // The route timeout's deadline (loop time, ms); 0 when none is armed.
+  uint64_t routeDeadlineMs() const { return route_deadline_ms_; }
+  // The connection's timer found the deadline passed: the Stream times out (504).
+  void onRouteDeadline();
 
   // StreamConnection
   Worker& worker() override { return worker_; }
@@ -85,9 +89,9 @@ private:
   // A response head held back while the connection is corked: when the response ends before
   // anything else is sent (an upstream's headers-only answer, e.g. a gRPC trailers-only
   // status), it goes out as one HEADERS frame with END_STREAM, as gRPC clients require.
-  std::unique_ptr<http::ResponseHead> pending_head_;
+  std::optional<http::ResponseHead> pending_head_;
   std::string pending_request_id_;
-  event::TimerPtr route_timer_;
+  uint64_t route_deadline_ms_ = 0;  // loop time; 0: none (the connection's timer watches it)
   uint64_t last_activity_ms_ = 0;
   bool end_received_ = false;
   bool end_delivered_ = false;

@@ -356,3 +356,37 @@ def test_drain_with_open_streams_sends_goaway_and_finishes_them():
         assert c.wait_closed(5)
         assert not any(f.stream_id == 5 and f.type == h2.HEADERS for f in c.received)
         gw.proc.wait(10)
+
+
+def test_route_timeouts_of_concurrent_streams_fire_each_at_its_own_deadline():
+    # Two routes with 300 ms and 1.2 s timeouts on one connection, upstream answers after 2 s:
+    # each stream gets its 504 at its own deadline, and a fast stream in between is untouched.
+    cfg = h2_config().replace("""          - name: api
+            match: {{prefix: /}}""", """          - name: short
+            match: {{prefix: /short}}
+            timeout: 0.3s
+            route_filter: {{name: router, config: {{cluster: backend}}}}
+          - name: long
+            match: {{prefix: /long}}
+            timeout: 1.2s
+            route_filter: {{name: router, config: {{cluster: backend}}}}
+          - name: api
+            match: {{prefix: /}}""")
+    with Upstream() as up, Gateway(cfg, [up]) as gw:
+        c = h2.H2Conn(gw.port)
+        start = time.monotonic()
+        c.send(h2.headers(1, h2.request_fields("/long", extra=[("x-demo-delay-ms", "2000")])))
+        c.send(h2.headers(3, h2.request_fields("/short", extra=[("x-demo-delay-ms", "2000")])))
+        c.send(h2.headers(5, h2.request_fields("/fast")))
+        ended = {}
+        while len(ended) < 3 and time.monotonic() - start < 5:
+            f = c.read_until(lambda f: f.type in (h2.DATA, h2.HEADERS) and
+                             f.flags & h2.END_STREAM and f.stream_id not in ended,
+                             timeout=5)
+            assert f is not None, c.received
+            ended[f.stream_id] = time.monotonic() - start
+        assert json.loads(c.body(5))["path"] == "/fast" and ended[5] < 0.3, ended
+        short = json.loads(c.body(3))
+        assert short["status"] == 504 and short["error"] == "upstream_timeout", short
+        assert 0.25 <= ended[3] < 0.9, ended
+        assert json.loads(c.body(1))["status"] == 504 and 1.15 <= ended[1] < 1.9, ended
