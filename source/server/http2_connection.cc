@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "source/server/access_log.h"
 #include "source/server/downstream_connection.h"
@@ -120,8 +121,7 @@ void Http2Connection::notifyAllWritable() {
       session_.totalQueuedData() > kMaxQueuedPerConnection) {
     return;
   }
-  std::vector<Http2Stream*> all;
-  all.reserve(streams_.size());
+  absl::InlinedVector<Http2Stream*, 16> all;  // each may end streams: a copy to walk
   for (auto& [id, s] : streams_) {
     all.push_back(s.get());
   }
