@@ -91,13 +91,14 @@ absl::string_view sv(const uint8_t* p, size_t n) {
   return absl::string_view(reinterpret_cast<const char*>(p), n);
 }
 
-nghttp2_nv makeNv(absl::string_view name, absl::string_view value) {
+nghttp2_nv makeNv(absl::string_view name, absl::string_view value,
+                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   nghttp2_nv nv;
   nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
   nv.namelen = name.size();
   nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
   nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
+  nv.flags = flags;
   return nv;
 }
 
@@ -573,7 +574,9 @@ void ServerSession::submitHead(int32_t id, const http::ResponseHead& head,
     }
   }
   if (!request_id.empty()) {
-    nva.push_back(makeNv("x-request-id", request_id));
+    // Unique per response: kept out of the HPACK dynamic table, where each one would evict
+    // the fields that repeat (server, content-type, date) and cost an insert and a lookup.
+    nva.push_back(makeNv("x-request-id", request_id, NGHTTP2_NV_FLAG_NO_INDEX));
   }
   if (end_stream) {
     st->out_done = true;

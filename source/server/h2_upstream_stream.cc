@@ -21,10 +21,11 @@ bool connectionSpecific(absl::string_view name) {
          name == "host" || name == "te";
 }
 
-nghttp2_nv makeNv(absl::string_view name, absl::string_view value) {
+nghttp2_nv makeNv(absl::string_view name, absl::string_view value,
+                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
           reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
+          flags};
 }
 
 } // namespace
@@ -90,7 +91,7 @@ void H2UpstreamStream::submitRequest(const http::RequestHead& head) {
   std::vector<nghttp2_nv> nva;
   nva.reserve(head.headers.size() + 5);
   nva.push_back(makeNv(":method", head.method));
-  nva.push_back(makeNv(":scheme", "http"));
+  nva.push_back(makeNv(":scheme", conn_->tls_ != nullptr ? "https" : "http"));
   nva.push_back(makeNv(":authority", authority));
   nva.push_back(makeNv(":path", head.target));
   // Names must be lower case in HTTP/2; the serializer keeps the client's spelling.
@@ -106,8 +107,11 @@ void H2UpstreamStream::submitRequest(const http::RequestHead& head) {
     if (connectionSpecific(name)) {
       continue;
     }
+    // A request id is unique per request: not worth a place in the HPACK dynamic table.
+    const uint8_t flags =
+        name == "x-request-id" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
     lowered.push_back(std::move(name));
-    nva.push_back(makeNv(lowered.back(), e.second));
+    nva.push_back(makeNv(lowered.back(), e.second, flags));
   }
   if (te_trailers || isGrpcRequest(head.headers)) {
     nva.push_back(makeNv("te", "trailers"));  // gRPC servers require it
