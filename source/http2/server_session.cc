@@ -124,6 +124,9 @@ struct Callbacks {
       auto st = std::make_unique<ServerSession::StreamState>();
       st->head.version_minor = 1;
       st->head.headers.entries().reserve(8);  // a typical request's regular fields, grown once
+      if (s.found_id_ == id) {
+        s.found_ = nullptr;
+      }
       s.streams_[id] = std::move(st);
     } else if (auto* st = s.find(id)) {
       st->in_trailers = true;
@@ -353,6 +356,9 @@ struct Callbacks {
     }
     const bool delivered = it->second->delivered;
     s.total_queued_ -= it->second->queued();
+    if (s.found_id_ == id) {
+      s.found_ = nullptr;
+    }
     s.streams_.erase(it);
     if (delivered) {
       s.cb_.onStreamClose(id, error_code);
@@ -491,8 +497,16 @@ ServerSession::ServerSession(const SessionOptions& options, ServerSessionCallbac
 ServerSession::~ServerSession() { nghttp2_session_del(session_); }
 
 ServerSession::StreamState* ServerSession::find(int32_t id) const {
+  if (id == found_id_ && found_ != nullptr) {
+    return found_;
+  }
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  if (it == streams_.end()) {
+    return nullptr;
+  }
+  found_id_ = id;
+  found_ = it->second.get();
+  return found_;
 }
 
 bool ServerSession::receive(absl::string_view data) {

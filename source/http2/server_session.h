@@ -147,6 +147,11 @@ private:
   ServerSessionCallbacks& cb_;
   nghttp2_session* session_ = nullptr;
   absl::flat_hash_map<int32_t, std::unique_ptr<StreamState>> streams_;
+  // The last stream find() returned: nghttp2's callbacks and the connection ask for the same
+  // stream many times in a row (each header, each data chunk, each write check). Cleared when
+  // that stream's state goes.
+  mutable int32_t found_id_ = 0;
+  mutable StreamState* found_ = nullptr;
   size_t total_queued_ = 0;
   int busy_ = 0;
   // Token buckets: tokens and the time they were last topped up.
