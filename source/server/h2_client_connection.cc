@@ -197,13 +197,10 @@ void H2ClientConnection::onTlsInput(const char* data, size_t len) {
   const TlsTransport::Result r = tls_->onCiphertext(data, len, &plain_);
   if (r == TlsTransport::Result::Failed) {
     plain_.clear();
-    if (!was_open) {
-      cluster_->worker().stats().upstream_tls_handshake_failed++;
-      fail(absl::StrCat("TLS handshake with ", pool_->host.address, " failed: ", tls_->error()),
-           UpstreamFailure::TlsHandshake);
-    } else {
-      fail(absl::StrCat("upstream TLS error: ", tls_->error()), UpstreamFailure::Reset);
-    }
+    UpstreamFailure failure;
+    const std::string reason = upstreamTlsFailure(*tls_, was_open, pool_->host.address,
+                                                  cluster_->worker().stats(), &failure);
+    fail(reason, failure);
     return;
   }
   if (r == TlsTransport::Result::Opened) {

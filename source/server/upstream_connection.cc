@@ -134,17 +134,25 @@ void UpstreamConnection::onConnected() {
   }
 }
 
+std::string upstreamTlsFailure(const TlsTransport& tls, bool was_open, const std::string& address,
+                               WorkerStats& stats, UpstreamFailure* failure) {
+  if (was_open) {
+    *failure = UpstreamFailure::Reset;
+    return absl::StrCat("upstream TLS error: ", tls.error());
+  }
+  stats.upstream_tls_handshake_failed++;
+  *failure = UpstreamFailure::TlsHandshake;
+  return absl::StrCat("TLS handshake with ", address, " failed: ", tls.error());
+}
+
 void UpstreamConnection::onTlsRead(const char* data, size_t len) {
   const bool was_open = tls_->open();
   const TlsTransport::Result r = tls_->onCiphertext(data, len, &in_);
   if (r == TlsTransport::Result::Failed) {
-    if (!was_open) {
-      cluster_->worker().stats().upstream_tls_handshake_failed++;
-      fail(absl::StrCat("TLS handshake with ", pool_->host.address, " failed: ", tls_->error()),
-           UpstreamFailure::TlsHandshake);
-    } else {
-      fail(absl::StrCat("upstream TLS error: ", tls_->error()), UpstreamFailure::Reset);
-    }
+    UpstreamFailure failure;
+    const std::string reason = upstreamTlsFailure(*tls_, was_open, pool_->host.address,
+                                                  cluster_->worker().stats(), &failure);
+    fail(reason, failure);
     return;
   }
   if (r == TlsTransport::Result::Opened && state_ == State::Connecting) {

@@ -24,6 +24,12 @@ enum class UpstreamFailure : uint8_t {
                    // for HTTP/2: nothing was sent; the request goes again over HTTP/1.1
 };
 
+// A TLS read that failed on an upstream connection (HTTP/1.1 or HTTP/2): before the handshake
+// completed (`was_open` false) it is a TlsHandshake failure, counted in
+// upstream_tls_handshake_failed; after, a Reset. Sets `failure` and returns the reason.
+std::string upstreamTlsFailure(const TlsTransport& tls, bool was_open, const std::string& address,
+                               WorkerStats& stats, UpstreamFailure* failure);
+
 // What a pooled upstream connection reports to the request that is using it.
 class UpstreamCallbacks {
 public:

@@ -205,3 +205,17 @@ class H2Conn:
 
     def close(self):
         self.sock.close()
+
+
+def expect_graceful_goaway(c, open_streams=(1, 3), late_stream=5, late_path="/late"):
+    """After something told the server to go away: a GOAWAY NO_ERROR whose last stream id is the
+    last of `open_streams` arrives, a stream opened after it (`late_stream`) is not served, every
+    open stream still ends (END_STREAM), and the connection closes."""
+    g = c.read_until(lambda f: f.type == GOAWAY, timeout=5)
+    assert g is not None and g.error_code == NO_ERROR and g.last_stream_id == open_streams[-1], g
+    c.send(headers(late_stream, request_fields(late_path)))
+    for sid in open_streams:
+        assert c.read_until(lambda f, s=sid: f.stream_id == s and f.flags & END_STREAM,
+                            timeout=5) is not None, sid
+    assert c.wait_closed(5)
+    assert not any(f.stream_id == late_stream and f.type == HEADERS for f in c.received)

@@ -525,6 +525,24 @@ class RedisServer:
         self.kill()
 
 
+def validation_config(route_filter="{name: router, config: {cluster: c}}"):
+    """A minimal config for `--validate` tests: one listener whose catch-all route has
+    `route_filter`, and a cluster `c` (endpoint 127.0.0.1:1) last, so that a test can append
+    fields to the cluster."""
+    return """listeners:
+  - name: main
+    address: "127.0.0.1:0"
+    virtual_hosts:
+      - domains: ["*"]
+        routes:
+          - match: {prefix: /}
+            route_filter: %s
+clusters:
+  - name: c
+    endpoints: [{address: "127.0.0.1:1"}]
+""" % route_filter
+
+
 def validate_output(config_text):
     """Runs `gatewayd --validate` on a config: (exit code, stdout + stderr)."""
     d = tempfile.mkdtemp(prefix="gw-validate-")

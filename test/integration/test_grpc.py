@@ -11,7 +11,7 @@ import threading
 import time
 
 from harness import (Gateway, RawClient, free_port, one_listener_config, validate_output,
-                     wait_for)
+                     validation_config, wait_for)
 
 GRPC_SERVER = os.environ.get("DEMO_GRPC_SERVER", "bazel-bin/tools/demo_grpc/demo_grpc_server")
 GRPC_CLIENT = os.environ.get("DEMO_GRPC_CLIENT", "bazel-bin/tools/demo_grpc/demo_grpc_client")
@@ -380,18 +380,7 @@ def test_goaway_moves_new_calls_to_a_new_connection():
 
 
 def test_validate_protocol_and_http2_paths():
-    base = """listeners:
-  - name: main
-    address: "127.0.0.1:0"
-    virtual_hosts:
-      - domains: ["*"]
-        routes:
-          - match: {prefix: /}
-            route_filter: {name: router, config: {cluster: c}}
-clusters:
-  - name: c
-    endpoints: [{address: "127.0.0.1:1"}]
-"""
+    base = validation_config()
     rc, out = validate_output(base + "    protocol: AUTO\n")
     assert rc != 0 and "clusters[0].protocol: AUTO is HTTP/2 over TLS and needs `tls`" in out, out
     rc, out = validate_output(base + "    protocol: H2C\n    http2: {max_concurrent_streams: 0}\n")

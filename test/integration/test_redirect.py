@@ -3,7 +3,7 @@ same gateway (curl follows it and arrives over TLS), with the query kept, the me
 and a bad config refused with the field named."""
 import json
 
-from harness import Gateway, Upstream, curl, free_port, validate_output
+from harness import Gateway, Upstream, curl, free_port, validate_output, validation_config
 from test_tls import pki
 
 
@@ -75,18 +75,11 @@ def test_plain_http_redirects_to_https_and_curl_follows():
 
 
 def test_bad_redirect_config_is_refused_with_the_field():
-    base = """listeners:
-  - name: main
-    address: "127.0.0.1:0"
-    virtual_hosts:
-      - domains: ["*"]
-        routes:
-          - match: {prefix: /}
-            route_filter: {name: redirect, config: %s}
-"""
-    rc, out = validate_output(base % '{host: "evil.com/x"}')
+    def base(config):
+        return validation_config("{name: redirect, config: %s}" % config)
+    rc, out = validate_output(base('{host: "evil.com/x"}'))
     assert rc != 0 and "route_filter.config.host: must be a host name" in out, out
-    rc, out = validate_output(base % "{status: 200}")
+    rc, out = validate_output(base("{status: 200}"))
     assert rc != 0 and "route_filter.config.status: must be 301, 302, 303, 307 or 308" in out, out
-    rc, out = validate_output(base % "{port: 8443}")
+    rc, out = validate_output(base("{port: 8443}"))
     assert rc == 0, out

@@ -5,7 +5,7 @@ backend's /metrics tell which protocol it was spoken to; gRPC goes end to end th
 import json
 import subprocess
 
-from harness import Gateway, Upstream, curl, validate_output
+from harness import Gateway, Upstream, curl, validate_output, validation_config
 from test_grpc import GRPC_CLIENT, GrpcServer
 from test_tls import pki
 
@@ -192,18 +192,7 @@ def test_grpc_through_h2_over_tls_hop():
 
 
 def test_validation_of_protocol_tls_and_alpn():
-    base = """listeners:
-  - name: main
-    address: "127.0.0.1:0"
-    virtual_hosts:
-      - domains: ["*"]
-        routes:
-          - match: {prefix: /}
-            route_filter: {name: router, config: {cluster: c}}
-clusters:
-  - name: c
-    endpoints: [{address: "127.0.0.1:1"}]
-"""
+    base = validation_config()
     rc, out = validate_output(base + "    protocol: H2\n")
     assert rc != 0 and "clusters[0].protocol: H2 is HTTP/2 over TLS and needs `tls`" in out, out
     rc, out = validate_output(base + "    protocol: H2\n    tls: {verify: false}\n")
