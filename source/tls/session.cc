@@ -11,6 +11,15 @@ namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
 
+// SSL_get_error needs the thread's error queue empty before each SSL call. Emptying it with
+// ERR_clear_error walks all of its slots (about 800 instructions in OpenSSL 3.0); it is empty
+// almost always, which ERR_peek_error sees for a fraction of that.
+void clearErrors() {
+  if (ERR_peek_error() != 0) {
+    ERR_clear_error();
+  }
+}
+
 } // namespace
 
 Session::Session(SSL* ssl, std::shared_ptr<const void> keepalive)
@@ -41,7 +50,7 @@ bool Session::receive(const char* data, size_t len, std::string* plain) {
 
 bool Session::advance(std::string* plain) {
   if (state_ == State::Handshaking) {
-    ERR_clear_error();
+    clearErrors();
     const int rc = SSL_do_handshake(ssl_);
     if (rc != 1) {
       const int e = SSL_get_error(ssl_, rc);
@@ -54,10 +63,12 @@ bool Session::advance(std::string* plain) {
     state_ = State::Open;
   }
   // Everything decryptable now, a record at a time through a stack buffer: the caller's buffer
-  // grows by what was read (growing it by a chunk first would zero-fill 16 KiB per read).
+  // grows by what was read (growing it by a chunk first would zero-fill 16 KiB per read). The
+  // loop stops once no ciphertext is left, in the BIO or buffered in the SSL, instead of asking
+  // SSL_read for a WANT_READ it would have to compute.
   char chunk[kReadChunk];
-  while (state_ == State::Open) {
-    ERR_clear_error();
+  while (state_ == State::Open && (BIO_ctrl_pending(in_) > 0 || SSL_has_pending(ssl_) == 1)) {
+    clearErrors();
     const int n = SSL_read(ssl_, chunk, static_cast<int>(kReadChunk));
     if (n > 0) {
       plain->append(chunk, static_cast<size_t>(n));
@@ -97,7 +108,7 @@ bool Session::send(absl::string_view plain, std::string* out) {
     return false;
   }
   while (!plain.empty()) {
-    ERR_clear_error();
+    clearErrors();
     const int n = SSL_write(ssl_, plain.data(), static_cast<int>(plain.size()));
     if (n <= 0) {
       fail(SSL_get_error(ssl_, n));
