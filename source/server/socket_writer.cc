@@ -1,5 +1,9 @@
 #include "source/server/socket_writer.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 #include <utility>
 
 #include "source/tls/session.h"
@@ -20,6 +24,45 @@ struct WriteReq {
   std::string data;
   SocketWriter* writer;
 };
+
+// uv_try_write without its write()/writev(): send() on a socket skips the VFS layer that write()
+// goes through (sendmsg when there are two buffers). The same
+// contract: bytes written, UV_EAGAIN when nothing could be, or a negative libuv error. Streams
+// that are not sockets (ENOTSOCK) go through libuv.
+int trySend(uv_stream_t* stream, uv_buf_t* bufs, unsigned n) {
+  if (stream->connect_req != nullptr || stream->write_queue_size != 0) {
+    return UV_EAGAIN;  // libuv still has bytes of this stream queued: they go first
+  }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) != 0) {
+    return uv_try_write(stream, bufs, n);
+  }
+  iovec iov[2];
+  for (unsigned i = 0; i < n; i++) {
+    iov[i].iov_base = bufs[i].base;
+    iov[i].iov_len = bufs[i].len;
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    const ssize_t rc = n == 1 ? ::send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                              : ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (rc >= 0) {
+      return static_cast<int>(rc);
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      return UV_EAGAIN;
+    }
+    if (errno == ENOTSOCK) {
+      return uv_try_write(stream, bufs, n);
+    }
+    return -errno;  // libuv errors are negated errno values on Unix
+  }
+}
 
 } // namespace
 
@@ -161,7 +204,7 @@ int SocketWriter::send(absl::string_view data, std::string* owned) {
   const size_t total = (prefix ? gathered_.size() : 0) + data.size();
   size_t written = 0;
   if (pending_ == 0) {
-    const int rc = uv_try_write(stream_, bufs, n);
+    const int rc = trySend(stream_, bufs, n);
     if (rc >= 0) {
       written = static_cast<size_t>(rc);
     } else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {

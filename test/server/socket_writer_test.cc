@@ -169,6 +169,47 @@ TEST_CASE("socket writer: a write to a closed peer reports the error", "[socket_
 }
 
 
+TEST_CASE("socket writer: a stream that is not a socket (a pipe) is written through libuv",
+          "[socket_writer]") {
+  // send() refuses a pipe (ENOTSOCK); the writer falls back to uv_try_write, so the bytes
+  // still arrive, in order, with and without a second gathered buffer.
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uv_pipe_t handle;
+  uv_pipe_init(&loop, &handle, 0);
+  REQUIRE(uv_pipe_open(&handle, fds[1]) == 0);
+  std::vector<int> done;
+  const std::string big(20 * 1024, 'b');
+  const std::string expected = "one two " + big + " three";
+  {
+    SocketWriter writer(reinterpret_cast<uv_stream_t*>(&handle), &done,
+                        [](void* d, int status) { static_cast<std::vector<int>*>(d)->push_back(status); });
+    REQUIRE(writer.write(absl::string_view("one ")) == 0);
+    writer.cork();
+    REQUIRE(writer.write(absl::string_view("two ")) == 0);
+    // Larger than the gather limit: leaves at once behind "two " (two buffers, one call).
+    REQUIRE(writer.write(absl::string_view(big)) == 0);
+    REQUIRE(writer.write(absl::string_view(" three")) == 0);
+    REQUIRE(writer.uncork() == 0);
+    CHECK(writer.pendingWrites() == 0);
+  }
+  std::string got;
+  char buf[65536];
+  while (got.size() < expected.size()) {
+    const ssize_t n = read(fds[0], buf, sizeof(buf));
+    REQUIRE(n > 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(got == expected);
+  CHECK(done.empty());
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  close(fds[0]);
+}
+
 // A writer on a loop with a WriteBatch: writes leave when the loop iteration ends.
 struct BatchedPair : Sock {
   std::unique_ptr<WriteBatch> batch = std::make_unique<WriteBatch>(&loop);
