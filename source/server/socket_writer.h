@@ -15,7 +15,8 @@ namespace gw::server {
 
 // The write side of one libuv stream, shaped for the proxy's small-message traffic:
 //
-// * A write first goes straight to the socket with uv_try_write: when the kernel takes it all
+// * A write first goes straight to the socket with send() (sendmsg() for two buffers; libuv's
+//   uv_try_write when the stream is not a socket): when the kernel takes it all
 //   (the common case for heads and small bodies) there is no uv_write_t, no copy of the data, no
 //   completion callback and no epoll re-arm (libuv re-arms the watcher after every completed
 //   queued write, which costs an epoll_ctl per request otherwise). Only what the socket does not

@@ -148,21 +148,46 @@ def measure(args, route, tmp, up_port, redis_port):
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    total = None
-    for f in sorted(glob.glob(out_file + "*")):
-        with open(f) as fh:
-            text = fh.read()
-        if re.search(r"^desc: Trigger: .*measured", text, re.M):
-            m = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
-            if m:
-                total = int(m.group(1))
-    if total is None:
-        raise RuntimeError("no callgrind dump named 'measured' in %s*" % out_file)
+    total = callgrind_total(out_file, "measured")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
         for f in glob.glob(out_file + "*"):
             shutil.copy(f, args.keep)
     return total, done
+
+
+def callgrind_total(out_file, tag):
+    """The instruction count of the callgrind dump made with `callgrind_control --dump=TAG`."""
+    for f in sorted(glob.glob(out_file + "*")):
+        with open(f) as fh:
+            text = fh.read()
+        if re.search(r"^desc: Trigger: .*\b%s\b" % re.escape(tag), text, re.M):
+            m = re.search(r"^summary: (\d+)", text, re.M) or re.search(r"^totals: (\d+)", text, re.M)
+            if m:
+                return int(m.group(1))
+    raise RuntimeError("no callgrind dump named %r in %s*" % (tag, out_file))
+
+
+def start_upstream(tmp):
+    """The bench's nginx upstream in tmp/upstream: (process, port), once it answers."""
+    port = bench.free_port()
+    up_dir = os.path.join(tmp, "upstream")
+    os.makedirs(os.path.join(up_dir, "www", "static"), exist_ok=True)
+    conf = os.path.join(up_dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(bench.upstream_nginx_conf(tmp, port))
+    proc = subprocess.Popen(["nginx", "-p", up_dir, "-e", os.path.join(up_dir, "error.log"),
+                             "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, port
+
+
+def stop_nginx(proc):
+    proc.send_signal(signal.SIGQUIT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 _PEM = {}
@@ -194,32 +219,20 @@ def main():
             sys.exit("instructions: %s is not installed" % tool)
     tmp = tempfile.mkdtemp(prefix="gw-instr-")
     os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user when started by root
-    up_port = bench.free_port()
-    up_dir = os.path.join(tmp, "upstream")
-    os.makedirs(os.path.join(up_dir, "www", "static"), exist_ok=True)
-    conf = os.path.join(up_dir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(bench.upstream_nginx_conf(tmp, up_port))
-    nginx = subprocess.Popen(["nginx", "-p", up_dir, "-e", os.path.join(up_dir, "error.log"),
-                              "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx, up_port = start_upstream(tmp)
     # The API-key routes count in Redis (quota_redis, identity).
     redis_port = bench.free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(up_port)
         for route in [r for r in args.routes.split(",") if r]:
             total, done = measure(args, route, tmp, up_port, redis_port)
             print("%-12s %8.0f instructions/request  (%d Ir over %d requests)" %
                   (route, total / max(done, 1), total, done), flush=True)
     finally:
         redis.kill()
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
+        stop_nginx(nginx)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
