@@ -47,15 +47,12 @@ void validateUpstreamProtocol(const gateway::v1::Cluster& c, const std::string& 
       error(base + ".tls.alpn", "protocol AUTO must offer http/1.1 as well as h2");
     }
   }
+  // Checks speak HTTP/1.1, over the cluster's TLS when it has one.
   if (c.has_health_check() && p != Cluster::HTTP1) {
     error(base + ".health_check",
-          absl::StrCat("active health checks speak plaintext HTTP/1.1; this cluster speaks ",
+          absl::StrCat("active health checks speak HTTP/1.1; this cluster speaks ",
                        Cluster::UpstreamProtocol_Name(p),
                        " (use outlier_detection to eject failing endpoints)"));
-  } else if (c.has_health_check() && c.has_tls()) {
-    error(base + ".health_check",
-          "active health checks speak plaintext HTTP/1.1; this cluster's endpoints speak TLS "
-          "(use outlier_detection to eject failing endpoints)");
   }
   if (!c.has_http2()) {
     return;

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "source/tls/client_context.h"
+#include "source/tls/session.h"
 
 namespace gw::server {
 
@@ -19,17 +21,19 @@ std::mt19937_64& rng() {
 
 } // namespace
 
-// One endpoint's active check, on the main loop. Waits (interval + jitter), connects, writes the
-// request, reads until the status line, closes; one check at a time, bounded by the timeout. Owns
-// its timer; each check's connection is its own allocation (Check) so that a probe stopped in the
-// middle of a check can go at once while the connection finishes closing.
+// One endpoint's active check, on the main loop. Waits (interval + jitter), connects (and, on a
+// cluster with `tls`, completes a TLS handshake verified as the cluster's requests are, offering
+// only http/1.1 by ALPN), writes the request, reads until the status line, closes; one check at a
+// time, bounded by the timeout. Owns its timer; each check's connection is its own allocation
+// (Check) so that a probe stopped in the middle of a check can go at once while the connection
+// finishes closing.
 class HealthProbe {
 public:
   HealthProbe(uv_loop_t* loop, std::shared_ptr<upstream::ClusterRuntime> runtime, size_t index,
-              const EndpointConfig& endpoint)
+              const EndpointConfig& endpoint, std::shared_ptr<const tls::ClientContext> tls)
       : runtime_(std::move(runtime)), settings_(*runtime_->healthCheck()), index_(index),
         address_(endpoint.address), addr_(endpoint.addr), request_(settings_.request()),
-        loop_(loop) {
+        tls_(std::move(tls)), loop_(loop) {
     uv_timer_init(loop, &timer_);
     timer_.data = this;
   }
@@ -54,12 +58,61 @@ private:
   struct Check {
     uv_tcp_t tcp;
     uv_connect_t connect;
-    uv_write_t write;
     HealthProbe* probe;  // nullptr once the probe is done with it
-    std::string out;  // the request (its own copy: a write may outlive the probe)
-    std::string in;
-    char buf[512];
+    std::string in;      // the response's plaintext so far
+    std::unique_ptr<tls::Session> session;  // on a TLS cluster
+    bool request_sent = false;
+    char buf[4096];
   };
+  // One write in flight; owns its bytes (a write may outlive the probe, not the Check: libuv
+  // cancels a closing handle's writes before its close callback runs).
+  struct Write {
+    uv_write_t req;
+    std::string data;
+    Check* check;
+  };
+
+  // Queues `data` on the check's connection. False (and the check finished) on an error.
+  bool send(Check* c, std::string data) {
+    if (data.empty()) {
+      return true;
+    }
+    auto* w = new Write{uv_write_t{}, std::move(data), c};
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
+                            [](uv_write_t* req, int st) {
+                              auto* w = static_cast<Write*>(req->data);
+                              Check* c = w->check;
+                              delete w;
+                              if (c->probe != nullptr && st != 0) {
+                                c->probe->finish(false, absl::StrCat("write: ", uv_strerror(st)));
+                              }
+                            });
+    if (rc != 0) {
+      delete w;
+      finish(false, absl::StrCat("write: ", uv_strerror(rc)));
+      return false;
+    }
+    return true;
+  }
+
+  // Sends the request once it can go: at once in plaintext, after the handshake over TLS.
+  bool sendRequest(Check* c) {
+    if (c->request_sent || (c->session != nullptr && !c->session->open())) {
+      return true;
+    }
+    c->request_sent = true;
+    if (c->session == nullptr) {
+      return send(c, request_);
+    }
+    std::string wire;
+    if (!c->session->send(request_, &wire)) {
+      finish(false, absl::StrCat("tls: ", c->session->error()));
+      return false;
+    }
+    return send(c, std::move(wire));
+  }
 
   void wait(int64_t ns) {
     uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<HealthProbe*>(t->data)->begin(); },
@@ -69,11 +122,9 @@ private:
   void begin() {
     check_ = new Check();
     check_->probe = this;
-    check_->out = request_;
     uv_tcp_init(loop_, &check_->tcp);
     check_->tcp.data = check_;
     check_->connect.data = check_;
-    check_->write.data = check_;
     uv_timer_start(&timer_, [](uv_timer_t* t) {
       auto* self = static_cast<HealthProbe*>(t->data);
       self->finish(false, absl::StrCat("timeout after ", toMs(self->settings_.timeout_ns), " ms"));
@@ -95,25 +146,28 @@ private:
       self->finish(false, absl::StrCat("connect: ", uv_strerror(status)));
       return;
     }
-    uv_buf_t b = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
-    int rc = uv_write(&c->write, reinterpret_cast<uv_stream_t*>(&c->tcp), &b, 1,
-                      [](uv_write_t* w, int st) {
-                        auto* c = static_cast<Check*>(w->data);
-                        if (c->probe != nullptr && st != 0) {
-                          c->probe->finish(false, absl::StrCat("write: ", uv_strerror(st)));
-                        }
-                      });
-    if (rc == 0) {
-      rc = uv_read_start(
-          reinterpret_cast<uv_stream_t*>(&c->tcp),
-          [](uv_handle_t* h, size_t, uv_buf_t* out) {
-            auto* c = static_cast<Check*>(h->data);
-            *out = uv_buf_init(c->buf, sizeof(c->buf));
-          },
-          onRead);
+    if (self->tls_ != nullptr) {
+      c->session = std::make_unique<tls::Session>(
+          self->tls_->newSsl(tls::ClientContext::hostOf(self->address_), /*http1_only=*/true),
+          self->tls_);
+      c->session->connect();
+      std::string hello;
+      c->session->takeOutput(&hello);
+      if (!self->send(c, std::move(hello))) {
+        return;
+      }
+    } else if (!self->sendRequest(c)) {
+      return;
     }
+    const int rc = uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->tcp),
+        [](uv_handle_t* h, size_t, uv_buf_t* out) {
+          auto* c = static_cast<Check*>(h->data);
+          *out = uv_buf_init(c->buf, sizeof(c->buf));
+        },
+        onRead);
     if (rc != 0) {
-      self->finish(false, absl::StrCat("write: ", uv_strerror(rc)));
+      self->finish(false, absl::StrCat("read: ", uv_strerror(rc)));
     }
   }
 
@@ -131,7 +185,23 @@ private:
       self->finish(false, absl::StrCat("read: ", uv_strerror(static_cast<int>(n))));
       return;
     }
-    c->in.append(c->buf, static_cast<size_t>(n));
+    if (c->session != nullptr) {
+      const bool ok = c->session->receive(c->buf, static_cast<size_t>(n), &c->in);
+      std::string reply;  // handshake messages, alerts
+      c->session->takeOutput(&reply);
+      if (!self->send(c, std::move(reply))) {
+        return;
+      }
+      if (!ok) {
+        self->finish(false, absl::StrCat("tls: ", c->session->error()));
+        return;
+      }
+      if (!self->sendRequest(c)) {
+        return;
+      }
+    } else {
+      c->in.append(c->buf, static_cast<size_t>(n));
+    }
     const int status = upstream::parseStatusLine(c->in);
     if (status < 0) {
       self->finish(false, "malformed response");
@@ -181,6 +251,7 @@ private:
   const std::string address_;
   const sockaddr_storage addr_;
   const std::string request_;
+  const std::shared_ptr<const tls::ClientContext> tls_;  // null: plaintext checks
   uv_loop_t* const loop_;
   uv_timer_t timer_;
   Check* check_ = nullptr;
@@ -236,7 +307,7 @@ void HealthManager::start(const ClusterConfig& cluster, Entry& entry) {
   const std::shared_ptr<upstream::ClusterRuntime>& rt = entry.runtime;
   if (rt->healthCheck() != nullptr) {
     for (size_t i = 0; i < cluster.endpoints.size() && i < rt->hostCount(); i++) {
-      auto* p = new HealthProbe(loop_, rt, i, cluster.endpoints[i]);
+      auto* p = new HealthProbe(loop_, rt, i, cluster.endpoints[i], cluster.tls);
       p->start();
       entry.probes.push_back(p);
     }

@@ -84,12 +84,13 @@ TEST_CASE("the offered ALPN names fit the protocol") {
             "this cluster speaks HTTP1");
 }
 
-TEST_CASE("active health checks only on plaintext HTTP1 clusters") {
+TEST_CASE("active health checks only on HTTP1 clusters, plaintext or TLS") {
   const std::string hc = "    health_check: {path: /healthz}\n";
   CHECK(errorsOf(hc).empty());
+  CHECK(errorsOf("    tls: {verify: false}\n" + hc).empty());
   expectOne("    protocol: H2C\n" + hc, "clusters[0].health_check", "this cluster speaks H2C");
-  expectOne("    tls: {verify: false}\n" + hc, "clusters[0].health_check",
-            "this cluster's endpoints speak TLS");
+  expectOne("    protocol: H2\n    tls: {}\n" + hc, "clusters[0].health_check",
+            "this cluster speaks H2");
 }
 
 TEST_CASE("an unknown protocol is refused by the parser") {
