@@ -28,18 +28,17 @@ void validateUpstreamProtocol(const gateway::v1::Cluster& c, const std::string& 
     auto offers = [&](absl::string_view name) {
       return std::find(alpn.begin(), alpn.end(), name) != alpn.end();
     };
-    if (p == Cluster::HTTP1 || p == Cluster::H2C) {
+    if (p == Cluster::HTTP1) {
       for (int i = 0; i < alpn.size(); i++) {
-        if (alpn[i] == "h2" && p == Cluster::HTTP1) {
+        if (alpn[i] == "h2") {
           error(absl::StrCat(base, ".tls.alpn[", i, "]"),
                 "this cluster speaks HTTP1: offering h2 would let the upstream pick a protocol "
                 "it is not sent; use protocol H2 or AUTO");
         }
       }
-      if (p == Cluster::H2C) {
-        error(base + ".protocol",
-              "H2C is HTTP/2 without TLS; with `tls` use H2 (or AUTO to let ALPN choose)");
-      }
+    } else if (p == Cluster::H2C) {
+      error(base + ".protocol",
+            "H2C is HTTP/2 without TLS; with `tls` use H2 (or AUTO to let ALPN choose)");
     } else if (!alpn.empty() && !offers("h2")) {
       error(base + ".tls.alpn",
             absl::StrCat("protocol ", Cluster::UpstreamProtocol_Name(p), " must offer h2"));

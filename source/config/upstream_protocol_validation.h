@@ -21,8 +21,8 @@ inline constexpr uint32_t kMaxH2MaxHeaderList = 16u << 20;
 
 // Cluster.protocol and Cluster.http2; `base` is the cluster's path ("clusters[0]"). H2 and AUTO
 // need `tls` and H2C refuses it; the offered ALPN names must fit the protocol; active health
-// checks (plaintext HTTP/1.1) only on plaintext HTTP1 clusters; http2 on an HTTP1 cluster is
-// refused as having no effect.
+// checks (HTTP/1.1, over the cluster's TLS when it has one) only on HTTP1 clusters; http2 on an
+// HTTP1 cluster is refused as having no effect.
 void validateUpstreamProtocol(const gateway::v1::Cluster& c, const std::string& base,
                               std::vector<ConfigError>& errors);
 

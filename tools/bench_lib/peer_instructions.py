@@ -100,28 +100,14 @@ def h2load(url, n):
     return min(int(m.group(1)), int(m2.group(1)))
 
 
-def handshakes(port, n):
+def handshakes(port, n, cert):
     """n new TLS 1.3 connections, one GET with Connection: close each: the 200s."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = T.client_context(cert, ["http/1.1"])
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ok = 0
-    for _ in range(n):
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
-            with ctx.wrap_socket(raw) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        ok += data.startswith(b"HTTP/1.1 200")
-    return ok
+    return sum(T.get_once(port, ctx)[0].startswith("HTTP/1.1 200") for _ in range(n))
 
 
-def run_proxy(name, argv, env, ports, scenarios, args, tmp):
+def run_proxy(name, argv, env, ports, scenarios, args, tmp, cert):
     """Starts one proxy under callgrind and measures each scenario: {scenario: Ir per request}."""
     out_file = os.path.join(tmp, "callgrind.%s.out" % name)
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file]
@@ -133,7 +119,7 @@ def run_proxy(name, argv, env, ports, scenarios, args, tmp):
         wait_port(ports["h2c"])
         for sc in scenarios:
             if sc == "tls-handshake":
-                load = lambda n: handshakes(ports["tls"], n)  # noqa: E731
+                load = lambda n: handshakes(ports["tls"], n, cert)  # noqa: E731
                 warm, n = max(args.handshakes // 10, 10), args.handshakes
             else:
                 scheme, port = ("http", ports["h2c"]) if sc == "h2c" else ("https", ports["tls"])
@@ -214,7 +200,7 @@ def main():
                     f.write(haproxy_conf(ports["tls"], ports["h2c"], up_port, both))
                 argv = ["haproxy", "-db", "-f", cfg]
                 penv = env
-            results[name] = run_proxy(name, argv, penv, ports, scenarios, args, tmp)
+            results[name] = run_proxy(name, argv, penv, ports, scenarios, args, tmp, cert)
             for sc in scenarios:
                 total, done = results[name][sc]
                 print("%-14s %-9s %10.0f instructions/request  (%d Ir over %d)" %
