@@ -122,6 +122,64 @@ std::string removeDotSegments(absl::string_view in, bool merge_slashes) {
   return out;
 }
 
+// Bytes that send an origin-form target to the full normalization below: controls (refused),
+// '%' (escapes to decode), '\\' (refused) and '#' (a fragment to drop).
+struct SlowByteTable {
+  bool slow[256] = {};
+  constexpr SlowByteTable() {
+    for (int c = 0; c < 0x21; c++) slow[c] = true;
+    slow[0x7F] = true;
+    slow[static_cast<unsigned char>('%')] = true;
+    slow[static_cast<unsigned char>('\\')] = true;
+    slow[static_cast<unsigned char>('#')] = true;
+  }
+};
+constexpr SlowByteTable kSlowByte;
+
+// The common case, in one pass: an origin-form target whose path normalization would leave as it
+// is (no escapes, no backslash, no fragment, no "." or ".." segment, and no empty segment when
+// they are merged). Sets `question` to the '?' (or npos). False sends it to the full path.
+bool alreadyNormal(absl::string_view t, bool merge_slashes, size_t& question) {
+  const size_t n = t.size();
+  if (n == 0 || t[0] != '/') {
+    return false;
+  }
+  size_t i = 0;
+  for (; i < n; i++) {
+    const unsigned char c = static_cast<unsigned char>(t[i]);
+    if (kSlowByte.slow[c]) {
+      return false;
+    }
+    if (c == '?') {
+      break;
+    }
+    if (c != '/' || i + 1 == n) {
+      continue;
+    }
+    const char next = t[i + 1];
+    if (next == '/' && merge_slashes) {
+      return false;
+    }
+    if (next == '.') {
+      size_t j = i + 2;
+      if (j < n && t[j] == '.') {
+        j++;
+      }
+      if (j == n || t[j] == '/' || t[j] == '?') {
+        return false;  // a dot segment
+      }
+    }
+  }
+  question = i == n ? absl::string_view::npos : i;
+  for (i++; i < n; i++) {
+    const unsigned char c = static_cast<unsigned char>(t[i]);
+    if (c < 0x21 || c == 0x7F || c == '#') {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace
 
 bool splitAbsoluteForm(absl::string_view target, AbsoluteForm& out) {
@@ -141,6 +199,22 @@ bool splitAbsoluteForm(absl::string_view target, AbsoluteForm& out) {
 
 absl::StatusOr<NormalizedTarget> normalizeTarget(absl::string_view target,
                                                  const PathOptions& opts) {
+  size_t question = 0;
+  if (alreadyNormal(target, opts.merge_slashes, question)) {
+    NormalizedTarget result;
+    if (question == absl::string_view::npos) {
+      result.path.assign(target.data(), target.size());
+    } else {
+      result.path.assign(target.data(), question);
+      result.query.assign(target.data() + question + 1, target.size() - question - 1);
+    }
+    return result;
+  }
+  return normalizeTargetFull(target, opts);
+}
+
+absl::StatusOr<NormalizedTarget> normalizeTargetFull(absl::string_view target,
+                                                     const PathOptions& opts) {
   if (target.empty()) {
     return absl::InvalidArgumentError("empty request target");
   }

@@ -33,4 +33,10 @@ struct NormalizedTarget {
 };
 absl::StatusOr<NormalizedTarget> normalizeTarget(absl::string_view target, const PathOptions& opts);
 
+// normalizeTarget without its one-pass shortcut for targets that are already normal (an
+// origin-form path with no escape, backslash, fragment, dot segment or, when merged, empty
+// segment). The two must agree on every input: test/http/path_test.cc compares them.
+absl::StatusOr<NormalizedTarget> normalizeTargetFull(absl::string_view target,
+                                                     const PathOptions& opts);
+
 } // namespace gw::http

@@ -6,7 +6,8 @@
 // Also: the path starts with '/', has no control character, backslash, '?', '#', dot segment
 // or (merged) "//", every '%' starts an upper-case escape of a byte that must stay encoded,
 // the query is the raw text between the first '?' and any '#', and normalizing the result
-// again changes nothing. Any violation abort()s.
+// again changes nothing, and normalizeTarget's one-pass shortcut agrees with
+// normalizeTargetFull. Any violation abort()s.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -113,6 +114,12 @@ std::string mergeSlashes(absl::string_view p) {
 
 void check(absl::string_view target, const http::PathOptions& opts) {
   const auto r = http::normalizeTarget(target, opts);
+  // The one-pass shortcut and the full normalization give the same answer.
+  const auto full = http::normalizeTargetFull(target, opts);
+  if (r.ok() != full.ok() || (r.ok() && (r->path != full->path || r->query != full->query)) ||
+      (!r.ok() && r.status() != full.status())) {
+    fail("normalizeTarget and normalizeTargetFull disagree", target, r.ok() ? r->path : "");
+  }
 
   // The model: control characters, absolute-form, asterisk, '/', fragment, query, decoding.
   std::optional<std::string> model_path;

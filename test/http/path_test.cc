@@ -221,5 +221,58 @@ TEST_CASE("path: normalization is idempotent", "[path]") {
   }
 }
 
+// normalizeTarget answers most targets in one pass and sends the rest to normalizeTargetFull:
+// every target of up to 6 bytes over the bytes that matter to either ('/', '.', '?', '#', '%',
+// hex digits, a plain letter) gets the same answer from both, with slashes merged and not.
+TEST_CASE("path: the one-pass shortcut agrees with the full normalization", "[path]") {
+  static constexpr char kBytes[] = {'/', '.', '?', '#', '%', '2', 'F', 'a'};
+  constexpr size_t kN = sizeof(kBytes);
+  size_t compared = 0;
+  size_t differing = 0;
+  for (const bool merge : {true, false}) {
+    PathOptions opts;
+    opts.merge_slashes = merge;
+    for (size_t len = 1; len <= 6; len++) {
+      size_t combos = 1;
+      for (size_t i = 0; i < len; i++) combos *= kN;
+      std::string t(len, ' ');
+      for (size_t k = 0; k < combos; k++) {
+        size_t v = k;
+        for (size_t i = 0; i < len; i++, v /= kN) t[i] = kBytes[v % kN];
+        auto fast = normalizeTarget(t, opts);
+        auto full = normalizeTargetFull(t, opts);
+        compared++;
+        const bool same = fast.ok() == full.ok() &&
+                          (fast.ok() ? fast->path == full->path && fast->query == full->query
+                                     : fast.status() == full.status());
+        if (!same) {
+          differing++;
+          UNSCOPED_INFO("target '" << t << "' merge=" << merge);
+        }
+      }
+    }
+  }
+  CHECK(compared > 500000);
+  CHECK(differing == 0);
+}
+
+TEST_CASE("path: targets the shortcut answers and those it leaves", "[path]") {
+  PathOptions opts;
+  for (const char* t : {"/", "/a/b", "/a/.b/..c/b.", "/a?b=/../c//d", "/a/b/?", "/ü/x"}) {
+    auto r = normalizeTarget(t, opts);
+    REQUIRE(r.ok());
+    auto f = normalizeTargetFull(t, opts);
+    REQUIRE(f.ok());
+    CHECK(r->path == f->path);
+    CHECK(r->query == f->query);
+  }
+  CHECK(norm("/a/.") == "/a/");
+  CHECK(norm("/a/..?x") == "/");
+  CHECK(norm("/a//b") == "/a/b");
+  CHECK(norm("/a?x#f") == "/a");
+  CHECK(err("/a\\b") == "backslash in path");
+  CHECK(err("/a?x\tb") == "control character in request target");
+}
+
 } // namespace
 } // namespace gw::http
