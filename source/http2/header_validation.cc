@@ -10,6 +10,18 @@ bool isConnectionSpecific(absl::string_view n) {
          n == "transfer-encoding" || n == "upgrade";
 }
 
+// RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool validScheme(absl::string_view v) {
+  for (size_t i = 0; i < v.size(); i++) {
+    const char c = v[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))) {
+      return false;
+    }
+  }
+  return !v.empty();
+}
+
 } // namespace
 
 const char* checkRequestField(absl::string_view name, absl::string_view value, Block block,
@@ -18,8 +30,8 @@ const char* checkRequestField(absl::string_view name, absl::string_view value, B
     return "empty field name";
   }
   for (unsigned char c : value) {
-    if (c == 0 || c == '\r' || c == '\n') {
-      return "CR, LF or NUL in a field value";
+    if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      return "control character in a field value";
     }
   }
   if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
@@ -51,6 +63,9 @@ const char* checkRequestField(absl::string_view name, absl::string_view value, B
     seen.bits |= bit;
     if (value.empty() && bit != PseudoSeen::kAuthority) {
       return "empty pseudo-header value";
+    }
+    if (bit == PseudoSeen::kScheme && !validScheme(value)) {
+      return "invalid :scheme";
     }
     return nullptr;
   }

@@ -135,7 +135,7 @@ struct Callbacks {
     return 0;
   }
 
-  static int rejectMalformed(ServerSession& s, int32_t id) {
+  [[gnu::cold]] static int rejectMalformed(ServerSession& s, int32_t id) {
     nghttp2_submit_rst_stream(s.session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
@@ -223,14 +223,17 @@ struct Callbacks {
       rejectMalformed(s, id);
       return;
     }
-    if (!st.authority.empty()) {
-      const std::string* host = st.head.headers.get("host");
+    const std::string* host = st.head.headers.get("host");
+    if (st.authority.empty()) {
       if (host == nullptr) {
-        st.head.headers.add("host", st.authority);
-      } else if (*host != st.authority) {
-        rejectMalformed(s, id);
+        rejectMalformed(s, id);  // neither :authority nor Host: no origin to route on or forward
         return;
       }
+    } else if (host == nullptr) {
+      st.head.headers.add("host", st.authority);
+    } else if (*host != st.authority) {
+      rejectMalformed(s, id);
+      return;
     }
     if (!st.cookie.empty()) {
       st.head.headers.add("cookie", st.cookie);
@@ -269,7 +272,8 @@ struct Callbacks {
       if (!st->delivered || st->too_large) {
         return 0;
       }
-      if (st->has_cl && st->received != st->cl) {
+      // Trailers end the request (RFC 9113 8.1): a trailer block without END_STREAM is malformed.
+      if (!end_stream || (st->has_cl && st->received != st->cl)) {
         rejectMalformed(s, id);
         return 0;
       }
@@ -474,6 +478,10 @@ ServerSession::ServerSession(const SessionOptions& options, ServerSessionCallbac
   // socket is full): over this the session ends (NGHTTP2_ERR_FLOODED).
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  // The request checks are the session's own (header_validation.h, onHeader, endOfRequestHead,
+  // the content-length and trailer checks of onFrameRecv and onDataChunk); nghttp2's HTTP
+  // messaging checks repeated them on every field.
+  nghttp2_option_set_no_http_messaging(opt, 1);
   nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);

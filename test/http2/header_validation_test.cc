@@ -39,6 +39,23 @@ TEST_CASE("bad characters in names and values") {
   CHECK(check("X-Upper", "1") != nullptr);
   CHECK(check("x a", "1") != nullptr);
   CHECK(check("x:a", "1") != nullptr);
+  // Every control character but HTAB, as nghttp2's own value check refused them.
+  for (int c = 0; c < 0x20; c++) {
+    INFO("byte " << c);
+    const std::string v = std::string("a") + static_cast<char>(c) + "b";
+    CHECK((check("x-a", v) == nullptr) == (c == '\t'));
+  }
+  CHECK(check("x-a", "a\x7f" "b") != nullptr);
+  CHECK(check("x-a", "caf\xc3\xa9 ok") == nullptr);  // obs-text passes
+}
+
+TEST_CASE(":scheme must be a scheme") {
+  CHECK(check(":scheme", "https") == nullptr);
+  CHECK(check(":scheme", "coap+tcp") == nullptr);
+  CHECK(check(":scheme", "ht tp") != nullptr);
+  CHECK(check(":scheme", "1http") != nullptr);
+  CHECK(check(":scheme", "http/") != nullptr);
+  CHECK(check(":scheme", "") != nullptr);
 }
 
 TEST_CASE("pseudo-headers: unknown, duplicated, after regular, in trailers, empty") {

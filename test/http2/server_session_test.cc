@@ -168,6 +168,21 @@ TEST_CASE("malformed requests are reset and never delivered") {
       {{":method", "GET"}, {":path", "/"}},
       {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":x", "1"}},
       get("/", {{"host", "other.example"}}),
+      // nghttp2's HTTP messaging checks are off: these are the session's own.
+      get("/", {{"x-a", "a\x01" "b"}}),
+      get("/", {{"x-a", "a\x7f" "b"}}),
+      get("/", {{"x-a", "b "}}),
+      get("/", {{"content-length", "1x"}}),
+      get("/", {{"content-length", "0"}, {"content-length", "1"}}),
+      get("http://evil.example/x"),
+      get("*"),
+      {{":method", "G T"}, {":scheme", "http"}, {":path", "/"}, {":authority", "a.example"}},
+      {{":method", "GET"}, {":scheme", "ht tp"}, {":path", "/"}, {":authority", "a.example"}},
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}},  // no :authority, no host
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":protocol", "websocket"},
+       {":authority", "a.example"}},
+      {{":method", "CONNECT"}, {":authority", "a.example:443"}},
+      get("/", {{"content-length", "3"}}),  // with END_STREAM on the HEADERS: no body to match
   };
   Fixture t;
   uint32_t sid = 1;
@@ -184,6 +199,21 @@ TEST_CASE("malformed requests are reset and never delivered") {
   t.send(headersFrame(sid, get("/"), false) + headersFrame(sid, {{":path", "/x"}}, true));
   CHECK_FALSE(t.app.reqs[sid].ended);
   CHECK(t.find(NGHTTP2_RST_STREAM, sid) != nullptr);
+  // A trailer block without END_STREAM does not end the request: it is malformed.
+  sid += 2;
+  t.send(headersFrame(sid, get("/"), false) + dataFrame(sid, "ab", false) +
+         headersFrame(sid, {{"x-sum", "1"}}, false));
+  CHECK_FALSE(t.app.reqs[sid].ended);
+  CHECK(t.app.reqs[sid].trailers.get("x-sum") == nullptr);
+  REQUIRE(t.find(NGHTTP2_RST_STREAM, sid) != nullptr);
+  CHECK(t.find(NGHTTP2_RST_STREAM, sid)->errorCode() == NGHTTP2_PROTOCOL_ERROR);
+  // A host header and no :authority is enough.
+  sid += 2;
+  t.send(headersFrame(sid, {{":method", "GET"}, {":scheme", "http"}, {":path", "/"},
+                            {"host", "h.example"}},
+                      true));
+  REQUIRE(t.app.reqs.count(static_cast<int32_t>(sid)) == 1);
+  CHECK(*t.app.reqs[sid].head.headers.get("host") == "h.example");
 }
 
 TEST_CASE("flow control: windows reopen only as the application consumes") {
