@@ -67,8 +67,9 @@ struct ErrorInfo {
   // status, code, source and retryable from kErrorTable. `code` replaces the kind's code when
   // not empty; `status` replaces its status when non-zero (a configured status: a rate-limit
   // policy's, a fault's abort_status, a codec error's own).
-  static ErrorInfo make(ErrorKind kind, std::string message, absl::string_view code = {},
-                        int status = 0);
+  // Cold: callers' error branches move out of their hot code (GCC lays them out apart).
+  [[gnu::cold]] static ErrorInfo make(ErrorKind kind, std::string message,
+                                      absl::string_view code = {}, int status = 0);
 };
 
 // The kind's defaults (kErrorTable).

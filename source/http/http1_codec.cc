@@ -494,7 +494,7 @@ struct Http1Parser::Impl {
   }
 
   // The first framing problem in field order; reported by onHead after the version check.
-  void framingError(int status, const char* code, const char* message) {
+  [[gnu::cold]] void framingError(int status, const char* code, const char* message) {
     if (framing.error_status == 0) {
       framing.error_status = status;
       framing.error_code = code;
@@ -553,7 +553,7 @@ struct Http1Parser::Impl {
     return true;
   }
 
-  bool fail(int status, const char* code, std::string msg) {
+  [[gnu::cold]] bool fail(int status, const char* code, std::string msg) {
     self.error_ = {status, code, std::move(msg)};
     self.state_ = State::Error;
     return false;

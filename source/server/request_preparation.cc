@@ -25,7 +25,7 @@ struct RegNameTable {
 };
 constexpr RegNameTable kRegName;
 
-PreparedRequest refuse(ErrorInfo e, bool close) {
+[[gnu::cold]] PreparedRequest refuse(ErrorInfo e, bool close) {
   PreparedRequest p;
   p.error.emplace(std::move(e));
   p.close_connection = close;
