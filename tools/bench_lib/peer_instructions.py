@@ -41,14 +41,7 @@ def gatewayd_conf(tls_port, h2c_port, up_port, cert, key):
     return T.gatewayd_conf(tls_port, up_port, cert, key).replace("clusters:", """  - name: h2c
     address: 127.0.0.1:{h2c}
     http2: {{enabled: true}}
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: all
-            match: {{prefix: /}}
-            route_filter: {{name: router, config: {{cluster: up}}}}
-clusters:""".format(h2c=h2c_port), 1)
+{routes}clusters:""".format(h2c=h2c_port, routes=T.ALL_TO_UP), 1)
 
 
 def nginx_conf(tmp, sub, tls_port, h2c_port, up_port, cert, key):

@@ -56,6 +56,18 @@ def make_cert(d):
     return cert, key, both
 
 
+# A listener's routes (YAML at a listener's indentation): every path of every host to the
+# cluster `up`. Also peer_instructions.py's h2c listener.
+ALL_TO_UP = """    virtual_hosts:
+      - name: all
+        domains: ["*"]
+        routes:
+          - name: all
+            match: {prefix: /}
+            route_filter: {name: router, config: {cluster: up}}
+"""
+
+
 def gatewayd_conf(port, up_port, cert, key):
     return """
 version: bench-tls
@@ -71,17 +83,10 @@ listeners:
       certificates: [{{secret: bench}}]
       params: {{min_version: TLS1_3, max_version: TLS1_3}}
       session_tickets: {{enabled: false}}   # no resumption (no session cache either)
-    virtual_hosts:
-      - name: all
-        domains: ["*"]
-        routes:
-          - name: all
-            match: {{prefix: /}}
-            route_filter: {{name: router, config: {{cluster: up}}}}
-clusters:
+{routes}clusters:
   - name: up
     endpoints: [{{address: "127.0.0.1:{up}"}}]
-""".format(port=port, up=up_port, cert=cert, key=key)
+""".format(port=port, up=up_port, cert=cert, key=key, routes=ALL_TO_UP)
 
 
 def nginx_conf(tmp, sub, port, up_port, cert, key):
